@@ -1,0 +1,109 @@
+"""The DuckDB store: migrations, CRUD, exact round trips of timestamps and metadata."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import duckdb
+import pytest
+
+from workbench.store import Store
+from workbench.store.conversations import NotFound
+from workbench.store.migrations import MIGRATIONS, applied, migrate
+
+
+def _schema(path) -> dict[str, list[tuple[str, str]]]:
+    con = duckdb.connect(str(path))
+    rows = con.execute(
+        """SELECT table_name, column_name, data_type FROM information_schema.columns
+           ORDER BY table_name, ordinal_position"""
+    ).fetchall()
+    indexes = sorted(r[0] for r in con.execute("SELECT index_name FROM duckdb_indexes()").fetchall())
+    con.close()
+    schema: dict[str, list[tuple[str, str]]] = {"__indexes__": [(i, "") for i in indexes]}
+    for table, column, kind in rows:
+        schema.setdefault(table, []).append((column, kind))
+    return schema
+
+
+def test_blank_database_migrates_to_latest(tmp_path):
+    store = Store(tmp_path / "w.duckdb")
+    with store.connect() as con:
+        assert applied(con) == [m.__name__ for m in MIGRATIONS]
+    schema = _schema(store.path)
+    assert ("created_at", "TIMESTAMP WITH TIME ZONE") in schema["messages"]
+    assert ("metadata", "JSON") in schema["messages"]
+    assert ("id", "UUID") in schema["conversations"]
+    assert ("position", "INTEGER") in schema["messages"]
+    assert ("messages_conversation_id", "") in schema["__indexes__"]
+    # Opening again applies nothing.
+    with Store(store.path).connect() as con:
+        assert migrate(con) == []
+
+
+def test_previous_version_migrates_and_keeps_rows(tmp_path):
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))
+    migrate(con, upto=len(MIGRATIONS) - 1)
+    cid = "00000000-0000-0000-0000-000000000001"
+    con.execute(
+        "INSERT INTO workspaces VALUES ('00000000-0000-0000-0000-0000000000aa', 'w', '{}', now())"
+    )
+    con.execute(
+        """INSERT INTO conversations VALUES (?, '00000000-0000-0000-0000-0000000000aa', 't',
+           'legacy', 'c1', '{}', now(), now())""",
+        [cid],
+    )
+    for i, ts in enumerate(["2024-01-01 10:00:02+00", "2024-01-01 10:00:01+00"]):
+        con.execute(
+            """INSERT INTO messages VALUES (gen_random_uuid(), ?, NULL, 'user', NULL, ?, 'text',
+               ?::TIMESTAMPTZ, ?, '{}', TRUE, 'h')""",
+            [cid, f"m{i}", ts, f"s{i}"],
+        )
+    con.close()
+
+    store = Store(path)
+    assert _schema(path) == _schema(Store(tmp_path / "fresh.duckdb").path)
+    with store.connect() as con:
+        rows = con.execute("SELECT content, position FROM messages ORDER BY position").fetchall()
+    assert rows == [("m1", 0), ("m0", 1)]  # backfilled in time order
+
+
+def test_crud_and_exact_round_trip(wb, cli):
+    conv = wb.create_conversation("personal", "Trip ideas", {"tags": ["travel"], "n": 0.0})
+    moment = datetime(2023, 3, 5, 14, 7, 9, 123456, tzinfo=timezone(timedelta(hours=-3)))
+    meta = {"nested": {"a": [1, 2.5, None, True]}, "text": "ção ✓", "float": 0.1, "big": 2**60}
+    first = wb.add_message(conv.id, "user", "Lisbon in March?", metadata=meta, created_at=moment)
+    second = wb.add_message(conv.id, "assistant", "Take tram 28.")
+
+    got = wb.message(first.id)
+    assert got.created_at == moment  # same instant, timezone-aware
+    assert got.created_at.tzinfo is not None
+    assert got.metadata == meta
+    assert second.parent_id == first.id
+    assert [m.content for m in wb.messages(conv.id)] == ["Lisbon in March?", "Take tram 28."]
+
+    shown = cli.json("conversations", "show", conv.id)
+    assert datetime.fromisoformat(shown["messages"][0]["created_at"]) == moment
+    assert shown["messages"][0]["metadata"] == meta
+    exported = json.loads(wb.export_conversation(conv.id, "json"))
+    assert exported["messages"][0]["metadata"] == meta
+    assert exported["metadata"] == {"tags": ["travel"], "n": 0.0}
+
+    assert wb.rename_conversation(conv.id[:8], "Lisbon").title == "Lisbon"
+    assert [c.title for c in wb.conversations("personal")] == ["Lisbon"]
+    assert wb.conversations("personal", title_contains="lis")[0].message_count == 2
+    markdown = wb.export_conversation(conv.id, "md")
+    assert markdown.startswith("# Lisbon") and "Take tram 28." in markdown
+
+    assert wb.delete_conversation(conv.id) == 2
+    assert wb.stats()["messages"] == 0
+    with pytest.raises(NotFound):
+        wb.conversation(conv.id)
+
+
+def test_unknown_conversation_is_one_error_line(cli):
+    result = cli("conversations", "show", "deadbeef", ok=False)
+    assert result.exit_code == 1
+    assert result.stderr.strip() == "error: conversation 'deadbeef' does not exist"

@@ -1,0 +1,39 @@
+"""Settings: one typed object read from ``WORKBENCH_*`` variables (``.env`` only at entry points)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where the stores live and how the pipeline behaves; every field has a working default."""
+
+    model_config = SettingsConfigDict(env_prefix="WORKBENCH_", extra="ignore")
+
+    home: Path = Field(Path("data/workbench"), description="Folder of the DuckDB file and indexes")
+    default_workspace: str = "default"
+    lock_timeout_s: float = Field(
+        30.0, description="How long to wait for another process's write lock before failing"
+    )
+
+    @property
+    def duckdb_path(self) -> Path:
+        return self.home / "workbench.duckdb"
+
+    @property
+    def lancedb_path(self) -> Path:
+        return self.home / "lancedb"
+
+    @property
+    def runs_path(self) -> Path:
+        return self.home / "runs"
+
+
+def load_settings(env_file: str | Path | None = None, **overrides: object) -> Settings:
+    """Settings from the environment, then ``env_file`` (entry points pass ``.env``), then overrides."""
+    if env_file is not None and Path(env_file).exists():
+        return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,209 @@
+"""Writing a parsed import file: the whole file in one transaction, or nothing.
+
+Rows are built in memory, handed to DuckDB as Arrow tables and merged with anti-joins, so a
+re-import of known data inserts nothing and a newer export inserts only its new messages.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+import pyarrow as pa
+
+from ..records import ImportResult, ParsedFile
+from . import ids
+from .database import Store
+
+TS = pa.timestamp("us", tz="UTC")
+
+CONVERSATION_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("workspace_id", pa.string()),
+        ("title", pa.string()),
+        ("source_format", pa.string()),
+        ("source_id", pa.string()),
+        ("metadata", pa.string()),
+        ("created_at", TS),
+        ("updated_at", TS),
+    ]
+)
+MESSAGE_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("conversation_id", pa.string()),
+        ("parent_id", pa.string()),
+        ("role", pa.string()),
+        ("speaker", pa.string()),
+        ("content", pa.string()),
+        ("content_type", pa.string()),
+        ("created_at", TS),
+        ("source_id", pa.string()),
+        ("metadata", pa.string()),
+        ("on_active_branch", pa.bool_()),
+        ("content_hash", pa.string()),
+        ("position", pa.int32()),
+    ]
+)
+
+
+def dumps(value: Any) -> str:
+    """JSON text for a metadata column; non-JSON values (datetimes, bytes) become strings."""
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def build_rows(parsed: ParsedFile, workspace: str) -> tuple[dict, dict, list[str]]:
+    """Column dicts for conversations and messages, with ids derived from the source."""
+    conversations: dict[str, list] = {name: [] for name in CONVERSATION_SCHEMA.names}
+    messages: dict[str, list] = {name: [] for name in MESSAGE_SCHEMA.names}
+    warnings: list[str] = []
+    latest = {c.source_id: c for c in parsed.conversations}  # a repeated conversation: last wins
+    for record in latest.values():
+        space = record.workspace or workspace
+        cid = ids.conversation_id(space, parsed.format, record.source_id)
+        for key, value in (
+            ("id", cid),
+            ("workspace_id", ids.workspace_id(space)),
+            ("title", record.title),
+            ("source_format", parsed.format),
+            ("source_id", record.source_id),
+            ("metadata", dumps(record.metadata)),
+            ("created_at", record.created_at),
+            ("updated_at", record.updated_at),
+        ):
+            conversations[key].append(value)
+        seen: set[str] = set()
+        for position, message in enumerate(record.messages):
+            if message.source_id in seen:
+                warnings.append(
+                    f"{record.title!r} ({record.source_id}): duplicate message id "
+                    f"{message.source_id!r} ignored"
+                )
+                continue
+            seen.add(message.source_id)
+            parent = message.parent_source_id
+            for key, value in (
+                ("id", ids.message_id(cid, message.source_id)),
+                ("conversation_id", cid),
+                ("parent_id", ids.message_id(cid, parent) if parent is not None else None),
+                ("role", message.role),
+                ("speaker", message.speaker),
+                ("content", message.content),
+                ("content_type", message.content_type),
+                ("created_at", message.created_at),
+                ("source_id", message.source_id),
+                ("metadata", dumps(message.metadata)),
+                ("on_active_branch", message.active),
+                ("content_hash", ids.message_hash(message.role, message.content)),
+                ("position", position),
+            ):
+                messages[key].append(value)
+    return conversations, messages, warnings
+
+
+def write_import(
+    store: Store,
+    parsed: ParsedFile,
+    workspace: str,
+    path: str,
+    sha256: str,
+    started: float,
+    started_at: datetime,
+) -> ImportResult:
+    """Merge ``parsed`` into the store and log the import, all in one transaction."""
+    conv_cols, msg_cols, warnings = build_rows(parsed, workspace)
+    warnings = parsed.warnings + warnings
+    incoming_c = pa.Table.from_pydict(conv_cols, schema=CONVERSATION_SCHEMA)
+    incoming_m = pa.Table.from_pydict(msg_cols, schema=MESSAGE_SCHEMA)
+    spaces = {c.workspace or workspace for c in parsed.conversations}
+    with store.transaction() as con:
+        con.register("incoming_c", incoming_c)
+        con.register("incoming_m", incoming_m)
+        for name in sorted(spaces):
+            con.execute(
+                "INSERT INTO workspaces VALUES (?, ?, ?::JSON, now()) ON CONFLICT DO NOTHING",
+                [ids.workspace_id(name), name, dumps({})],
+            )
+        for name, extra in parsed.workspace_metadata.items():
+            con.execute(
+                "UPDATE workspaces SET metadata = ?::JSON WHERE id = ?",
+                [dumps(extra), ids.workspace_id(name)],
+            )
+        added_c = con.execute(
+            """
+            INSERT INTO conversations
+            SELECT id::UUID, workspace_id::UUID, title, source_format, source_id,
+                   metadata::JSON, created_at, updated_at
+            FROM incoming_c WHERE id::UUID NOT IN (SELECT id FROM conversations)
+            RETURNING 1
+            """
+        ).fetchall()
+        updated_c = con.execute(
+            """
+            UPDATE conversations SET title = i.title, updated_at = i.updated_at,
+                   metadata = i.metadata::JSON
+            FROM incoming_c AS i
+            WHERE conversations.id = i.id::UUID
+              AND (conversations.title IS DISTINCT FROM i.title
+                   OR conversations.updated_at IS DISTINCT FROM i.updated_at)
+            RETURNING 1
+            """
+        ).fetchall()
+        added_m = con.execute(
+            """
+            INSERT INTO messages
+            SELECT id::UUID, conversation_id::UUID, parent_id::UUID, role, speaker, content,
+                   content_type, created_at, source_id, metadata::JSON, on_active_branch,
+                   content_hash, position
+            FROM incoming_m WHERE id::UUID NOT IN (SELECT id FROM messages)
+            RETURNING 1
+            """
+        ).fetchall()
+        # A newer export may move the active branch (an edit, a regeneration).
+        con.execute(
+            """
+            UPDATE messages SET on_active_branch = i.on_active_branch, position = i.position
+            FROM incoming_m AS i
+            WHERE messages.id = i.id::UUID
+              AND (messages.on_active_branch <> i.on_active_branch
+                   OR messages.position IS DISTINCT FROM i.position)
+            """
+        )
+        result = ImportResult(
+            path=path,
+            format=parsed.format,
+            sha256=sha256,
+            status="done",
+            conversations_added=len(added_c),
+            conversations_updated=len(updated_c),
+            conversations_skipped=incoming_c.num_rows - len(added_c) - len(updated_c),
+            messages_added=len(added_m),
+            messages_skipped=incoming_m.num_rows - len(added_m),
+            warnings=warnings,
+            seconds=time.perf_counter() - started,
+        )
+        con.execute(
+            "INSERT INTO imports VALUES (?, ?, ?, ?, ?, 'done', ?, ?, ?, ?, ?::JSON, ?, ?, ?)",
+            [
+                str(uuid.uuid4()),
+                path,
+                sha256,
+                parsed.format,
+                workspace,
+                result.conversations_added,
+                result.conversations_updated,
+                result.messages_added,
+                result.messages_skipped,
+                dumps(warnings),
+                started_at,
+                datetime.now(timezone.utc),
+                result.seconds,
+            ],
+        )
+        con.unregister("incoming_c")
+        con.unregister("incoming_m")
+    return result

@@ -1,0 +1,120 @@
+"""Schema migrations: ordered functions, each applied once and recorded by name.
+
+A fresh database and an old one take the same path: every migration not yet recorded in
+``_migrations`` runs, with its record, in one transaction. Never edit a released migration;
+append a new one.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import duckdb
+
+Migration = Callable[[duckdb.DuckDBPyConnection], None]
+MIGRATIONS: list[Migration] = []
+
+
+def migration(fn: Migration) -> Migration:
+    MIGRATIONS.append(fn)
+    return fn
+
+
+@migration
+def m001_initial(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        """
+        CREATE TABLE workspaces (
+            id UUID PRIMARY KEY,
+            name VARCHAR NOT NULL UNIQUE,
+            metadata JSON,
+            created_at TIMESTAMPTZ NOT NULL
+        );
+        CREATE TABLE conversations (
+            id UUID PRIMARY KEY,
+            workspace_id UUID NOT NULL,
+            title VARCHAR,
+            source_format VARCHAR NOT NULL,
+            source_id VARCHAR NOT NULL,
+            metadata JSON,
+            created_at TIMESTAMPTZ,
+            updated_at TIMESTAMPTZ
+        );
+        CREATE TABLE messages (
+            id UUID PRIMARY KEY,
+            conversation_id UUID NOT NULL,
+            parent_id UUID,
+            role VARCHAR NOT NULL,
+            speaker VARCHAR,
+            content VARCHAR NOT NULL,
+            content_type VARCHAR NOT NULL,
+            created_at TIMESTAMPTZ,
+            source_id VARCHAR NOT NULL,
+            metadata JSON,
+            on_active_branch BOOLEAN NOT NULL,
+            content_hash VARCHAR NOT NULL
+        );
+        CREATE TABLE imports (
+            id UUID PRIMARY KEY,
+            path VARCHAR NOT NULL,
+            sha256 VARCHAR NOT NULL,
+            format VARCHAR NOT NULL,
+            workspace VARCHAR NOT NULL,
+            status VARCHAR NOT NULL,
+            conversations_added INTEGER NOT NULL,
+            conversations_updated INTEGER NOT NULL,
+            messages_added INTEGER NOT NULL,
+            messages_skipped INTEGER NOT NULL,
+            warnings JSON,
+            started_at TIMESTAMPTZ NOT NULL,
+            finished_at TIMESTAMPTZ NOT NULL,
+            seconds DOUBLE NOT NULL
+        );
+        """
+    )
+
+
+@migration
+def m002_message_order_and_lookup(con: duckdb.DuckDBPyConnection) -> None:
+    # Source order within a conversation: timestamps are missing (ShareGPT) or tie (LoCoMo).
+    con.execute("ALTER TABLE messages ADD COLUMN position INTEGER")
+    con.execute(
+        """
+        UPDATE messages SET position = ordered.n
+        FROM (
+            SELECT id, row_number() OVER (
+                PARTITION BY conversation_id ORDER BY created_at NULLS FIRST, source_id
+            ) - 1 AS n
+            FROM messages
+        ) AS ordered
+        WHERE messages.id = ordered.id
+        """
+    )
+    con.execute("CREATE INDEX messages_conversation_id ON messages (conversation_id)")
+    con.execute("CREATE INDEX conversations_workspace_id ON conversations (workspace_id)")
+
+
+def applied(con: duckdb.DuckDBPyConnection) -> list[str]:
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS _migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ)"
+    )
+    return [r[0] for r in con.execute("SELECT name FROM _migrations ORDER BY applied_at, name").fetchall()]
+
+
+def migrate(con: duckdb.DuckDBPyConnection, upto: int | None = None) -> list[str]:
+    """Apply the pending migrations (the first ``upto`` only, for tests); return their names."""
+    done = set(applied(con))
+    ran = []
+    for fn in MIGRATIONS[:upto]:
+        if fn.__name__ in done:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            fn(con)
+            con.execute("INSERT INTO _migrations VALUES (?, now())", [fn.__name__])
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+        ran.append(fn.__name__)
+    return ran
