@@ -89,9 +89,11 @@ def _print_import_summary(results: list) -> None:
     if not results:
         return
     table = Table(title="import")
-    for column in ("file", "format", "conv. added", "conv. updated", "msgs added",
-                   "msgs skipped", "warnings", "seconds"):
-        table.add_column(column, justify="left" if column in {"file", "format"} else "right")
+    table.caption = "+ added  ~ updated  = already present"
+    table.add_column("file", overflow="fold")
+    table.add_column("format")
+    for column in ("conv +", "conv ~", "msgs +", "msgs =", "warn", "sec"):
+        table.add_column(column, justify="right")
     for r in results:
         table.add_row(
             Path(r.path).name, r.format, str(r.conversations_added), str(r.conversations_updated),

@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import sqlite3
+import tempfile
 import zipfile
 from datetime import datetime, timezone
 from functools import cached_property
@@ -56,6 +57,7 @@ class Source:
         self.path = Path(path)
         self.name = name or str(path)
         self._raw = raw
+        self._spill: tempfile._TemporaryFileWrapper | None = None
 
     @cached_property
     def raw(self) -> bytes:
@@ -144,8 +146,16 @@ class Source:
 
     def sqlite(self) -> sqlite3.Connection:
         """A read-only connection; the source file is never modified."""
+        path = self.path
+        if self._raw is not None:
+            # A database inside a zip: SQLite reads files, so give it one for our lifetime.
+            if self._spill is None:
+                self._spill = tempfile.NamedTemporaryFile(suffix=".db")
+                self._spill.write(self._raw)
+                self._spill.flush()
+            path = Path(self._spill.name)
         try:
-            con = sqlite3.connect(f"file:{self.path.resolve()}?mode=ro", uri=True)
+            con = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)
             con.row_factory = sqlite3.Row
             con.execute("SELECT count(*) FROM sqlite_master").fetchone()
             return con
@@ -205,7 +215,10 @@ def parse_timestamp(value: object) -> datetime | None:
         seconds = float(value)
         if abs(seconds) > 1e11:  # milliseconds (Open WebUI mixes both)
             seconds /= 1000.0
-        return datetime.fromtimestamp(seconds, tz=timezone.utc)
+        try:
+            return datetime.fromtimestamp(seconds, tz=timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            return None
     else:
         text = str(value).strip()
         try:
