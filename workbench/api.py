@@ -5,10 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable
 
+from datetime import datetime
+from functools import cached_property
+
 from . import export
+from .chunking import get_chunker
 from .config import Settings, load_settings
+from .embed import Embedder, get_embedder
+from .index import Filters, Index
+from .indexing import SyncReport, index_name, rebuild, sync_index
 from .ingest import Progress, _quiet, ingest_paths
 from .records import Conversation, ImportResult, Message
+from .retrieve import Retriever, SearchResult, get_retriever_config
 from .store import Store
 from .store import conversations as crud
 
@@ -19,6 +27,7 @@ class Workbench:
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or load_settings()
         self.store = Store(self.settings.duckdb_path, self.settings.lock_timeout_s)
+        self._indexes: dict[str, Index] = {}
 
     @classmethod
     def open(cls, home: Path | str | None = None, **overrides: Any) -> "Workbench":
@@ -37,7 +46,94 @@ class Workbench:
         format: str | None = None,
         progress: Progress = _quiet,
     ) -> list[ImportResult]:
-        return ingest_paths(self.store, paths, self._workspace(workspace), format, progress)
+        results = ingest_paths(
+            self.store, paths, self._workspace(workspace), format, progress, self.settings.redact
+        )
+        if self.settings.index_on_ingest and any(r.status == "done" for r in results):
+            self.index_pending(progress=progress)
+        return results
+
+    # index and search -----------------------------------------------------------------------
+    @cached_property
+    def embedder(self) -> Embedder:
+        return get_embedder(self.settings.embedding_model, self.settings.device)
+
+    def index(self, chunker: str | None = None) -> Index:
+        """The LanceDB table for the configured model and ``chunker`` (opened once per process)."""
+        name = index_name(self.embedder, get_chunker(chunker or self.settings.chunker))
+        if name not in self._indexes:
+            self._indexes[name] = Index(
+                self.settings.lancedb_path, name, self.embedder.dimension, self.settings.ann_threshold
+            )
+        return self._indexes[name]
+
+    def index_pending(self, chunker: str | None = None, progress: Progress = _quiet) -> SyncReport:
+        """Chunk, embed and index whatever the store holds that the index lacks."""
+        chunker_ = get_chunker(chunker or self.settings.chunker)
+        return sync_index(self.store, self.index(chunker_.name), self.embedder, chunker_, progress)
+
+    def reindex(self, chunker: str | None = None, progress: Progress = _quiet) -> SyncReport:
+        rebuild(self.store, self.index(chunker))
+        return self.index_pending(chunker, progress)
+
+    def search(
+        self,
+        query: str,
+        workspace: str | None = None,
+        k: int = 10,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        role: str | None = None,
+        conversation: str | None = None,
+        retriever: str | None = None,
+        chunker: str | None = None,
+        exclude_message_ids: tuple[str, ...] = (),
+        now: datetime | None = None,
+        neighbours: int = 0,
+        **overrides: Any,
+    ) -> SearchResult:
+        """Hybrid search over one workspace (all when None), newest configuration by default."""
+        config = get_retriever_config(retriever or self.settings.retriever, **overrides)
+        engine = Retriever(self.index(chunker), self.embedder, config)
+        filters = Filters(workspace, conversation, role, since, until, exclude_message_ids)
+        result = engine.search(query, filters, k, now)
+        if neighbours:
+            for hit in result.hits:
+                hit.context = [m.to_dict() for m in crud.neighbours(self.store, hit.message_id, neighbours)]
+        return result
+
+    def eval_locomo(
+        self,
+        path: Path | str,
+        retriever: str | None = None,
+        chunker: str | None = None,
+        ks: Iterable[int] = (5, 10, 25, 50),
+        progress: Progress = _quiet,
+        **overrides: Any,
+    ):
+        """LoCoMo retrieval recall: imports the file if needed, searches every question in its
+        own sample's workspace and scores the distinct retrieved dialog turns."""
+        from .evaluate import evaluate, locomo_queries
+
+        queries = locomo_queries(path)
+        known = {w["name"] for w in self.workspaces()}
+        if not {q.workspace for q in queries} <= known:
+            ingest_paths(self.store, [path], self.settings.default_workspace, "locomo", progress)
+        self.index_pending(chunker, progress)
+
+        def run(query, k):
+            result = self.search(query.text, query.workspace, k, retriever=retriever,
+                                 chunker=chunker, **overrides)
+            return [h.source_id for h in result.hits]
+
+        report = evaluate(queries, run, ks, progress)
+        report.config = {
+            "retriever": retriever or self.settings.retriever,
+            "chunker": chunker or self.settings.chunker,
+            "embedding_model": self.settings.embedding_model,
+            "overrides": overrides,
+        }
+        return report
 
     def stats(self, workspace: str | None = None) -> dict[str, Any]:
         stats: dict[str, Any] = crud.counts(self.store, workspace)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Optional
 
@@ -20,12 +21,15 @@ from .api import Workbench
 from .config import load_settings
 from .store import StoreBusy
 from .store.conversations import NotFound
+from .timeparse import parse_time_range
 
 app = typer.Typer(help="Conversation-memory workbench.", no_args_is_help=True)
 conversations_app = typer.Typer(help="List, read, export, rename and delete conversations.")
 bench_app = typer.Typer(help="Benchmarks: print a table and store the results.")
+eval_app = typer.Typer(help="Measure retrieval quality.")
 app.add_typer(conversations_app, name="conversations")
 app.add_typer(bench_app, name="bench")
+app.add_typer(eval_app, name="eval")
 
 out = Console()
 err = Console(stderr=True)
@@ -105,6 +109,144 @@ def _print_import_summary(results: list) -> None:
             err.print(f"warning: {Path(r.path).name}: {warning}", markup=False, highlight=False)
         if len(r.warnings) > 20:
             err.print(f"warning: {Path(r.path).name}: … and {len(r.warnings) - 20} more")
+
+
+def _moment(value: Optional[str], end: bool) -> Optional[datetime]:
+    """An ISO date/time or a phrase ("last March"); a bare date as --until includes that day."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        if end and len(value) <= 10:
+            moment += timedelta(days=1)
+        return moment
+    except ValueError:
+        found = parse_time_range(value, datetime.now(timezone.utc))
+        if found is None:
+            fail(f"cannot read the date {value!r} (use YYYY-MM-DD or a phrase like 'last March')")
+        return found.until if end else found.since
+
+
+@app.command()
+def search(
+    query: Optional[str] = typer.Argument(None, help="What to look for."),
+    queries: Optional[Path] = typer.Option(
+        None, "--queries", help='JSONL batch: {"id", "query", "workspace"} per line.'
+    ),
+    workspace: Optional[str] = typer.Option(None, "--workspace", "-w"),
+    k: int = typer.Option(10, "--k", "-k", min=1, max=1000),
+    since: Optional[str] = typer.Option(None, "--since", help="YYYY-MM-DD or a phrase."),
+    until: Optional[str] = typer.Option(None, "--until", help="YYYY-MM-DD (inclusive) or a phrase."),
+    role: Optional[str] = typer.Option(None, "--role"),
+    conversation: Optional[str] = typer.Option(None, "--conversation"),
+    retriever: Optional[str] = typer.Option(None, "--retriever"),
+    chunker: Optional[str] = typer.Option(None, "--chunker"),
+    neighbours: int = typer.Option(0, "--neighbours", help="Turns of context around each hit."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Hybrid search over the history: message-level hits with where they came from."""
+    if (query is None) == (queries is None):
+        fail("give a QUERY or --queries FILE.jsonl")
+    bench = workbench()
+    options = dict(k=k, since=_moment(since, False), until=_moment(until, True), role=role,
+                   conversation=conversation, retriever=retriever, chunker=chunker,
+                   neighbours=neighbours)
+    if queries is not None:
+        for number, item in enumerate(_read_queries(queries), start=1):
+            with _lookup():
+                result = bench.search(item["query"], item.get("workspace") or workspace, **options)
+            sys.stdout.write(json.dumps(
+                {"id": item.get("id", number), "hits": [h.to_dict() for h in result.hits]},
+                ensure_ascii=False, default=str) + "\n")
+        return
+    with _lookup():
+        result = bench.search(query, workspace, **options)
+    if as_json:
+        emit_json({
+            "query": result.query, "since": result.since, "until": result.until,
+            "time_phrase": result.time_phrase, "timings_ms": result.timings_ms,
+            "hits": [h.to_dict() for h in result.hits],
+        })
+        return
+    if result.time_phrase:
+        err.print(f"time: {result.time_phrase!r} → {result.since} … {result.until}", markup=False)
+    for rank, hit in enumerate(result.hits, start=1):
+        when = hit.timestamp.strftime("%Y-%m-%d") if hit.timestamp else "undated"
+        out.print(f"[b]{rank}.[/b] {hit.title or '(untitled)'} · {when} · "
+                  f"{hit.speaker or hit.role} · {hit.score:.3f}  [dim]{hit.message_id[:8]}[/dim]")
+        out.print("   " + hit.text[:300].replace("\n", " "), markup=False, highlight=False)
+
+
+def _read_queries(path: Path) -> list[dict]:
+    items = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        fail(f"{path}: cannot read ({exc.strerror})")
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as exc:
+            fail(f"{path}: line {number}: invalid JSON ({exc.msg})")
+        if not isinstance(item, dict) or not str(item.get("query", "")).strip():
+            fail(f"{path}: line {number}: needs a non-empty \"query\"")
+        items.append(item)
+    return items
+
+
+@app.command()
+def reindex(
+    chunker: Optional[str] = typer.Option(None, "--chunker"),
+) -> None:
+    """Drop the derived LanceDB index and rebuild it from DuckDB."""
+    with _lookup():
+        report = workbench().reindex(chunker, progress=_progress_printer())
+    out.print(f"indexed {report.chunks_embedded} chunks in {report.seconds:.1f} s")
+
+
+def _progress_printer():
+    last: dict[str, int] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if err.is_terminal and (done == total or done - last.get(stage, 0) >= 512):
+            last[stage] = done
+            err.print(f"{stage}: {done}/{total}", highlight=False)
+
+    return progress
+
+
+@eval_app.command("locomo")
+def eval_locomo(
+    path: Path = typer.Argument(..., exists=True, dir_okay=False, help="LoCoMo JSON file."),
+    retriever: Optional[str] = typer.Option(None, "--retriever"),
+    chunker: Optional[str] = typer.Option(None, "--chunker"),
+    k: str = typer.Option("5,10,25,50", "--k", help="Cut-offs, comma separated."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Recall@k of dialog turns for LoCoMo questions (categories 1-4), as the paper computes it."""
+    try:
+        ks = sorted({int(x) for x in k.split(",") if x.strip()})
+    except ValueError:
+        fail(f"--k must be integers separated by commas, not {k!r}")
+    with _lookup():
+        report = workbench().eval_locomo(path, retriever, chunker, ks, _progress_printer())
+    if as_json:
+        emit_json(report.to_dict())
+        return
+    names = [f"R@{x}" for x in ks]
+    table = Table(title=f"LoCoMo retrieval · {report.config['retriever']} · {report.config['chunker']}")
+    table.add_column("category")
+    table.add_column("questions", justify="right")
+    for name in names:
+        table.add_column(name, justify="right")
+    for cat, values in report.per_category.items():
+        table.add_row(cat, str(values["queries"]), *[f"{100 * values[n]:.1f}" for n in names])
+    table.add_row("[b]all[/b]", str(report.queries), *[f"{100 * report.metrics[n]:.1f}" for n in names])
+    out.print(table)
 
 
 @app.command()

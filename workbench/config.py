@@ -18,6 +18,16 @@ class Settings(BaseSettings):
     lock_timeout_s: float = Field(
         30.0, description="How long to wait for another process's write lock before failing"
     )
+    embedding_model: str = Field(
+        "packaged:all-MiniLM-L6-v2",
+        description="packaged:all-MiniLM-L6-v2 (offline, from PyPI), a model folder or a hub name",
+    )
+    device: str | None = Field(None, description="cpu, cuda, ...; default: cuda when present")
+    chunker: str = "turn-context.v1"
+    retriever: str = "hybrid-rrf.v2"
+    ann_threshold: int = Field(20000, description="Rows past which the vector index is built")
+    redact: bool = Field(False, description="Redact PII before anything is stored or indexed")
+    index_on_ingest: bool = Field(True, description="Chunk, embed and index right after import")
 
     @property
     def duckdb_path(self) -> Path:

@@ -1,7 +1,8 @@
-"""The import pipeline: read → detect → parse → write, one transaction per file.
+"""The import pipeline: read → detect → parse → clean → write, one transaction per file.
 
-Parsing finishes before the database is opened, so a malformed file never leaves a trace and the
-database is held only for the write itself.
+Parsing and cleaning finish before the database is opened, so a malformed file never leaves a
+trace and the database is held only for the write itself. Chunking, embedding and indexing
+follow (``indexing.sync_index``), outside the import transaction: the index is derived.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import Callable, Iterable
 
 from . import importers
 from .importers import ImportRejected, Source
-from .records import ImportResult
+from .clean import Cleaner
+from .records import ImportResult, ParsedFile
 from .store import Store
 from .store.imports import write_import
 
@@ -31,6 +33,7 @@ def ingest_file(
     workspace: str,
     format: str | None = None,
     progress: Progress = _quiet,
+    redact: bool = False,
 ) -> ImportResult:
     """Import one file; raises ImportRejected (nothing written) when it cannot be imported."""
     started, started_at = time.perf_counter(), datetime.now(timezone.utc)
@@ -41,6 +44,8 @@ def ingest_file(
         raise ImportRejected(source.name, "no such file")
     progress("parse", 0, 1)
     parsed = importers.parse(source, format)
+    progress("clean", 0, parsed.message_count)
+    clean(parsed, Cleaner(redact=redact))
     progress("write", 0, parsed.message_count)
     sha256 = hashlib.sha256(source.raw).hexdigest()
     result = write_import(
@@ -50,18 +55,36 @@ def ingest_file(
     return result
 
 
+def clean(parsed: ParsedFile, cleaner: Cleaner) -> None:
+    """Detect each message's language; with redaction, replace its content by the redacted text.
+
+    Without redaction the stored content stays exactly as exported (normalisation happens when
+    chunks are built), so an export round-trips.
+    """
+    messages = [m for c in parsed.conversations for m in c.messages]
+    for start in range(0, len(messages), 2048):
+        batch = messages[start : start + 2048]
+        for message, cleaned in zip(batch, cleaner.clean([m.content for m in batch])):
+            message.language = cleaned.language
+            if cleaner.redact:
+                message.content = cleaned.text
+                if cleaned.pii:
+                    message.metadata = {**message.metadata, "pii": cleaned.pii}
+
+
 def ingest_paths(
     store: Store,
     paths: Iterable[Path | str],
     workspace: str,
     format: str | None = None,
     progress: Progress = _quiet,
+    redact: bool = False,
 ) -> list[ImportResult]:
     """Import each file on its own; a rejected file is reported and the others still land."""
     results = []
     for path in paths:
         try:
-            results.append(ingest_file(store, path, workspace, format, progress))
+            results.append(ingest_file(store, path, workspace, format, progress, redact))
         except ImportRejected as exc:
             results.append(
                 ImportResult(

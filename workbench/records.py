@@ -30,6 +30,7 @@ class MessageRecord:
     parent_source_id: str | None = None
     active: bool = True
     metadata: dict[str, Any] = field(default_factory=dict)
+    language: str | None = None
 
 
 @dataclass

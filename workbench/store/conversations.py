@@ -254,3 +254,23 @@ def counts(store: Store, workspace: str | None = None) -> dict[str, int]:
         "messages": messages,
         "imports": imports,
     }
+
+
+def neighbours(store: Store, message_id: str, n: int) -> list[Message]:
+    """Up to ``n`` active turns before and after a message, in order, the message included."""
+    with store.connect() as con:
+        rows = con.execute(
+            f"""
+            WITH target AS (SELECT conversation_id, position FROM messages WHERE id = ?)
+            SELECT {_MESSAGE_COLUMNS} FROM messages
+            WHERE conversation_id = (SELECT conversation_id FROM target) AND on_active_branch
+              AND position BETWEEN (SELECT position FROM target) - ? AND (SELECT position FROM target) + ?
+            ORDER BY position
+            """,
+            [message_id, n * 3, n * 3],
+        ).fetchall()
+    messages = [_message(r) for r in rows]
+    at = next((i for i, m in enumerate(messages) if m.id == message_id), None)
+    if at is None:
+        return []
+    return messages[max(0, at - n) : at + n + 1]

@@ -47,6 +47,7 @@ MESSAGE_SCHEMA = pa.schema(
         ("on_active_branch", pa.bool_()),
         ("content_hash", pa.string()),
         ("position", pa.int32()),
+        ("language", pa.string()),
     ]
 )
 
@@ -100,6 +101,7 @@ def build_rows(parsed: ParsedFile, workspace: str) -> tuple[dict, dict, list[str
                 ("on_active_branch", message.active),
                 ("content_hash", ids.message_hash(message.role, message.content)),
                 ("position", position),
+                ("language", message.language),
             ):
                 messages[key].append(value)
     return conversations, messages, warnings
@@ -158,7 +160,7 @@ def write_import(
             INSERT INTO messages
             SELECT id::UUID, conversation_id::UUID, parent_id::UUID, role, speaker, content,
                    content_type, created_at, source_id, metadata::JSON, on_active_branch,
-                   content_hash, position
+                   content_hash, position, language
             FROM incoming_m WHERE id::UUID NOT IN (SELECT id FROM messages)
             RETURNING 1
             """

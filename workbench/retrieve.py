@@ -1,0 +1,242 @@
+"""Hybrid retrieval over the history: BM25 and vectors fused by weighted reciprocal rank.
+
+Retrievers are chosen by versioned name. A search turns the query's temporal phrase ("last
+March", "ontem") into a time filter, runs the full-text and the vector search over chunks (in
+parallel: both release the GIL), fuses them, optionally adds a recency prior and MMR
+diversity, and returns message-level hits: chunks of one message are merged into one hit.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+
+from .embed import Embedder
+from .index import Filters, Index
+from .timeparse import parse_time_range, strip_time_phrase
+
+
+@dataclass(frozen=True)
+class RetrieverConfig:
+    """A retriever's parameters; ``name`` is recorded with every evaluation run."""
+
+    name: str
+    vector_weight: float = 1.0
+    text_weight: float = 1.0
+    rrf_k: int = 60
+    candidates: int = 100
+    temporal: str = "filter"  # filter | boost | off: what a time phrase in the query does
+    temporal_boost: float = 1.0
+    neighbour_weight: float = 0.0
+    recency_weight: float = 0.0
+    recency_half_life_days: float = 90.0
+    mmr_lambda: float | None = None
+
+    def params(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "name"}
+
+
+# v2 (tuned on the LoCoMo dev split only): a small RRF constant trusts each list's top ranks,
+# a time phrase lifts in-range turns instead of hiding the rest, and a turn beside a strong
+# match is lifted too.
+_V2 = dict(rrf_k=3, temporal="boost", neighbour_weight=0.2)
+RETRIEVERS: dict[str, RetrieverConfig] = {
+    "hybrid-rrf.v1": RetrieverConfig("hybrid-rrf.v1"),
+    "hybrid-rrf.v2": RetrieverConfig("hybrid-rrf.v2", **_V2),
+    "hybrid-rrf-filter.v2": RetrieverConfig("hybrid-rrf-filter.v2", **{**_V2, "temporal": "filter"}),
+    "hybrid-rrf-recency.v2": RetrieverConfig("hybrid-rrf-recency.v2", **_V2, recency_weight=0.3),
+    "hybrid-rrf-mmr.v2": RetrieverConfig("hybrid-rrf-mmr.v2", **_V2, mmr_lambda=0.7),
+    "vector.v1": RetrieverConfig("vector.v1", text_weight=0.0),
+    "bm25.v1": RetrieverConfig("bm25.v1", vector_weight=0.0),
+}
+DEFAULT_RETRIEVER = "hybrid-rrf.v2"
+
+
+def get_retriever_config(name: str, **overrides: Any) -> RetrieverConfig:
+    try:
+        config = RETRIEVERS[name]
+    except KeyError:
+        raise ValueError(f"unknown retriever {name!r}; known: {', '.join(RETRIEVERS)}") from None
+    return replace(config, **overrides) if overrides else config
+
+
+@dataclass
+class Hit:
+    """One retrieved message with where it came from; ``score`` is the fused score."""
+
+    message_id: str
+    source_id: str | None
+    conversation_id: str
+    title: str | None
+    workspace: str
+    role: str
+    speaker: str | None
+    timestamp: datetime | None
+    score: float
+    text: str
+    chunk_ids: list[str] = field(default_factory=list)
+    context: list[dict[str, Any]] = field(default_factory=list)
+    position: int = 0
+    vector: Any = field(default=None, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "message_id": self.message_id,
+            "source_id": self.source_id,
+            "conversation_id": self.conversation_id,
+            "title": self.title,
+            "workspace": self.workspace,
+            "role": self.role,
+            "speaker": self.speaker,
+            "timestamp": self.timestamp.isoformat() if self.timestamp else None,
+            "score": self.score,
+            "text": self.text,
+            "context": self.context,
+        }
+
+
+@dataclass
+class SearchResult:
+    hits: list[Hit]
+    query: str
+    since: datetime | None = None
+    until: datetime | None = None
+    time_phrase: str | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="search")
+
+
+class Retriever:
+    """Searches one index with one configuration."""
+
+    def __init__(self, index: Index, embedder: Embedder, config: RetrieverConfig):
+        self.index = index
+        self.embedder = embedder
+        self.config = config
+
+    def search(
+        self, query: str, filters: Filters | None = None, k: int = 10, now: datetime | None = None
+    ) -> SearchResult:
+        started = time.perf_counter()
+        filters = filters or Filters()
+        config = self.config
+        text_query, phrase = query, None
+        window = None
+        if config.temporal != "off" and filters.since is None and filters.until is None:
+            found = parse_time_range(query, now or datetime.now(timezone.utc))
+            if found is not None:
+                text_query, phrase = strip_time_phrase(query, found), found.phrase
+                if config.temporal == "filter":
+                    filters = replace(filters, since=found.since, until=found.until)
+                else:
+                    window = found
+        candidates = max(config.candidates, k * 4)
+        timings: dict[str, float] = {}
+        want_vectors = config.mmr_lambda is not None
+        lexical = (
+            _POOL.submit(self.index.search_text, text_query, filters, candidates, want_vectors)
+            if config.text_weight > 0 else None
+        )
+        vector_rows: list[dict[str, Any]] = []
+        if config.vector_weight > 0:
+            t = time.perf_counter()
+            vector = self.embedder.encode_query(text_query or query)
+            timings["embed"] = (time.perf_counter() - t) * 1000
+            t = time.perf_counter()
+            vector_rows = self.index.search_vector(
+                vector, filters, candidates, vectors=want_vectors
+            )
+            timings["vector"] = (time.perf_counter() - t) * 1000
+        text_rows = lexical.result() if lexical is not None else []
+        fused = self._fuse(vector_rows, text_rows, now, window)
+        hits = _merge_by_message(fused)
+        if config.neighbour_weight > 0:
+            hits = _smooth(hits, config.neighbour_weight)
+        if config.mmr_lambda is not None and hits:
+            hits = self._mmr(hits, k)
+        timings["total"] = (time.perf_counter() - started) * 1000
+        return SearchResult(hits[:k], query, filters.since, filters.until, phrase, timings)
+
+    def _fuse(self, vector_rows: list[dict], text_rows: list[dict], now: datetime | None, window):
+        config = self.config
+        scores: dict[str, float] = {}
+        rows: dict[str, dict] = {}
+        for weight, ranked in ((config.vector_weight, vector_rows), (config.text_weight, text_rows)):
+            for rank, row in enumerate(ranked):
+                scores[row["chunk_id"]] = scores.get(row["chunk_id"], 0.0) + weight / (
+                    config.rrf_k + rank + 1
+                )
+                rows.setdefault(row["chunk_id"], row)
+        if config.recency_weight > 0:
+            now = now or datetime.now(timezone.utc)
+            for chunk_id, row in rows.items():
+                created = row.get("created_at")
+                if created is not None:
+                    age = max((now - created).total_seconds() / 86400.0, 0.0)
+                    prior = 0.5 ** (age / config.recency_half_life_days)
+                    scores[chunk_id] += config.recency_weight * prior / (config.rrf_k + 1)
+        if window is not None:  # a soft time filter: in-range turns rise, the rest stay
+            for chunk_id, row in rows.items():
+                created = row.get("created_at")
+                if created is not None and (window.since is None or created >= window.since) and (
+                    window.until is None or created < window.until
+                ):
+                    scores[chunk_id] += config.temporal_boost / (config.rrf_k + 1)
+        return sorted(((s, rows[c]) for c, s in scores.items()), key=lambda x: -x[0])
+
+    def _mmr(self, hits: list[Hit], k: int) -> list[Hit]:
+        """Maximal marginal relevance over the hits' own texts: relevant but not repetitive."""
+        pool = hits[: max(k * 3, 30)]
+        vectors = np.stack([h.vector for h in pool]).astype(np.float32)
+        relevance = np.array([h.score for h in pool])
+        relevance = relevance / (relevance.max() or 1.0)
+        lam = self.config.mmr_lambda or 0.7
+        chosen: list[int] = []
+        while len(chosen) < min(k, len(pool)):
+            best, best_score = -1, -math.inf
+            for i in range(len(pool)):
+                if i in chosen:
+                    continue
+                redundancy = max((float(vectors[i] @ vectors[j]) for j in chosen), default=0.0)
+                score = lam * relevance[i] - (1 - lam) * redundancy
+                if score > best_score:
+                    best, best_score = i, score
+            chosen.append(best)
+        return [pool[i] for i in chosen] + [h for i, h in enumerate(pool) if i not in chosen]
+
+
+def _smooth(hits: list[Hit], weight: float) -> list[Hit]:
+    """Lift turns next to strongly matching turns: an answer often sits beside the question."""
+    at = {(h.conversation_id, h.position): h.score for h in hits}
+    for hit in hits:
+        near = at.get((hit.conversation_id, hit.position - 1), 0.0) + at.get(
+            (hit.conversation_id, hit.position + 1), 0.0
+        )
+        hit.score += weight * near
+    return sorted(hits, key=lambda h: -h.score)
+
+
+def _merge_by_message(fused: list[tuple[float, dict]]) -> list[Hit]:
+    hits: dict[str, Hit] = {}
+    for score, row in fused:
+        hit = hits.get(row["message_id"])
+        if hit is None:
+            hits[row["message_id"]] = Hit(
+                message_id=row["message_id"], source_id=row["source_id"],
+                conversation_id=row["conversation_id"], title=row["title"],
+                workspace=row["workspace"], role=row["role"], speaker=row["speaker"],
+                timestamp=row["created_at"], score=score, text=row["text"],
+                chunk_ids=[row["chunk_id"]], position=row.get("position") or 0,
+                vector=row.get("vector"),
+            )
+        else:  # another part of a long message: the best part's score stands
+            hit.chunk_ids.append(row["chunk_id"])
+    return sorted(hits.values(), key=lambda h: -h.score)
