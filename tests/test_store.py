@@ -42,10 +42,11 @@ def test_blank_database_migrates_to_latest(tmp_path):
         assert migrate(con) == []
 
 
-def test_previous_version_migrates_and_keeps_rows(tmp_path):
+@pytest.mark.parametrize("version", [1, len(MIGRATIONS) - 1], ids=["oldest", "previous"])
+def test_older_database_migrates_and_keeps_rows(tmp_path, version):
     path = tmp_path / "old.duckdb"
     con = duckdb.connect(str(path))
-    migrate(con, upto=len(MIGRATIONS) - 1)
+    migrate(con, upto=version)
     cid = "00000000-0000-0000-0000-000000000001"
     con.execute(
         "INSERT INTO workspaces VALUES ('00000000-0000-0000-0000-0000000000aa', 'w', '{}', now())"
@@ -57,8 +58,10 @@ def test_previous_version_migrates_and_keeps_rows(tmp_path):
     )
     for i, ts in enumerate(["2024-01-01 10:00:02+00", "2024-01-01 10:00:01+00"]):
         con.execute(
-            """INSERT INTO messages VALUES (gen_random_uuid(), ?, NULL, 'user', NULL, ?, 'text',
-               ?::TIMESTAMPTZ, ?, '{}', TRUE, 'h')""",
+            """INSERT INTO messages (id, conversation_id, parent_id, role, speaker, content,
+                   content_type, created_at, source_id, metadata, on_active_branch, content_hash)
+               VALUES (gen_random_uuid(), ?, NULL, 'user', NULL, ?, 'text', ?::TIMESTAMPTZ, ?,
+                   '{}', TRUE, 'h')""",
             [cid, f"m{i}", ts, f"s{i}"],
         )
     con.close()
@@ -66,8 +69,11 @@ def test_previous_version_migrates_and_keeps_rows(tmp_path):
     store = Store(path)
     assert _schema(path) == _schema(Store(tmp_path / "fresh.duckdb").path)
     with store.connect() as con:
-        rows = con.execute("SELECT content, position FROM messages ORDER BY position").fetchall()
-    assert rows == [("m1", 0), ("m0", 1)]  # backfilled in time order
+        assert applied(con) == [m.__name__ for m in MIGRATIONS]
+        rows = con.execute("SELECT content, position FROM messages ORDER BY created_at").fetchall()
+    assert [r[0] for r in rows] == ["m1", "m0"]
+    if version == 1:  # the position column arrived later and is backfilled in time order
+        assert [r[1] for r in rows] == [0, 1]
 
 
 def test_crud_and_exact_round_trip(wb, cli):

@@ -54,3 +54,45 @@ def run_ingest_benchmark(
                 }
             )
     return rows, save_results(settings, "ingest", rows)
+
+
+def run_pipeline_benchmark(settings: Settings, messages: int = 2000) -> list[dict[str, Any]]:
+    """End-to-end import (parse → clean → store → chunk → embed → index) against the raw embedder
+    on the very texts the pipeline embedded, in the same process, with and without redaction."""
+    from .api import Workbench
+    from .embed import get_embedder
+
+    embedder = get_embedder(settings.embedding_model, settings.device)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        export = Path(tmp) / "conversations.json"
+        export.write_text(json.dumps(synthetic.chatgpt_export(messages, per_conversation=50)))
+        embedder.encode(["warm up the model"])
+        texts: list[str] = []
+        for redact in (False, True):
+            home = Path(tmp) / f"home-{redact}"
+            wb = Workbench(settings.model_copy(update={"home": home, "redact": redact}))
+            if redact:
+                from .clean import Cleaner
+
+                Cleaner(redact=True).clean(["Warm up John Smith's pipeline."])
+            started = time.perf_counter()
+            result = wb.ingest([export])[0]
+            seconds = time.perf_counter() - started
+            with wb.store.connect() as con:
+                texts = [r[0] for r in con.execute(
+                    "SELECT text FROM chunks WHERE chunker = ?", [settings.chunker]
+                ).fetchall()]
+            rows.append({"run": "end to end" + (" --redact" if redact else ""),
+                         "messages": result.messages_added, "chunks": len(texts),
+                         "seconds": seconds, "messages_per_s": result.messages_added / seconds})
+        started = time.perf_counter()
+        embedder.encode(texts)
+        seconds = time.perf_counter() - started
+        count = rows[0]["messages"]
+        rows.append({"run": "raw embedder, same texts", "messages": count, "chunks": len(texts),
+                     "seconds": seconds, "messages_per_s": count / seconds})
+    raw = rows[-1]["messages_per_s"]
+    for row in rows:
+        row["ratio_to_raw"] = row["messages_per_s"] / raw
+    return rows

@@ -62,6 +62,7 @@ class Chunker:
     name: str
     speaker: bool = False
     context: bool = False
+    following: bool = False
     neighbour_tokens: int = 64
     max_tokens: int = 256
     reserve_tokens: int = field(default=0)
@@ -71,15 +72,21 @@ class Chunker:
         bodies = [_body(t) for t in turns]
         keep = [i for i, body in enumerate(bodies) if body]
         turns, bodies = [turns[i] for i in keep], [bodies[i] for i in keep]
-        budget = self.max_tokens - (self.neighbour_tokens + 24 if self.context else 8)
+        extra = self.neighbour_tokens * (2 if self.following else 1) + 24
+        budget = self.max_tokens - (extra if self.context else 8)
         parts = _split_long(bodies, budget, count_tokens)
         chunks: list[Chunk] = []
         for index, (turn, pieces) in enumerate(zip(turns, parts)):
             previous = turns[index - 1] if index > 0 else None
+            following = turns[index + 1] if self.following and index + 1 < len(turns) else None
             for part, piece in enumerate(pieces):
                 text = self._text(title, turn, piece, previous, bodies[index - 1] if previous else "")
+                if following is not None:
+                    text += f"\n(answered by {following.who}: " \
+                            f"{_clip(bodies[index + 1], self.neighbour_tokens)})"
                 search = f"{turn.who}: {piece}" if self.speaker or self.context else piece
                 ids = [turn.message_id] + ([previous.message_id] if previous and self.context else [])
+                ids += [following.message_id] if following is not None else []
                 chunks.append(
                     Chunk(
                         id=_chunk_id(self.name, turn.message_id, part, text, search),
@@ -171,6 +178,7 @@ CHUNKERS: dict[str, Chunker] = {
     "turn.v1": Chunker("turn.v1"),
     "turn-speaker.v1": Chunker("turn-speaker.v1", speaker=True),
     "turn-context.v1": Chunker("turn-context.v1", context=True),
+    "turn-window.v1": Chunker("turn-window.v1", context=True, following=True),
 }
 DEFAULT_CHUNKER = "turn-context.v1"
 

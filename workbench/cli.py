@@ -369,13 +369,17 @@ class _lookup:
 def bench_ingest(
     messages: int = typer.Option(20000, "--messages", help="Size of the generated export."),
     fixtures: Optional[Path] = typer.Option(None, "--fixtures", help="Folder of real exports."),
+    pipeline_messages: int = typer.Option(
+        2000, "--pipeline-messages", help="Size of the end-to-end run (0 to skip it)."
+    ),
 ) -> None:
-    """Import throughput (messages/s) on real fixtures and a generated export."""
-    from .bench import run_ingest_benchmark
+    """Import throughput (messages/s): parse+store on fixtures and a generated export, then the
+    whole pipeline (clean, chunk, embed, index) against the raw embedder on the same texts."""
+    from .bench import run_ingest_benchmark, run_pipeline_benchmark, save_results
 
     bench = workbench()
     rows, saved = run_ingest_benchmark(bench.settings, messages, fixtures)
-    table = Table(title="ingest benchmark")
+    table = Table(title="import benchmark (parse → clean → store)")
     for column in ("dataset", "format", "messages", "seconds", "messages/s"):
         table.add_column(column, justify="left" if column in {"dataset", "format"} else "right")
     for row in rows:
@@ -383,6 +387,39 @@ def bench_ingest(
                       f"{row['messages_per_s']:,.0f}")
     out.print(table)
     err.print(f"results stored in {saved}")
+    if pipeline_messages <= 0:
+        return
+    rows = run_pipeline_benchmark(bench.settings, pipeline_messages)
+    table = Table(title=f"end-to-end ingest ({bench.settings.chunker}, {bench.embedder.slug})")
+    for column in ("run", "messages", "chunks", "seconds", "messages/s", "vs raw"):
+        table.add_column(column, justify="left" if column == "run" else "right")
+    for row in rows:
+        table.add_row(row["run"], str(row["messages"]), str(row["chunks"]), f"{row['seconds']:.1f}",
+                      f"{row['messages_per_s']:.1f}", f"{100 * row['ratio_to_raw']:.0f}%")
+    out.print(table)
+    err.print(f"results stored in {save_results(bench.settings, 'pipeline', rows)}")
+
+
+@bench_app.command("search")
+def bench_search(
+    sizes: str = typer.Option("10000,100000", "--sizes", help="Messages, comma separated (1000000 too)."),
+) -> None:
+    """Hybrid query latency (query embedding included) and ANN recall vs exact search."""
+    from .bench import save_results
+    from .bench_search import run
+
+    bench = workbench()
+    rows = run(bench.embedder, [int(x) for x in sizes.split(",")], bench.settings.ann_threshold)
+    table = Table(title="search benchmark (hybrid-rrf.v2, k=10, 200 distinct queries)")
+    for column in ("messages", "build s", "index", "p50 ms", "p95 ms", "embed p50 ms", "ANN R@10"):
+        table.add_column(column, justify="right")
+    for row in rows:
+        table.add_row(f"{row['messages']:,}", f"{row['build_s']:.0f}",
+                      "IVF-HNSW-SQ" if row["ann"] else "exact", f"{row['p50_ms']:.1f}",
+                      f"{row['p95_ms']:.1f}", f"{row['embed_p50_ms']:.1f}",
+                      f"{row['ann_recall_at_10']:.3f}")
+    out.print(table)
+    err.print(f"results stored in {save_results(bench.settings, 'search', rows)}")
 
 
 if __name__ == "__main__":

@@ -94,6 +94,7 @@ class Index:
         self.ann_threshold = ann_threshold
         self._db = lancedb.connect(str(self.path))
         self._table = None
+        self._ann: bool | None = None
         self._lock = threading.Lock()
 
     @property
@@ -107,7 +108,15 @@ class Index:
                         self._table = self._db.create_table(self.name, schema=schema(self.dimension))
         return self._table
 
+    def _existing(self):
+        """The table if it exists (without creating it); cached once opened."""
+        if self._table is None and not self.exists():
+            return None
+        return self.table
+
     def exists(self) -> bool:
+        if self._table is not None:
+            return True
         token = None
         while True:
             page = self._db.list_tables(page_token=token)
@@ -121,6 +130,7 @@ class Index:
         if self.exists():
             self._db.drop_table(self.name)
         self._table = None
+        self._ann = None
 
     def count(self) -> int:
         return self.table.count_rows() if self.exists() else 0
@@ -162,17 +172,24 @@ class Index:
             )
         else:
             table.optimize()
+        self._ann = None
 
     def has_ann(self) -> bool:
-        return any(ix.name == "vector_idx" for ix in self.table.list_indices())
+        if self._ann is None:
+            table = self._existing()
+            self._ann = table is not None and any(
+                ix.name == "vector_idx" for ix in table.list_indices()
+            )
+        return self._ann
 
     # search primitives -------------------------------------------------------------------------
     def search_text(
         self, query: str, filters: Filters, limit: int, vectors: bool = False
     ) -> list[dict[str, Any]]:
-        if not query.strip() or not self.exists():
+        table = self._existing()
+        if not query.strip() or table is None:
             return []
-        search = self.table.search(query, query_type="fts", fts_columns="search_text")
+        search = table.search(query, query_type="fts", fts_columns="search_text")
         where = filters.where()
         if where:
             search = search.where(where, prefilter=True)
@@ -184,11 +201,12 @@ class Index:
 
     def search_vector(
         self, vector: np.ndarray, filters: Filters, limit: int, exact: bool = False,
-        ef: int = 100, refine_factor: int = 5, vectors: bool = False,
+        ef: int = 100, refine_factor: int = 2, vectors: bool = False,
     ) -> list[dict[str, Any]]:
-        if not self.exists():
+        table = self._existing()
+        if table is None:
             return []
-        search = self.table.search(vector.astype(np.float32), vector_column_name="vector")
+        search = table.search(vector.astype(np.float32), vector_column_name="vector")
         search = search.distance_type("cosine")
         where = filters.where()
         if where:
@@ -196,6 +214,7 @@ class Index:
         if exact:
             search = search.bypass_vector_index()
         elif self.has_ann():
-            search = search.ef(ef).refine_factor(refine_factor)
+            # HNSW needs ef ≥ the rows it returns, which the refine step multiplies.
+            search = search.ef(max(ef, limit * refine_factor)).refine_factor(refine_factor)
         columns = HIT_COLUMNS + ["_distance"] + (["vector"] if vectors else [])
         return search.select(columns).limit(limit).to_list()

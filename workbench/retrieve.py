@@ -45,7 +45,7 @@ class RetrieverConfig:
 # v2 (tuned on the LoCoMo dev split only): a small RRF constant trusts each list's top ranks,
 # a time phrase lifts in-range turns instead of hiding the rest, and a turn beside a strong
 # match is lifted too.
-_V2 = dict(rrf_k=3, temporal="boost", neighbour_weight=0.2)
+_V2 = dict(rrf_k=3, temporal="boost", neighbour_weight=0.2, candidates=200)
 RETRIEVERS: dict[str, RetrieverConfig] = {
     "hybrid-rrf.v1": RetrieverConfig("hybrid-rrf.v1"),
     "hybrid-rrf.v2": RetrieverConfig("hybrid-rrf.v2", **_V2),
@@ -138,7 +138,8 @@ class Retriever:
                     filters = replace(filters, since=found.since, until=found.until)
                 else:
                     window = found
-        candidates = max(config.candidates, k * 4)
+        # Independent of k, so that R@5 does not change with the other cut-offs asked for.
+        candidates = max(config.candidates, k)
         timings: dict[str, float] = {}
         want_vectors = config.mmr_lambda is not None
         lexical = (

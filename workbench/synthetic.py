@@ -63,3 +63,41 @@ def chatgpt_export(messages: int, per_conversation: int = 100, seed: int = 0) ->
             }
         )
     return conversations
+
+
+def real_sentences() -> list[str]:
+    """About 2,900 English sentences from Python's own help topics: real prose, offline."""
+    import re
+
+    from pydoc_data.topics import topics
+
+    text = " ".join(topics.values())
+    return [
+        " ".join(s.split())
+        for s in re.split(r"(?<=[.!?])\s+", text)
+        if 20 < len(s.strip()) < 300
+    ]
+
+
+def messages(count: int, seed: int = 0) -> list[tuple[str, str]]:
+    """``count`` (topic, text) pairs: one to three real sentences each, Zipf-like vocabulary."""
+    rng = random.Random(seed)
+    sentences = real_sentences()
+    out = []
+    for _ in range(count):
+        picked = [rng.choice(sentences) for _ in range(rng.randint(1, 3))]
+        out.append((picked[0].split()[0].strip('"(').lower(), " ".join(picked)))
+    return out
+
+
+def queries(count: int, seed: int = 1) -> list[str]:
+    """Distinct questions of four to seven words taken from real sentences (no cache can answer)."""
+    rng = random.Random(seed)
+    sentences = real_sentences()
+    seen: set[str] = set()
+    starts = ["what did I say about", "when did we talk about", "find my notes on", "remind me of"]
+    while len(seen) < count:
+        words = [w.strip('.,:;()"') for w in rng.choice(sentences).split() if len(w) > 3]
+        if len(words) >= 3:
+            seen.add(f"{rng.choice(starts)} {' '.join(rng.sample(words, min(len(words), 4)))}")
+    return sorted(seen)

@@ -1,0 +1,101 @@
+"""Search latency and ANN recall at 10k, 100k and 1M messages.
+
+Generated data stands in for a user's history: texts come from ``synthetic.messages``; a few
+thousand of them are embedded for real and every other row gets the vector of a random embedded
+text plus Gaussian noise (renormalised), so the vectors keep the clustered shape of real
+embeddings without hours of CPU embedding. The query path measured is the product's: the query
+is embedded live, full-text and vector searches run and are fused.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import synthetic
+from .embed import Embedder
+from .index import Filters, Index
+from .retrieve import Retriever, get_retriever_config
+
+BASE_TEXTS = 3000
+NOISE = 0.035  # per-dimension σ: a perturbed copy keeps cosine ≈ 0.8 to its source
+
+
+def build(index: Index, embedder: Embedder, size: int, seed: int = 0) -> None:
+    rng = np.random.default_rng(seed)
+    rows = synthetic.messages(size, seed)
+    base = min(size, BASE_TEXTS)
+    base_vectors = embedder.encode([text for _, text in rows[:base]], batch_size=64)
+    start = datetime(2023, 1, 1, tzinfo=timezone.utc)
+    for offset in range(0, size, 50_000):
+        part = rows[offset : offset + 50_000]
+        source = rng.integers(0, base, len(part))
+        vectors = base_vectors[source] + rng.normal(0, NOISE, (len(part), base_vectors.shape[1]))
+        if offset == 0:
+            vectors[:base] = base_vectors[: min(base, len(part))]
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        index.upsert(
+            [
+                {
+                    "chunk_id": f"c{offset + i}", "message_id": f"m{offset + i}",
+                    "conversation_id": f"conv{(offset + i) // 50}", "workspace": "bench",
+                    "source_id": str(offset + i), "title": topic, "role": ("user", "assistant")[i % 2],
+                    "speaker": None, "created_at": start + timedelta(minutes=offset + i),
+                    "position": (offset + i) % 50, "text": text, "search_text": text,
+                }
+                for i, (topic, text) in enumerate(part)
+            ],
+            vectors.astype(np.float32),
+        )
+    index.optimize()
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def measure(index: Index, embedder: Embedder, queries: int = 200, seed: int = 1) -> dict[str, Any]:
+    retriever = Retriever(index, embedder, get_retriever_config("hybrid-rrf.v2"))
+    texts = synthetic.queries(queries + 10, seed)
+    for text in texts[:10]:  # warm caches and threads; not measured
+        retriever.search(text, Filters(workspace="bench"), 10)
+    latencies, embed = [], []
+    for text in texts[10:]:
+        started = time.perf_counter()
+        result = retriever.search(text, Filters(workspace="bench"), 10)
+        latencies.append((time.perf_counter() - started) * 1000)
+        embed.append(result.timings_ms.get("embed", 0.0))
+    recall = []
+    for text in texts[10:110]:
+        vector = embedder.encode_query(text)
+        ann = {r["chunk_id"] for r in index.search_vector(vector, Filters(), 10)}
+        exact = {r["chunk_id"] for r in index.search_vector(vector, Filters(), 10, exact=True)}
+        recall.append(len(ann & exact) / 10)
+    return {
+        "p50_ms": statistics.median(latencies),
+        "p95_ms": percentile(latencies, 0.95),
+        "embed_p50_ms": statistics.median(embed),
+        "ann": index.has_ann(),
+        "ann_recall_at_10": statistics.mean(recall),
+    }
+
+
+def run(embedder: Embedder, sizes: list[int], ann_threshold: int = 20000) -> list[dict[str, Any]]:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in sizes:
+            index = Index(Path(tmp), f"bench_{size}", embedder.dimension, ann_threshold)
+            started = time.perf_counter()
+            build(index, embedder, size)
+            built = time.perf_counter() - started
+            # Each size gets its own queries: a repeated query would be answered from the cache.
+            rows.append({"messages": size, "build_s": built, **measure(index, embedder, seed=size)})
+            index.drop()
+    return rows
