@@ -67,6 +67,48 @@ class Workbench:
             )
         return self._indexes[name]
 
+    def index_conversation(self, conversation_id: str) -> SyncReport:
+        """Index one conversation's new turns (the chat's fast path)."""
+        chunker_ = get_chunker(self.settings.chunker)
+        return sync_index(self.store, self.index(chunker_.name), self.embedder, chunker_, _quiet,
+                          conversations=[conversation_id])
+
+    # chat -------------------------------------------------------------------------------------
+    def chat(self, llm=None, **options: Any):
+        """A ``Chat`` over this workbench; ``llm`` defaults to the configured endpoint or the
+        embedded local model (started on first use)."""
+        from .chat import Chat
+        from .llm import ensure_llm
+
+        if llm is None:
+            llm, _ = ensure_llm(self.settings, self.settings.home)
+        return Chat(self, llm, **options)
+
+    def log_interaction(self, turn, stats=None) -> str:
+        from .store.interactions import log_interaction
+
+        timings = turn.timings_ms
+        return log_interaction(self.store, {
+            "workspace": turn.workspace, "conversation_id": turn.conversation_id,
+            "user_message_id": turn.user_message.id,
+            "assistant_message_id": turn.answer.id if turn.answer else None,
+            "model": turn.model, "endpoint": turn.endpoint,
+            "tokens_in": stats.prompt_tokens if stats else None,
+            "tokens_out": stats.completion_tokens if stats else None,
+            "usage_source": stats.usage_source if stats else None,
+            "retrieval_ms": timings.get("retrieval"), "ttft_ms": timings.get("ttft"),
+            "total_ms": timings.get("prepare", 0) + timings.get("generation", 0),
+            "overhead_ms": timings.get("prepare"),
+            "retrieved_ids": [h.message_id for h in turn.hits],
+            "cited_ids": [c["message_id"] for c in turn.citations], "error": turn.error,
+        })
+
+    def interactions(self, conversation: str | None = None) -> list[dict[str, Any]]:
+        from .store.interactions import list_interactions
+
+        cid = self.conversation(conversation).id if conversation else None
+        return list_interactions(self.store, cid)
+
     def index_pending(self, chunker: str | None = None, progress: Progress = _quiet) -> SyncReport:
         """Chunk, embed and index whatever the store holds that the index lacks."""
         chunker_ = get_chunker(chunker or self.settings.chunker)

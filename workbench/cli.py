@@ -199,6 +199,50 @@ def _read_queries(path: Path) -> list[dict]:
 
 
 @app.command()
+def chat(
+    message: str = typer.Argument(..., help="Your message."),
+    workspace: Optional[str] = typer.Option(None, "--workspace", "-w"),
+    conversation: Optional[str] = typer.Option(None, "--conversation", "-c",
+                                               help="Continue this conversation."),
+    retry: bool = typer.Option(False, "--retry", help="Answer the conversation's last question."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Ask with memory: the answer cites past messages; the turn is stored and indexed."""
+    from .chat import EmptyMessage
+
+    bench = workbench()
+    with _lookup():
+        engine = bench.chat()
+        try:
+            if retry:
+                if not conversation:
+                    fail("--retry needs --conversation")
+                turn = engine.retry(conversation)
+            else:
+                turn = engine.start(message, workspace, conversation)
+                if not as_json:
+                    for delta in engine.stream(turn):
+                        out.print(delta, end="", markup=False, highlight=False, soft_wrap=True)
+                    out.print()
+                else:
+                    for _ in engine.stream(turn):
+                        pass
+        except EmptyMessage as exc:
+            fail(str(exc))
+    if as_json:
+        emit_json(turn.to_dict())
+    else:
+        for n, hit in enumerate(turn.hits, start=1):
+            when = hit.timestamp.strftime("%Y-%m-%d") if hit.timestamp else "undated"
+            err.print(f"[{n}] {when} · {hit.title or '(untitled)'} · {hit.speaker or hit.role}: "
+                      f"{' '.join(hit.text.split())[:120]}", markup=False, highlight=False)
+        err.print(f"conversation {turn.conversation_id}", highlight=False)
+    if turn.error:
+        err.print(f"error: {turn.error}", markup=False, highlight=False)
+        raise typer.Exit(2)
+
+
+@app.command()
 def reindex(
     chunker: Optional[str] = typer.Option(None, "--chunker"),
 ) -> None:

@@ -28,6 +28,17 @@ class Settings(BaseSettings):
     ann_threshold: int = Field(20000, description="Rows past which the vector index is built")
     redact: bool = Field(False, description="Redact PII before anything is stored or indexed")
     index_on_ingest: bool = Field(True, description="Chunk, embed and index right after import")
+    llm_base_url: str | None = Field(
+        None, description="OpenAI-compatible endpoint; none = the embedded local model"
+    )
+    llm_model: str | None = Field(None, description="Model name at that endpoint")
+    llm_timeout_s: float = Field(60.0, description="Per-request timeout for the LLM endpoint")
+    llm_max_tokens: int = 256
+    llm_temperature: float = 0.2
+    llm_n_ctx: int = Field(4096, description="Context size of the embedded server")
+    llm_startup_timeout_s: float = 60.0
+    llm_gguf: Path | None = Field(None, description="Another GGUF for the embedded server")
+    chat_k: int = Field(6, description="Memories retrieved per chat turn")
 
     @property
     def duckdb_path(self) -> Path:

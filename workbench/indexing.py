@@ -8,7 +8,6 @@ where it stopped and an unchanged chunk is never embedded twice.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -49,17 +48,28 @@ def index_name(embedder: Embedder, chunker: Chunker) -> str:
     return f"chunks__{embedder.slug}__{chunker.name.replace('.', '_').replace('-', '_')}"
 
 
-def sync_chunks(store: Store, chunker: Chunker, embedder: Embedder, report: SyncReport) -> None:
-    """Re-chunk the conversations whose active branch or title changed since the last run."""
+def sync_chunks(
+    store: Store, chunker: Chunker, embedder: Embedder, report: SyncReport,
+    conversations: list[str] | None = None,
+) -> None:
+    """Re-chunk the conversations whose active branch or title changed since the last run
+    (only among ``conversations`` when given: the chat re-checks just the one it wrote to)."""
+    signatures = _SIGNATURES
+    params: list = [chunker.name]
+    if conversations is not None:
+        signatures = _SIGNATURES.replace(
+            "GROUP BY", "WHERE c.id IN (SELECT unnest(?::UUID[])) GROUP BY"
+        )
+        params = [conversations, chunker.name]
     with store.connect() as con:
         stale = con.execute(
             f"""
-            SELECT s.conversation_id, s.signature FROM ({_SIGNATURES}) s
+            SELECT s.conversation_id, s.signature FROM ({signatures}) s
             LEFT JOIN chunk_state st
               ON st.chunker = ? AND st.conversation_id = s.conversation_id::UUID
             WHERE st.signature IS DISTINCT FROM s.signature
             """,
-            [chunker.name],
+            params,
         ).fetchall()
         gone = [r[0] for r in con.execute(
             """SELECT conversation_id::VARCHAR FROM chunk_state WHERE chunker = ?
@@ -169,13 +179,18 @@ def sync_index(
     chunker: Chunker,
     progress: Progress,
     batch_size: int = 512,
+    conversations: list[str] | None = None,
 ) -> SyncReport:
-    """Bring chunks and the index up to date; safe to interrupt and run again."""
+    """Bring chunks and the index up to date; safe to interrupt and run again.
+
+    With ``conversations``, only those are re-chunked (the chat's fast path after a turn);
+    whatever else is pending is still embedded."""
     started = time.perf_counter()
     report = SyncReport()
     _heal(store, index)
-    sync_chunks(store, chunker, embedder, report)
-    _unindex_removed(store, index, report)
+    sync_chunks(store, chunker, embedder, report, conversations)
+    if conversations is None:
+        _unindex_removed(store, index, report)
     with store.connect() as con:
         total = con.execute(
             """SELECT count(*) FROM chunks WHERE chunker = ? AND id NOT IN
@@ -202,7 +217,11 @@ def sync_index(
         done += len(rows)
         report.chunks_embedded += len(rows)
         progress("embed", done, total)
-    if report.chunks_embedded or report.chunks_unindexed or not _has_fts(index):
+    # New rows are searchable at once (unindexed rows are scanned); the chat's fast path leaves
+    # index maintenance to the next bulk sync.
+    if conversations is None and (
+        report.chunks_embedded or report.chunks_unindexed or not _has_fts(index)
+    ):
         progress("index", 0, 1)
         index.optimize()
     report.seconds = time.perf_counter() - started

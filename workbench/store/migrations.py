@@ -129,6 +129,35 @@ def m003_cleaning_chunks_and_index_state(con: duckdb.DuckDBPyConnection) -> None
     )
 
 
+@migration
+def m004_interactions(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        """
+        CREATE TABLE interactions (
+            id UUID PRIMARY KEY,
+            workspace VARCHAR NOT NULL,
+            conversation_id UUID NOT NULL,
+            user_message_id UUID NOT NULL,
+            assistant_message_id UUID,
+            model VARCHAR,
+            endpoint VARCHAR,
+            tokens_in INTEGER,
+            tokens_out INTEGER,
+            usage_source VARCHAR,
+            retrieval_ms DOUBLE,
+            ttft_ms DOUBLE,
+            total_ms DOUBLE,
+            overhead_ms DOUBLE,
+            retrieved_ids VARCHAR[],
+            cited_ids VARCHAR[],
+            error VARCHAR,
+            created_at TIMESTAMPTZ NOT NULL
+        );
+        CREATE INDEX interactions_conversation_id ON interactions (conversation_id);
+        """
+    )
+
+
 def applied(con: duckdb.DuckDBPyConnection) -> list[str]:
     con.execute(
         "CREATE TABLE IF NOT EXISTS _migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ)"

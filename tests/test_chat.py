@@ -1,0 +1,105 @@
+"""The chat flow against the real embedded LLM server (SmolLM2 via llama.cpp on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import FIXTURES, Cli
+
+pytest.importorskip("llama_cpp", reason="llama-cpp-python[server] is installed by `make setup`")
+
+from workbench import Workbench  # noqa: E402
+from workbench.chat import EmptyMessage  # noqa: E402
+from workbench.llm import LLMClient, LLMConfig, ensure_llm  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def wb(tmp_path_factory) -> Workbench:
+    wb = Workbench.open(tmp_path_factory.mktemp("chat"))
+    wb.ingest([FIXTURES / "legacy_nosso_projeto.db"])
+    wb.ingest([FIXTURES / "chatgpt_branches.json"], workspace="elsewhere")
+    return wb
+
+
+@pytest.fixture(scope="module")
+def llm(wb) -> LLMClient:
+    client, server = ensure_llm(wb.settings, wb.settings.home)
+    assert server is not None and server.is_healthy()
+    return client
+
+
+def test_first_message_creates_titled_conversation_and_logs(wb, llm):
+    chat = wb.chat(llm)
+    turn = chat.ask("How do I back up nosso_projeto.db every day?", "default")
+    assert turn.error is None and turn.text
+    conv = wb.conversation(turn.conversation_id)
+    assert conv.title == "How do I back up nosso_projeto.db every day?"
+    stored = wb.messages(conv.id)
+    assert [m.role for m in stored] == ["user", "assistant"]
+    assert stored[1].content == turn.text and stored[1].parent_id == stored[0].id
+    assert turn.hits and all(h.workspace == "default" for h in turn.hits)
+    assert any("backup" in h.text for h in turn.hits)
+    for citation in turn.citations:  # the small model cites rarely; what it cites must exist
+        cited = wb.message(citation["message_id"])
+        assert wb.conversation(cited.conversation_id).workspace == "default"
+    assert stored[1].metadata["citations"] == turn.citations
+    [row] = wb.interactions(conv.id)
+    assert row["assistant_message_id"] == stored[1].id and row["error"] is None
+    assert row["retrieval_ms"] > 0 and row["ttft_ms"] > 0 and row["total_ms"] > row["ttft_ms"]
+    assert row["tokens_out"] > 0 and row["model"] == llm.model
+    assert row["retrieved_ids"] == [h.message_id for h in turn.hits]
+
+
+def test_follow_up_sees_earlier_turns_and_memory_grows(wb, llm):
+    chat = wb.chat(llm)
+    first = chat.ask("My sister's dog is called Biscuit and lives in Porto.", "default")
+    follow = chat.start("Where does the dog live?", "default", first.conversation_id)
+    history = [m["content"] for m in follow.prompt[1:-1]]
+    assert "My sister's dog is called Biscuit and lives in Porto." in history
+    visible = {first.user_message.id} | ({first.answer.id} if first.answer else set())
+    assert not visible & {h.message_id for h in follow.hits}  # not repeated as memories
+    for _ in chat.stream(follow):
+        pass
+    other = chat.ask("What is the name of my sister's dog?", "default")
+    assert other.conversation_id != first.conversation_id
+    assert first.user_message.id in [h.message_id for h in other.hits]
+
+
+def test_llm_down_keeps_the_question_and_retry_answers_it(wb, llm):
+    down = LLMClient(LLMConfig(base_url="http://127.0.0.1:9/v1", model="x", timeout_s=3))
+    turn = wb.chat(down).ask("Which index speeds up conversation_id queries?", "default")
+    assert turn.error and "127.0.0.1:9" in turn.error
+    assert turn.hits and turn.answer is None
+    assert [m.role for m in wb.messages(turn.conversation_id)] == ["user"]
+    assert wb.interactions(turn.conversation_id)[0]["error"] == turn.error
+    again = wb.chat(llm).retry(turn.conversation_id)
+    assert again.error is None and again.answer is not None
+    assert [m.role for m in wb.messages(turn.conversation_id)] == ["user", "assistant"]
+
+
+def test_bad_input(wb, llm):
+    chat = wb.chat(llm)
+    before = wb.stats()["messages"]
+    with pytest.raises(EmptyMessage):
+        chat.ask(" \x00\x07 \n", "default")
+    assert wb.stats()["messages"] == before
+    turn = chat.ask("hello\x00 there\x1b[31m!", "default")
+    assert wb.message(turn.user_message.id).content == "hello there[31m!"
+    paste = ("backup cron sqlite " * 60000)[:1_000_000]
+    big = chat.ask(paste, "default")
+    assert len(wb.message(big.user_message.id).content) == len(paste.strip())
+    assert big.hits and big.error is None
+    assert [m.role for m in wb.messages(big.conversation_id)] == ["user", "assistant"]
+
+
+def test_chat_cli_contract(wb, llm, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_LLM_BASE_URL", llm.endpoint)
+    monkeypatch.setenv("WORKBENCH_LLM_MODEL", llm.model)
+    payload = Cli(wb.settings.home).json("chat", "What did I ask about pgvector?", "-w", "default")
+    assert payload["conversation_id"] and payload["answer"]
+    for key in ("citations", "memories", "timings_ms", "user_message_id", "assistant_message_id"):
+        assert key in payload
+    assert payload["timings_ms"]["retrieval"] > 0
+    follow = Cli(wb.settings.home).json("chat", "And when?", "--conversation",
+                                        payload["conversation_id"])
+    assert follow["conversation_id"] == payload["conversation_id"]

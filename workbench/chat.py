@@ -1,0 +1,231 @@
+"""The chat flow: persist the question, remember, prompt, stream, cite, log, index.
+
+The order is the original project's and is kept exactly: the user's message is stored first (a
+new conversation is created, and titled, on its first message); past messages of the whole
+workspace are retrieved (excluding the turns already visible in this conversation); the prompt is
+built; the answer is streamed and stored with the message ids it cites; the interaction is
+logged; the new turns are indexed so the memory grows as you chat. If no LLM answers, the
+question and the memories stay, the error is logged, and ``retry`` answers it later.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Iterator
+
+from .llm import LLMClient, LLMUnavailable, count_tokens
+from .records import Message
+from .retrieve import Hit
+
+if TYPE_CHECKING:
+    from .api import Workbench
+
+PROMPT_VERSION = "memory-chat.v1"
+SYSTEM_PROMPT = (
+    "You are a helpful assistant with a long-term memory of the user's past conversations. "
+    "Relevant excerpts from that history are listed below, each numbered. Use them when they "
+    "help, cite the ones you use as [1], [2], and say so when the memories do not contain the "
+    "answer. Keep answers short."
+)
+MAX_QUERY_CHARS = 2000  # a 1 MB paste still makes a usable search query
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CITATION = re.compile(r"\[(\d{1,3})\]")
+
+
+class EmptyMessage(ValueError):
+    """The message has no visible text once control characters are removed."""
+
+
+def sanitise(text: str) -> str:
+    """Drop control characters (keeping newlines and tabs); never store a broken message."""
+    return _CONTROL.sub("", text).strip()
+
+
+def title_from(text: str, words: int = 8) -> str:
+    first = " ".join(text.split()[:words])
+    return (first[:80] + "…") if len(first) > 80 or len(text.split()) > words else first
+
+
+@dataclass
+class Turn:
+    """One question and, when the LLM answered, its answer; ``error`` says why there is none."""
+
+    conversation_id: str
+    workspace: str
+    user_message: Message
+    hits: list[Hit]
+    prompt: list[dict[str, str]]
+    answer: Message | None = None
+    text: str = ""
+    citations: list[dict[str, Any]] = field(default_factory=list)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    model: str | None = None
+    endpoint: str | None = None
+    error: str | None = None
+    new_conversation: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "conversation_id": self.conversation_id,
+            "workspace": self.workspace,
+            "user_message_id": self.user_message.id,
+            "assistant_message_id": self.answer.id if self.answer else None,
+            "answer": self.text,
+            "citations": self.citations,
+            "memories": [h.to_dict() for h in self.hits],
+            "model": self.model,
+            "timings_ms": self.timings_ms,
+            "error": self.error,
+        }
+
+
+class Chat:
+    """Runs turns against one workbench and one LLM client."""
+
+    def __init__(self, wb: "Workbench", llm: LLMClient | None, k: int = 6,
+                 history_tokens: int = 1500, memory_tokens: int = 1200):
+        self.wb = wb
+        self.llm = llm
+        self.k = k
+        self.history_tokens = history_tokens
+        self.memory_tokens = memory_tokens
+
+    # -- the flow -------------------------------------------------------------------------------
+    def start(self, message: str, workspace: str | None = None,
+              conversation: str | None = None, now: datetime | None = None) -> Turn:
+        """Persist the question and retrieve memories: everything before the LLM is asked."""
+        started = time.perf_counter()
+        text = sanitise(message)
+        if not text:
+            raise EmptyMessage("the message is empty")
+        created = conversation is None
+        if created:
+            conv = self.wb.create_conversation(workspace, title_from(text))
+        else:
+            conv = self.wb.conversation(conversation)
+        user = self.wb.add_message(conv.id, "user", text)
+        return self._prepare(conv.id, conv.workspace, user, started, created, now)
+
+    def _prepare(self, conversation_id: str, workspace: str, user: Message, started: float,
+                 created: bool, now: datetime | None) -> Turn:
+        history = self._history(conversation_id, before=user)
+        t = time.perf_counter()
+        result = self.wb.search(
+            user.content[:MAX_QUERY_CHARS], workspace, self.k, now=now,
+            exclude_message_ids=tuple([m.id for m in history] + [user.id]),
+        )
+        retrieval_ms = (time.perf_counter() - t) * 1000
+        prompt = self._prompt(result.hits, history, user)
+        return Turn(conversation_id, workspace, user, result.hits, prompt,
+                    timings_ms={"retrieval": retrieval_ms,
+                                "prepare": (time.perf_counter() - started) * 1000},
+                    new_conversation=created)
+
+    def stream(self, turn: Turn) -> Iterator[str]:
+        """Yield the answer's text as it arrives; the turn is complete when iteration ends."""
+        started = time.perf_counter()
+        pieces: list[str] = []
+        stats = None
+        try:
+            if self.llm is None:
+                raise LLMUnavailable("no LLM is configured")
+            turn.endpoint = self.llm.endpoint
+            turn.model = self.llm.model
+            stream = self.llm.stream_chat(turn.prompt)
+            stats = stream.stats
+            for delta in stream:
+                pieces.append(delta)
+                yield delta
+        except LLMUnavailable as exc:
+            turn.error = str(exc)
+        turn.text = "".join(pieces).strip()
+        generation_ms = (time.perf_counter() - started) * 1000
+        if stats is not None:
+            turn.timings_ms["ttft"] = (stats.ttft_s or 0.0) * 1000
+        turn.timings_ms["generation"] = generation_ms
+        self._finish(turn, stats)
+
+    def ask(self, message: str, workspace: str | None = None, conversation: str | None = None,
+            now: datetime | None = None) -> Turn:
+        turn = self.start(message, workspace, conversation, now)
+        for _ in self.stream(turn):
+            pass
+        return turn
+
+    def retry(self, conversation: str, now: datetime | None = None) -> Turn:
+        """Answer the conversation's last question again (after the LLM was down)."""
+        started = time.perf_counter()
+        conv = self.wb.conversation(conversation)
+        active = self.wb.messages(conv.id, active_only=True)
+        if not active or active[-1].role != "user":
+            raise ValueError(f"conversation {conv.id} has no unanswered question")
+        turn = self._prepare(conv.id, conv.workspace, active[-1], started, False, now)
+        for _ in self.stream(turn):
+            pass
+        return turn
+
+    # -- pieces ---------------------------------------------------------------------------------
+    def _finish(self, turn: Turn, stats) -> None:
+        t = time.perf_counter()
+        if turn.error is None and turn.text:
+            turn.citations = self._citations(turn.text, turn.hits)
+            turn.answer = self.wb.add_message(
+                turn.conversation_id, "assistant", turn.text, speaker=turn.model,
+                metadata={"citations": turn.citations, "model": turn.model,
+                          "prompt": PROMPT_VERSION},
+            )
+        elif turn.error is None:
+            turn.error = "the model returned an empty answer"
+        self.wb.log_interaction(turn, stats)
+        t_index = time.perf_counter()
+        self.wb.index_conversation(turn.conversation_id)
+        turn.timings_ms["index"] = (time.perf_counter() - t_index) * 1000
+        turn.timings_ms["finish"] = (time.perf_counter() - t) * 1000
+        turn.timings_ms["overhead"] = turn.timings_ms["prepare"] + turn.timings_ms["finish"]
+
+    def _history(self, conversation_id: str, before: Message) -> list[Message]:
+        """The recent turns of this conversation that fit the history budget, oldest first."""
+        turns = [m for m in self.wb.messages(conversation_id, active_only=True)
+                 if m.id != before.id and m.role in ("user", "assistant")]
+        kept, used = [], 0
+        for message in reversed(turns):
+            cost = count_tokens(message.content, self._model_name())
+            if used + cost > self.history_tokens:
+                break
+            kept.append(message)
+            used += cost
+        return list(reversed(kept))
+
+    def _prompt(self, hits: list[Hit], history: list[Message], user: Message) -> list[dict[str, str]]:
+        lines, used = [], 0
+        for n, hit in enumerate(hits, start=1):
+            when = hit.timestamp.strftime("%Y-%m-%d") if hit.timestamp else "undated"
+            line = (f"[{n}] {when} · {hit.title or 'untitled'} · {hit.speaker or hit.role}: "
+                    f"{' '.join(hit.text.split())[:600]}")
+            cost = count_tokens(line, self._model_name())
+            if used + cost > self.memory_tokens:
+                break
+            lines.append(line)
+            used += cost
+        memories = "\n".join(lines) or "(no relevant memories found)"
+        prompt = [{"role": "system", "content": f"{SYSTEM_PROMPT}\n\nMemories:\n{memories}"}]
+        prompt += [{"role": m.role, "content": m.content} for m in history]
+        budget = max(self.history_tokens * 4, 2000)  # characters; a huge paste is cut, not dropped
+        prompt.append({"role": "user", "content": user.content[:budget]})
+        return prompt
+
+    def _citations(self, text: str, hits: list[Hit]) -> list[dict[str, Any]]:
+        cited = []
+        for number in dict.fromkeys(int(n) for n in _CITATION.findall(text)):
+            if 1 <= number <= len(hits):
+                hit = hits[number - 1]
+                cited.append({"n": number, "message_id": hit.message_id,
+                              "source_id": hit.source_id, "conversation_id": hit.conversation_id})
+        return cited
+
+    def _model_name(self) -> str:
+        return (self.llm.config.model if self.llm and self.llm.config.model else "") or ""
+
