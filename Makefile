@@ -19,6 +19,7 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	$(VENV)/bin/workbench ingest data/samples/*
 	$(VENV)/bin/workbench stats
+	$(VENV)/bin/workbench serve
 
 test: setup
 	$(PY) -m pytest -q

@@ -243,6 +243,38 @@ def chat(
 
 
 @app.command()
+def serve(
+    port: int = typer.Option(8501, "--port"),
+    app_file: Path = typer.Option(Path("app_streamlit.py"), "--app", help="The Streamlit entry point."),
+) -> None:
+    """The embedded LLM (when no endpoint is configured) and the app, on 127.0.0.1 only."""
+    import os
+    import subprocess
+
+    from .llm import ensure_llm, shutdown_embedded
+
+    bench = workbench()
+    env = dict(os.environ)
+    if not bench.settings.llm_base_url:
+        client, server = ensure_llm(bench.settings, bench.settings.home)
+        ok, detail = client.health()
+        err.print(f"LLM: {detail if ok else 'not answering: ' + detail}", markup=False)
+        env["WORKBENCH_LLM_BASE_URL"] = client.endpoint
+        env["WORKBENCH_LLM_MODEL"] = client.model
+    env["WORKBENCH_HOME"] = str(bench.settings.home.resolve())
+    command = [sys.executable, "-m", "streamlit", "run", str(app_file), "--server.headless", "true",
+               "--server.address", "127.0.0.1", "--server.port", str(port),
+               "--browser.gatherUsageStats", "false"]
+    err.print(f"app: http://127.0.0.1:{port}  (Ctrl-C to stop)")
+    try:
+        subprocess.run(command, env=env, check=False)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        shutdown_embedded()
+
+
+@app.command()
 def reindex(
     chunker: Optional[str] = typer.Option(None, "--chunker"),
 ) -> None:
@@ -455,13 +487,14 @@ def bench_search(
     bench = workbench()
     rows = run(bench.embedder, [int(x) for x in sizes.split(",")], bench.settings.ann_threshold)
     table = Table(title="search benchmark (hybrid-rrf.v2, k=10, 200 distinct queries)")
-    for column in ("messages", "build s", "index", "p50 ms", "p95 ms", "embed p50 ms", "ANN R@10"):
+    for column in ("messages", "build s", "index", "p50 ms", "p95 ms", "embed p50 ms",
+                   "ANN R@10", "bare top-10"):
         table.add_column(column, justify="right")
     for row in rows:
         table.add_row(f"{row['messages']:,}", f"{row['build_s']:.0f}",
                       "IVF-HNSW-SQ" if row["ann"] else "exact", f"{row['p50_ms']:.1f}",
                       f"{row['p95_ms']:.1f}", f"{row['embed_p50_ms']:.1f}",
-                      f"{row['ann_recall_at_10']:.3f}")
+                      f"{row['ann_recall_at_10']:.3f}", f"{row['ann_recall_at_10_bare']:.3f}")
     out.print(table)
     err.print(f"results stored in {save_results(bench.settings, 'search', rows)}")
 

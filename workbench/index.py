@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -92,7 +92,9 @@ class Index:
         self.name = name
         self.dimension = dimension
         self.ann_threshold = ann_threshold
-        self._db = lancedb.connect(str(self.path))
+        # Another process (a CLI import beside the running app) may have written: look again at
+        # most every 2 s rather than on every query.
+        self._db = lancedb.connect(str(self.path), read_consistency_interval=timedelta(seconds=2))
         self._table = None
         self._ann: bool | None = None
         self._lock = threading.Lock()

@@ -9,7 +9,7 @@ where it stopped and an unchanged chunk is never embedded twice.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -42,6 +42,7 @@ class SyncReport:
     chunks_unindexed: int = 0
     embed_seconds: float = 0.0
     seconds: float = 0.0
+    batches: list = field(default_factory=list)
 
 
 def index_name(embedder: Embedder, chunker: Chunker) -> str:
@@ -207,13 +208,16 @@ def sync_index(
         t = time.perf_counter()
         vectors = embedder.encode([r[10] for r in rows])
         report.embed_seconds += time.perf_counter() - t
+        report.batches.append(time.perf_counter() - t)
         index.upsert([_index_row(r) for r in rows], vectors)
-        now = datetime.now(timezone.utc)
+        done_ids = pa.table({"chunk_id": [r[0] for r in rows]})
         with store.transaction() as con:
-            con.executemany(
-                "INSERT OR IGNORE INTO indexed_chunks VALUES (?, ?, ?)",
-                [(index.name, r[0], now) for r in rows],
+            con.register("done_ids", done_ids)
+            con.execute(
+                "INSERT OR IGNORE INTO indexed_chunks SELECT ?, chunk_id, ? FROM done_ids",
+                [index.name, datetime.now(timezone.utc)],
             )
+            con.unregister("done_ids")
         done += len(rows)
         report.chunks_embedded += len(rows)
         progress("embed", done, total)

@@ -1,0 +1,71 @@
+"""The workbench app: ``streamlit run app_streamlit.py``.
+
+Wires cached resources and pages only; the pages live in ``workbench/ui/`` and call the
+Workbench API. The home is ``$WORKBENCH_HOME`` (or ``.env``, or ``data/workbench``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from workbench import Workbench, load_settings
+from workbench.llm import EmbeddedServer, LLMClient, ensure_llm
+from workbench.ui import chat, conversations, import_page, search, settings
+from workbench.ui.common import NAV_KEY
+
+st.set_page_config(page_title="Workbench", page_icon=":material/neurology:", layout="wide")
+
+
+@st.cache_resource(show_spinner="Opening the workbench…")
+def open_workbench(home: str) -> Workbench:
+    return Workbench(load_settings(env_file=".env", home=Path(home)))
+
+
+def _alive(resource: tuple[LLMClient, EmbeddedServer | None]) -> bool:
+    return resource[1] is None or resource[1].is_running()
+
+
+# Keyed by what reaches the model; re-created if the embedded server died. Failures are not
+# cached, so a model that comes back is used on the next message.
+@st.cache_resource(show_spinner="Connecting to the language model…", validate=_alive)
+def open_llm(home: str, base_url: str | None, model: str | None):
+    current = open_workbench(home).settings
+    return ensure_llm(current.model_copy(update={"llm_base_url": base_url, "llm_model": model}),
+                      current.home)
+
+
+def llm(base_url: str | None, model: str | None) -> tuple[LLMClient | None, str | None]:
+    try:
+        return open_llm(home, base_url, model)[0], None
+    except Exception as exc:  # noqa: BLE001 - the app stays up without a model and says why
+        return None, str(exc) or type(exc).__name__
+
+
+home = str(load_settings(env_file=".env").home)
+wb = open_workbench(home)
+
+names = [w["name"] for w in wb.workspaces()] or [wb.settings.default_workspace]
+if st.session_state.get("workspace") not in names:
+    default = wb.settings.default_workspace
+    st.session_state["workspace"] = default if default in names else names[0]
+workspace = st.sidebar.selectbox("Workspace", names, key="workspace")
+
+pages = {
+    "chat": st.Page(lambda: chat.render(wb, workspace, llm), title="Chat",
+                    icon=":material/chat:", url_path="chat", default=True),
+    "search": st.Page(lambda: search.render(wb, workspace), title="Search",
+                      icon=":material/search:", url_path="search"),
+    "conversations": st.Page(lambda: conversations.render(wb, workspace), title="Conversations",
+                             icon=":material/forum:", url_path="conversations"),
+    "import": st.Page(lambda: import_page.render(wb, workspace), title="Import",
+                      icon=":material/upload_file:", url_path="import"),
+    "settings": st.Page(lambda: settings.render(wb, workspace, llm), title="Settings",
+                        icon=":material/settings:", url_path="settings"),
+}
+current = st.navigation(list(pages.values()))
+# A page asks for another one by setting NAV_KEY in a widget callback (common.go).
+if (target := st.session_state.pop(NAV_KEY, None)) in pages and pages[target].url_path != current.url_path:
+    st.switch_page(pages[target])
+current.run()

@@ -1,0 +1,70 @@
+"""What the pages share: this session's options, moving between pages, how a memory is shown."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Callable
+
+import streamlit as st
+
+from ..api import Workbench
+from ..llm import LLMClient
+
+# Session-state keys shared between pages (and set by tests).
+NAV_KEY = "switch_to"  # name of the page the app switches to at the start of the next run
+OPEN_CONVERSATION = "open_conversation"
+OPEN_MESSAGE = "open_message"
+OPTIONS = "options"
+
+# (base_url, model) → (client, None) or (None, why there is none); never raises.
+LLMFactory = Callable[[str | None, str | None], tuple[LLMClient | None, str | None]]
+
+
+def options(wb: Workbench) -> dict[str, Any]:
+    """This session's overrides of the workbench settings (edited on the Settings page)."""
+    if OPTIONS not in st.session_state:
+        s = wb.settings
+        st.session_state[OPTIONS] = {
+            "llm_base_url": getattr(s, "llm_base_url", None) or "",
+            "llm_model": getattr(s, "llm_model", None) or "",
+            "k": int(getattr(s, "chat_k", 6)),
+            "retriever": s.retriever,
+            "chunker": s.chunker,
+            "redact": s.redact,
+        }
+    return st.session_state[OPTIONS]
+
+
+def go(page: str, **state: Any) -> None:
+    """Widget callback: set session keys, then the app switches to ``page`` (see app_streamlit)."""
+    st.session_state.update(state)
+    st.session_state[NAV_KEY] = page
+
+
+def open_conversation(conversation_id: str, message_id: str | None = None) -> None:
+    go("conversations", **{OPEN_CONVERSATION: conversation_id, OPEN_MESSAGE: message_id})
+
+
+def when(moment: datetime | str | None, with_time: bool = True) -> str:
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    if moment is None:
+        return "undated"
+    return moment.strftime("%Y-%m-%d %H:%M" if with_time else "%Y-%m-%d")
+
+
+def snippet(text: str, limit: int = 280) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def memory(item: dict[str, Any], key: str, number: int | None = None) -> None:
+    """One remembered message (a ``Hit.to_dict()``-shaped dict) with a button that opens it."""
+    text, action = st.columns([6, 1], vertical_alignment="center")
+    label = f"**[{number}]** " if number is not None else ""
+    speaker = item.get("speaker") or item.get("role") or "?"
+    text.markdown(f"{label}{when(item.get('timestamp'))} · *{item.get('title') or 'untitled'}* "
+                  f"· {speaker}")
+    text.caption(snippet(item.get("text") or ""))
+    action.button("Open", key=key, help="Open this conversation at this message",
+                  on_click=open_conversation, args=(item["conversation_id"], item["message_id"]))

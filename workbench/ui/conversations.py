@@ -1,0 +1,82 @@
+"""Conversations page: browse the workspace, read a whole conversation (every branch), export it."""
+
+from __future__ import annotations
+
+import re
+
+import streamlit as st
+
+from ..api import Workbench
+from ..records import Conversation, Message
+from .common import OPEN_CONVERSATION, OPEN_MESSAGE, when
+
+PICK = "conversations_pick"
+
+
+def render(wb: Workbench, workspace: str) -> None:
+    st.title("Conversations")
+    text = st.text_input("Filter by title", key="conversations_filter")
+    listed = {c.id: c for c in wb.conversations(workspace, text.strip() or None, limit=500)}
+    wanted = st.session_state.get(OPEN_CONVERSATION)
+    if wanted and wanted not in listed and not text.strip():
+        try:  # opened from a link, but past the list's limit: list it first
+            listed = {wanted: wb.conversation(wanted), **listed}
+        except LookupError:  # deleted meanwhile
+            pass
+    if not listed:
+        st.info("No title matches." if text.strip() else
+                "No conversations here yet. Import an export on the Import page, or chat.")
+        return
+    if wanted in listed:
+        st.session_state[PICK] = wanted
+    elif st.session_state.get(PICK) not in listed:  # filtered out: the first one instead
+        st.session_state.pop(PICK, None)
+    cid = st.selectbox("Conversation", list(listed), key=PICK, on_change=_picked,
+                       format_func=lambda i: _label(listed[i]))
+    _show(wb, listed[cid], st.session_state.get(OPEN_MESSAGE))
+
+
+def _picked() -> None:
+    st.session_state[OPEN_CONVERSATION] = st.session_state[PICK]
+    st.session_state[OPEN_MESSAGE] = None
+
+
+def _label(c: Conversation) -> str:
+    return f"{c.title or 'Untitled'} · {when(c.created_at, False)} · {c.message_count} messages"
+
+
+def _show(wb: Workbench, conversation: Conversation, highlight: str | None) -> None:
+    messages = wb.messages(conversation.id)
+    inactive = sum(not m.on_active_branch for m in messages)
+    st.subheader(conversation.title or "Untitled", anchor=False)
+    st.caption(f"{conversation.workspace} · {conversation.source_format} · created "
+               f"{when(conversation.created_at)} · {len(messages)} messages"
+               + (f", {inactive} on inactive branches" if inactive else "")
+               + f" · id {conversation.id}")
+    name = re.sub(r"[^\w-]+", "-", conversation.title or "conversation").strip("-")[:60]
+    left, right, _ = st.columns([1, 1, 4])
+    left.download_button("Markdown", wb.export_conversation(conversation.id, "md"),
+                         file_name=f"{name}.md", mime="text/markdown",
+                         icon=":material/download:", key="export_md")
+    right.download_button("JSON", wb.export_conversation(conversation.id, "json"),
+                          file_name=f"{name}.json", mime="application/json",
+                          icon=":material/download:", key="export_json")
+    for message in messages:
+        _message(message, message.id == highlight)
+
+
+def _message(message: Message, highlighted: bool) -> None:
+    about = [message.speaker or message.role, when(message.created_at)]
+    if message.content_type != "text":
+        about.append(f"`{message.content_type}`")
+    if not message.on_active_branch:
+        about.append(":gray-badge[inactive branch]")
+    if highlighted:
+        about.append(":orange-badge[linked message]")
+    box = st.container(border=True) if highlighted else st.container()
+    with box, st.chat_message(message.role):
+        st.caption(" · ".join(about))
+        if message.on_active_branch:
+            st.markdown(message.content)
+        else:  # an edit or regeneration that the conversation did not keep
+            st.markdown("\n".join(f"> {line}" for line in message.content.splitlines()))

@@ -1,0 +1,123 @@
+"""Import page: upload chat exports, import them into a workspace, see what each file changed."""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import streamlit as st
+
+from ..api import Workbench
+from ..importers import FORMATS
+from ..records import ImportResult
+from .common import options
+
+RESULTS = "import_results"
+STAGES = {"parse": "reading", "clean": "cleaning", "write": "writing", "embed": "embedding",
+          "index": "updating the search index"}
+_INGEST_LOCK = threading.Lock()
+
+
+def render(wb: Workbench, workspace: str) -> None:
+    st.title("Import")
+    files = st.file_uploader(
+        "Chat exports (ChatGPT, Claude, Open WebUI, ShareGPT, LoCoMo, legacy SQLite, JSONL/CSV)",
+        type=["json", "zip", "db", "jsonl", "csv"], accept_multiple_files=True,
+        key="import_files")
+    left, right = st.columns(2)
+    target = left.text_input("Workspace", value=workspace, key="import_workspace",
+                             help="A new name creates a new workspace")
+    fmt = right.selectbox("Format", ["auto", *FORMATS], key="import_format",
+                          format_func=lambda f: "detect from content" if f == "auto"
+                          else f"{f}: {FORMATS[f].description}")
+    redact = options(wb)["redact"]
+    st.caption(f"PII redaction is {'on' if redact else 'off'} (Settings page). Importing a file "
+               "again adds only what is new.")
+    if st.button("Import", type="primary", disabled=not files):
+        st.session_state[RESULTS] = _ingest(
+            wb, files, target.strip() or workspace, None if fmt == "auto" else fmt, redact)
+    if st.session_state.get(RESULTS):
+        _report(st.session_state[RESULTS])
+
+
+def _ingest(wb: Workbench, files: list, workspace: str, fmt: str | None,
+            redact: bool) -> list[dict[str, Any]]:
+    bar = st.progress(0.0, text="Starting…")
+    seen = {"files": 0}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage == "parse" and done == 0:
+            seen["files"] += 1
+        fraction = done / total if total else 0.0
+        if stage in ("embed", "index"):
+            share, text = 0.7 + 0.3 * fraction, STAGES[stage]
+        else:
+            share = 0.7 * (seen["files"] - 1 + fraction) / len(files)
+            text = f"file {seen['files']} of {len(files)}: {STAGES.get(stage, stage)}"
+        bar.progress(min(max(share, 0.0), 1.0), text=f"{text} ({done}/{total})")
+
+    # Each upload in its own folder: importers and error lines name the file as it was uploaded.
+    with tempfile.TemporaryDirectory(prefix="workbench-upload-") as tmp:
+        paths = []
+        for n, upload in enumerate(files):
+            path = Path(tmp) / str(n) / Path(upload.name).name
+            path.parent.mkdir()
+            path.write_bytes(upload.getvalue())
+            paths.append(path)
+        with _redaction(wb, redact):
+            results = wb.ingest(paths, workspace, fmt, progress)
+    bar.progress(1.0, text="Done")
+    return [_row(upload.name, path, result) for upload, path, result in zip(files, paths, results)]
+
+
+@contextmanager
+def _redaction(wb: Workbench, redact: bool) -> Iterator[None]:
+    """``Workbench.ingest`` reads redaction from the settings of the workbench, which every
+    session shares: apply this session's choice under a lock that serialises imports (DuckDB
+    takes one writer at a time anyway) and put the settings back afterwards."""
+    with _INGEST_LOCK:
+        saved = wb.settings
+        if redact != saved.redact:
+            wb.settings = saved.model_copy(update={"redact": redact})
+        try:
+            yield
+        finally:
+            wb.settings = saved
+
+
+def _row(name: str, path: Path, result: ImportResult) -> dict[str, Any]:
+    """The file's summary, naming it as uploaded (messages name the temporary copy)."""
+    def named(text: str) -> str:
+        return text.replace(str(path), name)
+
+    return {
+        "file": name, "status": result.status, "format": result.format,
+        "conversations added": result.conversations_added,
+        "conversations updated": result.conversations_updated,
+        "conversations skipped": result.conversations_skipped,
+        "messages added": result.messages_added, "messages skipped": result.messages_skipped,
+        "warnings": [named(w) for w in result.warnings], "seconds": round(result.seconds, 2),
+        "error": named(result.error) if result.error else None,
+    }
+
+
+def _report(rows: list[dict[str, Any]]) -> None:
+    done = [r for r in rows if r["status"] == "done"]
+    if done:
+        st.success(f"Imported {len(done)} of {len(rows)} files: "
+                   f"{sum(r['conversations added'] for r in done)} conversations and "
+                   f"{sum(r['messages added'] for r in done)} messages added.")
+    st.dataframe(
+        [{**r, "warnings": len(r["warnings"])} for r in rows], hide_index=True,
+        column_order=["file", "status", "format", "conversations added", "conversations updated",
+                      "conversations skipped", "messages added", "messages skipped",
+                      "warnings", "seconds"])
+    for r in rows:
+        if r["status"] != "done":
+            st.error(r["error"] or f"{r['file']}: not imported ({r['status']})")
+        elif r["warnings"]:
+            with st.expander(f"{r['file']}: {len(r['warnings'])} warnings"):
+                st.markdown("\n".join(f"- {w}" for w in r["warnings"][:200]))
