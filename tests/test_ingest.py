@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
-import shutil
 import sqlite3
 import zipfile
 from datetime import timezone
@@ -13,6 +11,12 @@ from datetime import timezone
 import pytest
 
 from conftest import EXPORTS, FIXTURES, run_workbench
+
+
+@pytest.fixture(autouse=True)
+def store_only(monkeypatch):
+    """These tests are about the store; chunking and indexing are tested in test_retrieval."""
+    monkeypatch.setenv("WORKBENCH_INDEX_ON_INGEST", "false")
 
 
 def _counts(cli) -> dict:

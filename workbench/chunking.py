@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable, Sequence
 
@@ -65,7 +65,6 @@ class Chunker:
     following: bool = False
     neighbour_tokens: int = 64
     max_tokens: int = 256
-    reserve_tokens: int = field(default=0)
 
     def chunk(self, title: str | None, turns: list[Turn], count_tokens: TokenCounter) -> list[Chunk]:
         turns = [t for t in turns if t.content_type not in SKIPPED_TYPES and t.role != "system"]

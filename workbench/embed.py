@@ -57,9 +57,9 @@ class Embedder:
 
     @property
     def dimension(self) -> int:
-        getter = getattr(self.model, "get_embedding_dimension", None) or getattr(
-            self.model, "get_sentence_embedding_dimension"
-        )
+        # sentence-transformers 6 renamed get_sentence_embedding_dimension.
+        getter = getattr(self.model, "get_embedding_dimension", None)
+        getter = getter or self.model.get_sentence_embedding_dimension
         return int(getter())
 
     @property

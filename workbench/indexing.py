@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
 
-import numpy as np
 import pyarrow as pa
 
 from .chunking import Chunker, Turn

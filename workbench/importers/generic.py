@@ -94,7 +94,7 @@ def _rows(source: Source) -> Iterator[Row]:
     if source.kind == "csv":
         yield from _csv_rows(source)
     elif source.kind == "jsonl":
-        source.json_lines  # rejects invalid JSON, naming the line
+        _ = source.json_lines  # rejects invalid JSON, naming the line
         lines = (source.text or "").splitlines()
         for number, line in enumerate(lines, start=1):
             if line.strip():
