@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup demo test bench clean
+.PHONY: setup browser-setup demo test bench clean
 
 setup: $(VENV)/.installed
 
@@ -21,7 +21,11 @@ demo: setup
 	$(VENV)/bin/workbench stats
 	$(VENV)/bin/workbench serve
 
-test: setup
+# Chromium (apt) and playwright (pip) for tests/test_browser.py; idempotent.
+browser-setup: setup
+	bash .ci/browser-setup.sh $(VENV)
+
+test: setup browser-setup
 	$(PY) -m pytest -q
 
 bench: setup

@@ -1,0 +1,219 @@
+"""End to end in a real browser: the app served by Streamlit, the embedded LLM, Chromium.
+
+What ``workbench serve`` does, done by the test so that it can stop everything: the embedded
+SmolLM2 server is started in this process (``ensure_llm``), and ``streamlit run`` in a child
+process is pointed at it through ``WORKBENCH_LLM_BASE_URL``/``WORKBENCH_LLM_MODEL``, against a
+fresh home that already holds the legacy fixture. Chromium (Debian's ``/usr/bin/chromium``,
+driven by Playwright; ``.ci/browser-setup.sh`` installs both) sends a message, waits for the
+streamed answer and its sources, and after a reload finds the conversation in the sidebar.
+
+Screenshot: the test's tmp_path and ``tests/output/browser-chat.png`` (git-ignored).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from workbench import Workbench, load_settings
+from workbench.chat import title_from
+from workbench.llm import ensure_llm, free_port, shutdown_embedded
+
+TESTS = Path(__file__).parent
+FIXTURES = TESTS / "fixtures"
+APP = TESTS.parent / "app_streamlit.py"
+OUTPUT = TESTS / "output"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-quic", "--disable-sync"]
+QUESTION = "How did we set up the daily backup?"
+
+# Bounds on every wait, generous for a loaded 2-core machine (milliseconds for Playwright).
+HEALTH_TIMEOUT_S = 90
+FIRST_RENDER_MS = 180_000  # the first run opens the workbench (embedding model) in Streamlit
+ANSWER_MS = 240_000  # retrieval + a streamed SmolLM2 answer; 30-60 s is usual under load
+UI_MS = 60_000
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.is_file(),
+                       reason=f"{CHROMIUM} is missing: run .ci/browser-setup.sh (make browser-setup)"),
+    pytest.mark.skipif(importlib.util.find_spec("playwright") is None,
+                       reason="the playwright package is missing: run .ci/browser-setup.sh "
+                              "(make browser-setup)"),
+]
+
+
+@dataclass
+class Served:
+    url: str
+    home: Path
+    log: Path
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            text = self.log.read_text(errors="replace")
+        except OSError:
+            return f"(no log at {self.log})"
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def _stop(proc: subprocess.Popen[bytes], grace_s: float = 10.0) -> None:
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=grace_s)
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen[bytes], served: Served) -> None:
+    deadline = time.monotonic() + HEALTH_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if (code := proc.poll()) is not None:
+            pytest.fail(f"streamlit exited with code {code} before answering:\n"
+                        f"{served.log_tail()}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.25)
+    pytest.fail(f"streamlit at {url} not healthy after {HEALTH_TIMEOUT_S}s:\n{served.log_tail()}")
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    """The app on a free port of 127.0.0.1 with the embedded LLM; both stopped afterwards."""
+    home = tmp_path / "home"
+    results = Workbench.open(home).ingest([FIXTURES / "legacy_nosso_projeto.db"])
+    assert [r.status for r in results] == ["done"], results
+
+    procs: list[subprocess.Popen[bytes]] = []
+    log = tmp_path / "streamlit.log"
+    try:
+        # llm_base_url=None: the embedded server, whatever the caller's environment says.
+        settings = load_settings(home=home, llm_base_url=None, llm_model=None)
+        client, server = ensure_llm(settings, home)
+        assert server is not None and server.is_running()
+        port = free_port()
+        env = {**os.environ, "WORKBENCH_HOME": str(home),
+               "WORKBENCH_LLM_BASE_URL": client.endpoint, "WORKBENCH_LLM_MODEL": client.model,
+               "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+        command = [sys.executable, "-m", "streamlit", "run", str(APP),
+                   "--server.headless", "true", "--server.address", "127.0.0.1",
+                   "--server.port", str(port), "--browser.gatherUsageStats", "false",
+                   # No watcher: nothing to rerun on save, and no inotify load on a busy tree.
+                   "--server.fileWatcherType", "none"]
+        with open(log, "wb") as out:
+            # cwd=tmp_path: no developer .env or .streamlit/ of the checkout leaks in.
+            procs.append(subprocess.Popen(command, env=env, cwd=tmp_path,
+                                          stdin=subprocess.DEVNULL, stdout=out,
+                                          stderr=subprocess.STDOUT))
+        result = Served(f"http://127.0.0.1:{port}", home, log)
+        _wait_healthy(result.url, procs[0], result)
+        yield result
+    finally:
+        for proc in procs:
+            _stop(proc)
+        shutdown_embedded()
+
+
+def test_chat_in_a_real_browser_answers_cites_and_lists_the_conversation(served, tmp_path):
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import expect, sync_playwright
+
+    title = title_from(QUESTION)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                     args=CHROMIUM_ARGS, timeout=UI_MS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(UI_MS)
+            try:
+                page.goto(served.url, wait_until="domcontentloaded", timeout=UI_MS)
+                sidebar = page.get_by_test_id("stSidebar")
+                box = page.get_by_test_id("stChatInputTextArea")
+                # The script ran to its end: the fixture's conversations are listed.
+                expect(sidebar.get_by_role("button", name="Backup diário", exact=True)) \
+                    .to_be_visible(timeout=FIRST_RENDER_MS)
+                expect(page.get_by_role("heading", name="New chat")).to_be_visible(timeout=UI_MS)
+                expect(box).to_be_editable(timeout=UI_MS)
+
+                box.fill(QUESTION)
+                box.press("Enter")
+
+                question = page.locator('[data-testid="stChatMessageContent"]'
+                                        '[aria-label="Chat message from user"]')
+                expect(question.filter(has_text=QUESTION)).to_be_visible(timeout=UI_MS)
+                answer = page.locator('[data-testid="stChatMessageContent"]'
+                                      '[aria-label="Chat message from assistant"]').last
+                sources = answer.get_by_test_id("stExpander").filter(has_text="Sources ·")
+                failed = answer.get_by_test_id("stAlert")
+                # Sources come after the stream has ended; an error block instead means no answer.
+                expect(sources.or_(failed).first).to_be_visible(timeout=ANSWER_MS)
+                assert not failed.count(), f"no answer: {failed.first.inner_text()}\n" \
+                                           f"{served.log_tail()}"
+                expect(sources).to_have_count(1, timeout=UI_MS)
+                expect(sources.locator("summary")).to_contain_text(
+                    re.compile(r"Sources · \d+ cited, \d+ retrieved"), timeout=UI_MS)
+                # The streamed answer: text in the assistant message outside the sources block.
+                answer_text = answer.evaluate(
+                    """el => { const c = el.cloneNode(true);
+                               c.querySelectorAll('[data-testid="stExpander"]')
+                                .forEach(e => e.remove());
+                               return c.innerText.trim(); }""")
+                assert answer_text, "the assistant message has no text"
+                # Open the sources: the backup conversation is among the memories.
+                sources.locator("summary").click()
+                expect(sources.get_by_test_id("stExpanderDetails")).to_contain_text(
+                    "Backup diário", timeout=UI_MS)
+                # The sidebar, rendered after the send, lists the new conversation already.
+                expect(sidebar.get_by_role("button", name=title, exact=True)).to_be_visible(
+                    timeout=UI_MS)
+                expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=UI_MS)
+
+                shot = tmp_path / "browser-chat.png"
+                page.screenshot(path=str(shot), full_page=True)
+                OUTPUT.mkdir(exist_ok=True)
+                shutil.copyfile(shot, OUTPUT / "browser-chat.png")
+                assert shot.stat().st_size > 10_000
+
+                # A new session: the conversation is read back from the store.
+                page.reload(wait_until="domcontentloaded", timeout=UI_MS)
+                expect(page.get_by_role("heading", name="New chat")).to_be_visible(timeout=UI_MS)
+                listed = sidebar.get_by_role("button", name=title, exact=True)
+                expect(listed).to_be_visible(timeout=UI_MS)
+                listed.click()
+                expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible(
+                    timeout=UI_MS)
+                expect(page.locator('[data-testid="stChatMessageContent"]'
+                                    '[aria-label="Chat message from assistant"]')) \
+                    .to_have_count(1, timeout=UI_MS)
+            except (AssertionError, PlaywrightError):
+                page.screenshot(path=str(tmp_path / "browser-failure.png"), full_page=True)
+                print(f"streamlit log tail:\n{served.log_tail()}")
+                raise
+        finally:
+            browser.close()
+
+    wb = Workbench.open(served.home)
+    stored = [c for c in wb.conversations("default") if c.title == title]
+    assert len(stored) == 1
+    messages = wb.messages(stored[0].id)
+    assert [m.role for m in messages] == ["user", "assistant"]
+    assert messages[1].content.strip()
