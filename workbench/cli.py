@@ -476,6 +476,28 @@ def bench_ingest(
     err.print(f"results stored in {save_results(bench.settings, 'pipeline', rows)}")
 
 
+@bench_app.command("chat")
+def bench_chat(
+    messages: int = typer.Option(100_000, "--messages", help="Size of the workspace."),
+    turns: int = typer.Option(30, "--turns"),
+) -> None:
+    """Chat overhead (all but the LLM's generation) with a large workspace; TTFT reported."""
+    from .bench import save_results
+    from .bench_chat import run
+
+    bench = workbench()
+    row = run(bench.settings, messages, turns)
+    table = Table(title=f"chat benchmark ({row['model']})")
+    for column in ("messages", "turns", "overhead p50 ms", "overhead p95 ms", "retrieval p50 ms",
+                   "TTFT p50 ms"):
+        table.add_column(column, justify="right")
+    table.add_row(f"{row['messages']:,}", str(row["turns"]), f"{row['overhead_p50_ms']:.0f}",
+                  f"{row['overhead_p95_ms']:.0f}", f"{row['retrieval_p50_ms']:.0f}",
+                  f"{row['ttft_p50_ms']:.0f}")
+    out.print(table)
+    err.print(f"results stored in {save_results(bench.settings, 'chat', [row])}")
+
+
 @bench_app.command("search")
 def bench_search(
     sizes: str = typer.Option("10000,100000", "--sizes", help="Messages, comma separated (1000000 too)."),

@@ -1,0 +1,89 @@
+"""Chat overhead at scale: everything a turn costs except the LLM's own generation.
+
+A generated ChatGPT export of ``messages`` turns is imported for real and chunked for real; a few
+thousand chunks are embedded for real and the others get perturbed copies of those vectors (as in
+``bench_search``), so the index has the size and shape of a real one without hours of CPU
+embedding. Then chat turns run against the real LLM endpoint (the embedded SmolLM2 by default);
+overhead = persisting the question, retrieval, prompt building, persisting the answer, logging
+and indexing the new turns.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import synthetic
+from .bench_search import BASE_TEXTS, NOISE, percentile
+from .chunking import get_chunker
+from .config import Settings
+from .indexing import SyncReport, _index_row, _PENDING, sync_chunks
+
+
+def _fill_index(wb, seed: int = 0) -> int:
+    """Chunk for real, embed ``BASE_TEXTS`` chunks for real, perturb the rest, mark all indexed."""
+    import pyarrow as pa
+
+    chunker = get_chunker(wb.settings.chunker)
+    index = wb.index(chunker.name)
+    sync_chunks(wb.store, chunker, wb.embedder, SyncReport())
+    rng = np.random.default_rng(seed)
+    base = None
+    total = 0
+    while True:
+        with wb.store.connect() as con:
+            rows = con.execute(_PENDING, [chunker.name, index.name, 20000]).fetchall()
+        if not rows:
+            break
+        if base is None:
+            base = wb.embedder.encode([r[10] for r in rows[:BASE_TEXTS]], batch_size=64)
+        source = rng.integers(0, len(base), len(rows))
+        vectors = base[source] + rng.normal(0, NOISE, (len(rows), base.shape[1]))
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        index.upsert([_index_row(r) for r in rows], vectors.astype(np.float32))
+        with wb.store.transaction() as con:
+            con.register("done_ids", pa.table({"chunk_id": [r[0] for r in rows]}))
+            con.execute("INSERT INTO indexed_chunks SELECT ?, chunk_id, now() FROM done_ids",
+                        [index.name])
+        total += len(rows)
+    index.optimize()
+    return total
+
+
+def run(settings: Settings, messages: int = 100_000, turns: int = 30) -> dict[str, Any]:
+    from .api import Workbench
+
+    with tempfile.TemporaryDirectory() as tmp:
+        export = Path(tmp) / "conversations.json"
+        export.write_text(json.dumps(synthetic.chatgpt_export(messages, per_conversation=100)))
+        wb = Workbench(settings.model_copy(update={"home": Path(tmp) / "home",
+                                                   "index_on_ingest": False,
+                                                   "llm_max_tokens": 24}))
+        started = time.perf_counter()
+        imported = wb.ingest([export])[0]
+        indexed = _fill_index(wb)
+        build_s = time.perf_counter() - started
+        chat = wb.chat()
+        questions = synthetic.queries(turns + 3, seed=7)
+        chat.ask(questions[0], "default")  # warm-up: server start, caches
+        overhead, ttft, retrieval, conversation = [], [], [], None
+        for question in questions[3:]:
+            turn = chat.ask(question, "default", conversation)
+            conversation = turn.conversation_id if len(overhead) % 5 else None
+            overhead.append(turn.timings_ms["overhead"])
+            ttft.append(turn.timings_ms.get("ttft", 0.0))
+            retrieval.append(turn.timings_ms["retrieval"])
+        return {
+            "messages": imported.messages_added, "chunks_indexed": indexed,
+            "build_s": build_s, "turns": len(overhead),
+            "overhead_p50_ms": statistics.median(overhead),
+            "overhead_p95_ms": percentile(overhead, 0.95),
+            "retrieval_p50_ms": statistics.median(retrieval),
+            "ttft_p50_ms": statistics.median(ttft), "model": chat.llm.model,
+        }
