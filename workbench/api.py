@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Iterable
-
 from datetime import datetime
 from functools import cached_property
+from pathlib import Path
+from typing import Any, Iterable
 
 from . import export
 from .chunking import get_chunker
