@@ -28,7 +28,7 @@ import pytest
 
 from workbench import Workbench, load_settings
 from workbench.chat import title_from
-from workbench.llm import ensure_llm, free_port, shutdown_embedded
+from workbench.llm import ensure_llm, free_port, shutdown_embedded, stop_process
 
 TESTS = Path(__file__).parent
 FIXTURES = TESTS / "fixtures"
@@ -70,14 +70,7 @@ class Served:
 
 
 def _stop(proc: subprocess.Popen[bytes], grace_s: float = 10.0) -> None:
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=grace_s)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=grace_s)
+    stop_process(proc, grace_s)
 
 
 def _wait_healthy(url: str, proc: subprocess.Popen[bytes], served: Served) -> None:

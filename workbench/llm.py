@@ -95,6 +95,18 @@ runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
 """
 
 
+def stop_process(proc: subprocess.Popen, grace_s: float = 5.0) -> None:
+    """Terminate, kill after ``grace_s``, reap; nothing to do for a process already gone."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 class EmbeddedServer:
     """``llama_cpp.server`` child process serving one GGUF on 127.0.0.1.
 
@@ -187,14 +199,8 @@ class EmbeddedServer:
         """Terminate, kill after ``grace_s``, reap. Idempotent."""
         proc, self._proc = self._proc, None
         atexit.unregister(self.stop)
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout=grace_s)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        if proc is not None:
+            stop_process(proc, grace_s)
 
     def __enter__(self) -> EmbeddedServer:
         return self.start()
