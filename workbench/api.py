@@ -66,9 +66,9 @@ class Workbench:
             )
         return self._indexes[name]
 
-    def index_conversation(self, conversation_id: str) -> SyncReport:
+    def index_conversation(self, conversation_id: str, chunker: str | None = None) -> SyncReport:
         """Index one conversation's new turns (the chat's fast path)."""
-        chunker_ = get_chunker(self.settings.chunker)
+        chunker_ = get_chunker(chunker or self.settings.chunker)
         return sync_index(self.store, self.index(chunker_.name), self.embedder, chunker_, _quiet,
                           conversations=[conversation_id])
 

@@ -86,10 +86,13 @@ class Chat:
     """Runs turns against one workbench and one LLM client."""
 
     def __init__(self, wb: "Workbench", llm: LLMClient | None, k: int = 6,
-                 history_tokens: int = 1500, memory_tokens: int = 1200):
+                 history_tokens: int = 1500, memory_tokens: int = 1200,
+                 retriever: str | None = None, chunker: str | None = None):
         self.wb = wb
         self.llm = llm
         self.k = k
+        self.retriever = retriever
+        self.chunker = chunker
         self.history_tokens = history_tokens
         self.memory_tokens = memory_tokens
 
@@ -102,12 +105,13 @@ class Chat:
         if not text:
             raise EmptyMessage("the message is empty")
         created = conversation is None
-        if created:
-            conv = self.wb.create_conversation(workspace, title_from(text))
-        else:
-            conv = self.wb.conversation(conversation)
-        user = self.wb.add_message(conv.id, "user", text)
-        return self._prepare(conv.id, conv.workspace, user, started, created, now)
+        with self.wb.store.session():
+            if created:
+                conv = self.wb.create_conversation(workspace, title_from(text))
+            else:
+                conv = self.wb.conversation(conversation)
+            user = self.wb.add_message(conv.id, "user", text)
+            return self._prepare(conv.id, conv.workspace, user, started, created, now)
 
     def _prepare(self, conversation_id: str, workspace: str, user: Message, started: float,
                  created: bool, now: datetime | None) -> Turn:
@@ -115,7 +119,7 @@ class Chat:
         t = time.perf_counter()
         result = self.wb.search(
             user.content[:MAX_QUERY_CHARS], workspace, self.k, now=now,
-            exclude_message_ids=tuple([m.id for m in history] + [user.id]),
+            retriever=self.retriever, chunker=self.chunker, exclude_message_ids=tuple([m.id for m in history] + [user.id]),
         )
         retrieval_ms = (time.perf_counter() - t) * 1000
         prompt = self._prompt(result.hits, history, user)
@@ -158,17 +162,22 @@ class Chat:
     def retry(self, conversation: str, now: datetime | None = None) -> Turn:
         """Answer the conversation's last question again (after the LLM was down)."""
         started = time.perf_counter()
-        conv = self.wb.conversation(conversation)
-        active = self.wb.messages(conv.id, active_only=True)
-        if not active or active[-1].role != "user":
-            raise ValueError(f"conversation {conv.id} has no unanswered question")
-        turn = self._prepare(conv.id, conv.workspace, active[-1], started, False, now)
+        with self.wb.store.session():
+            conv = self.wb.conversation(conversation)
+            active = self.wb.messages(conv.id, active_only=True)
+            if not active or active[-1].role != "user":
+                raise ValueError(f"conversation {conv.id} has no unanswered question")
+            turn = self._prepare(conv.id, conv.workspace, active[-1], started, False, now)
         for _ in self.stream(turn):
             pass
         return turn
 
     # -- pieces ---------------------------------------------------------------------------------
     def _finish(self, turn: Turn, stats) -> None:
+        with self.wb.store.session():
+            self._record(turn, stats)
+
+    def _record(self, turn: Turn, stats) -> None:
         t = time.perf_counter()
         if turn.error is None and turn.text:
             turn.citations = self._citations(turn.text, turn.hits)
@@ -181,7 +190,7 @@ class Chat:
             turn.error = "the model returned an empty answer"
         self.wb.log_interaction(turn, stats)
         t_index = time.perf_counter()
-        self.wb.index_conversation(turn.conversation_id)
+        self.wb.index_conversation(turn.conversation_id, self.chunker)
         turn.timings_ms["index"] = (time.perf_counter() - t_index) * 1000
         turn.timings_ms["finish"] = (time.perf_counter() - t) * 1000
         turn.timings_ms["overhead"] = turn.timings_ms["prepare"] + turn.timings_ms["finish"]

@@ -137,20 +137,30 @@ class Index:
     def count(self) -> int:
         return self.table.count_rows() if self.exists() else 0
 
+    def _batch(self, rows: list[dict[str, Any]], vectors: np.ndarray) -> pa.Table:
+        columns = {name: [r[name] for r in rows] for name in schema(self.dimension).names[:-1]}
+        flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).ravel())
+        columns["vector"] = pa.FixedSizeListArray.from_arrays(flat, self.dimension)
+        return pa.table(columns, schema=schema(self.dimension))
+
     def upsert(self, rows: list[dict[str, Any]], vectors: np.ndarray) -> None:
         """Insert or replace rows by chunk id (a resumed run may repeat its last batch)."""
         if not rows:
             return
-        columns = {name: [r[name] for r in rows] for name in schema(self.dimension).names[:-1]}
-        flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).ravel())
-        columns["vector"] = pa.FixedSizeListArray.from_arrays(flat, self.dimension)
-        batch = pa.table(columns, schema=schema(self.dimension))
         (
             self.table.merge_insert("chunk_id")
             .when_matched_update_all()
             .when_not_matched_insert_all()
-            .execute(batch)
+            .execute(self._batch(rows, vectors))
         )
+
+    def append(self, rows: list[dict[str, Any]], vectors: np.ndarray) -> None:
+        """Add rows the ledger says are new: a few ms where a merge scans every chunk id.
+
+        Only a crash between this and the ledger's write can add a chunk twice; searches merge
+        hits by message, and deleting the chunk removes both copies."""
+        if rows:
+            self.table.add(self._batch(rows, vectors))
 
     def delete(self, chunk_ids: Sequence[str]) -> None:
         for start in range(0, len(chunk_ids), 1000):

@@ -71,7 +71,7 @@ def sync_chunks(
             """,
             params,
         ).fetchall()
-        gone = [r[0] for r in con.execute(
+        gone = [] if conversations is not None else [r[0] for r in con.execute(
             """SELECT conversation_id::VARCHAR FROM chunk_state WHERE chunker = ?
                AND conversation_id NOT IN (SELECT id FROM conversations)""",
             [chunker.name],
@@ -140,10 +140,11 @@ def _rechunk(store: Store, chunker: Chunker, embedder: Embedder, batch: list, re
                AND id NOT IN (SELECT id FROM new_chunks) RETURNING 1""",
             [chunker.name, ids],
         ).fetchall()
+        # OR IGNORE probes the primary key instead of anti-joining every chunk.
         added = con.execute(
-            """INSERT INTO chunks SELECT id, chunker, workspace_id::UUID, conversation_id::UUID,
-               message_id::UUID, message_ids::UUID[], part, text, search_text, created_at
-               FROM new_chunks WHERE id NOT IN (SELECT id FROM chunks) RETURNING 1"""
+            """INSERT OR IGNORE INTO chunks SELECT id, chunker, workspace_id::UUID,
+               conversation_id::UUID, message_id::UUID, message_ids::UUID[], part, text,
+               search_text, created_at FROM new_chunks RETURNING 1"""
         ).fetchall()
         con.execute(
             """INSERT OR REPLACE INTO chunk_state
@@ -157,7 +158,7 @@ def _rechunk(store: Store, chunker: Chunker, embedder: Embedder, batch: list, re
     report.chunks_removed += len(removed)
 
 
-_PENDING = """
+_PENDING_SELECT = """
     SELECT ch.id, ch.message_id::VARCHAR, ch.conversation_id::VARCHAR, w.name, m.source_id,
            c.title, m.role, m.speaker, ch.created_at, m.content, ch.text, ch.search_text,
            m.position
@@ -165,8 +166,26 @@ _PENDING = """
     JOIN messages m ON m.id = ch.message_id
     JOIN conversations c ON c.id = ch.conversation_id
     JOIN workspaces w ON w.id = ch.workspace_id
-    WHERE ch.chunker = ?
+    WHERE ch.chunker = ? {scope}
       AND ch.id NOT IN (SELECT chunk_id FROM indexed_chunks WHERE index_name = ?)
+    ORDER BY ch.id
+    LIMIT ?
+"""
+_PENDING = _PENDING_SELECT.format(scope="")
+# The chat's fast path: only the chunks of the conversations it wrote to, checked one by one
+# against the index's ledger, rather than an anti-join over every chunk of the workspace.
+_PENDING_IN = """
+    WITH mine AS (
+        SELECT * FROM chunks WHERE chunker = ? AND conversation_id IN (SELECT unnest(?::UUID[]))
+    )
+    SELECT ch.id, ch.message_id::VARCHAR, ch.conversation_id::VARCHAR, w.name, m.source_id,
+           c.title, m.role, m.speaker, ch.created_at, m.content, ch.text, ch.search_text,
+           m.position
+    FROM mine ch
+    JOIN messages m ON m.id = ch.message_id
+    JOIN conversations c ON c.id = ch.conversation_id
+    JOIN workspaces w ON w.id = ch.workspace_id
+    WHERE NOT EXISTS (SELECT 1 FROM indexed_chunks i WHERE i.index_name = ? AND i.chunk_id = ch.id)
     ORDER BY ch.id
     LIMIT ?
 """
@@ -183,32 +202,35 @@ def sync_index(
 ) -> SyncReport:
     """Bring chunks and the index up to date; safe to interrupt and run again.
 
-    With ``conversations``, only those are re-chunked (the chat's fast path after a turn);
-    whatever else is pending is still embedded."""
+    With ``conversations``, only those are re-chunked and embedded (the chat's fast path after
+    a turn); the rest waits for the next full sync."""
     started = time.perf_counter()
     report = SyncReport()
     _heal(store, index)
     sync_chunks(store, chunker, embedder, report, conversations)
     if conversations is None:
         _unindex_removed(store, index, report)
-    with store.connect() as con:
-        total = con.execute(
-            """SELECT count(*) FROM chunks WHERE chunker = ? AND id NOT IN
-               (SELECT chunk_id FROM indexed_chunks WHERE index_name = ?)""",
-            [chunker.name, index.name],
-        ).fetchone()[0]
+    total = _pending_count(store, chunker, index) if conversations is None else 0
     done = 0
     progress("embed", 0, total)
     while True:
         with store.connect() as con:
-            rows = con.execute(_PENDING, [chunker.name, index.name, batch_size]).fetchall()
+            if conversations is None:
+                rows = con.execute(_PENDING, [chunker.name, index.name, batch_size]).fetchall()
+            else:
+                rows = con.execute(
+                    _PENDING_IN, [chunker.name, conversations, index.name, batch_size]
+                ).fetchall()
         if not rows:
             break
         t = time.perf_counter()
         vectors = embedder.encode([r[10] for r in rows])
         report.embed_seconds += time.perf_counter() - t
         report.batches.append(time.perf_counter() - t)
-        index.upsert([_index_row(r) for r in rows], vectors)
+        if conversations is None:
+            index.upsert([_index_row(r) for r in rows], vectors)
+        else:
+            index.append([_index_row(r) for r in rows], vectors)
         done_ids = pa.table({"chunk_id": [r[0] for r in rows]})
         with store.transaction() as con:
             con.register("done_ids", done_ids)
@@ -229,6 +251,15 @@ def sync_index(
         index.optimize()
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _pending_count(store: Store, chunker: Chunker, index: Index) -> int:
+    with store.connect() as con:
+        return con.execute(
+            """SELECT count(*) FROM chunks WHERE chunker = ? AND id NOT IN
+               (SELECT chunk_id FROM indexed_chunks WHERE index_name = ?)""",
+            [chunker.name, index.name],
+        ).fetchone()[0]
 
 
 def _index_row(r: tuple) -> dict:

@@ -140,6 +140,12 @@ class Retriever:
                     window = found
         # Independent of k, so that R@5 does not change with the other cut-offs asked for.
         candidates = max(config.candidates, k)
+        # Excluded turns (the chat's visible window) are dropped after the search: a NOT IN
+        # prefilter makes LanceDB scan every row, and a few extra candidates cost nothing.
+        excluded = set(filters.exclude_message_ids)
+        if excluded:
+            candidates += len(excluded)
+            filters = replace(filters, exclude_message_ids=())
         timings: dict[str, float] = {}
         want_vectors = config.mmr_lambda is not None
         lexical = (
@@ -157,6 +163,9 @@ class Retriever:
             )
             timings["vector"] = (time.perf_counter() - t) * 1000
         text_rows = lexical.result() if lexical is not None else []
+        if excluded:
+            vector_rows = [r for r in vector_rows if r["message_id"] not in excluded]
+            text_rows = [r for r in text_rows if r["message_id"] not in excluded]
         fused = self._fuse(vector_rows, text_rows, now, window)
         hits = _merge_by_message(fused)
         if config.neighbour_weight > 0:

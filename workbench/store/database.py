@@ -8,6 +8,7 @@ once; a process that finds the file locked waits and retries for ``lock_timeout_
 from __future__ import annotations
 
 import random
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,18 +27,42 @@ class Store:
     """A DuckDB database file kept at the latest schema version.
 
     Every public operation opens its own connection; nothing is held between calls, so several
-    processes can take turns on one file.
+    processes can take turns on one file. ``session()`` lends one connection to a short burst
+    of calls from one thread (a chat turn's bookkeeping): opening the file is the dearest part
+    of a small write, and closing the last connection checkpoints it.
     """
 
     def __init__(self, path: Path | str, lock_timeout_s: float = 30.0):
         self.path = Path(path)
         self.lock_timeout_s = lock_timeout_s
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
         with self.connect() as con:
             migrate(con)
 
     @contextmanager
+    def session(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One connection for every ``connect``/``transaction`` of this thread inside the block.
+
+        Hold it for milliseconds, never across an LLM call: other processes wait meanwhile."""
+        shared = getattr(self._local, "con", None)
+        if shared is not None:
+            yield shared
+            return
+        con = self._open(False)
+        self._local.con = con
+        try:
+            yield con
+        finally:
+            self._local.con = None
+            con.close()
+
+    @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        shared = getattr(self._local, "con", None)
+        if shared is not None:
+            yield shared
+            return
         con = self._open(read_only)
         try:
             yield con

@@ -158,6 +158,82 @@ def m004_interactions(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+@migration
+def m005_evaluation(con: duckdb.DuckDBPyConnection) -> None:
+    # Relevant ids are resolved to message ids when a set is stored, so every ranking and
+    # judgement compares message ids, whatever the set's source called them.
+    con.execute(
+        """
+        CREATE TABLE eval_sets (
+            id UUID PRIMARY KEY,
+            name VARCHAR NOT NULL,
+            version INTEGER NOT NULL,
+            kind VARCHAR NOT NULL,
+            workspace VARCHAR,
+            seed BIGINT,
+            params JSON,
+            source VARCHAR,
+            fingerprint VARCHAR NOT NULL,
+            queries INTEGER NOT NULL,
+            created_at TIMESTAMPTZ NOT NULL,
+            UNIQUE (name, version)
+        );
+        CREATE TABLE eval_queries (
+            set_id UUID NOT NULL,
+            query_id VARCHAR NOT NULL,
+            position INTEGER NOT NULL,
+            text VARCHAR NOT NULL,
+            relevant UUID[] NOT NULL,
+            workspace VARCHAR,
+            category VARCHAR,
+            metadata JSON,
+            PRIMARY KEY (set_id, query_id)
+        );
+        CREATE TABLE eval_batches (
+            id UUID PRIMARY KEY,
+            started_at TIMESTAMPTZ NOT NULL,
+            finished_at TIMESTAMPTZ,
+            directory VARCHAR,
+            params JSON,
+            status VARCHAR NOT NULL,
+            previous_id UUID,
+            gate JSON
+        );
+        CREATE TABLE eval_runs (
+            id UUID PRIMARY KEY,
+            label VARCHAR,
+            set_id UUID NOT NULL,
+            retriever VARCHAR NOT NULL,
+            params JSON,
+            embedding_model VARCHAR NOT NULL,
+            chunker VARCHAR NOT NULL,
+            code_version VARCHAR,
+            ks INTEGER[] NOT NULL,
+            metrics JSON NOT NULL,
+            per_category JSON NOT NULL,
+            queries INTEGER NOT NULL,
+            skipped INTEGER NOT NULL,
+            seconds DOUBLE NOT NULL,
+            search_ms_p50 DOUBLE,
+            search_ms_p95 DOUBLE,
+            origin VARCHAR NOT NULL,
+            batch_id UUID,
+            notebook VARCHAR,
+            started_at TIMESTAMPTZ NOT NULL
+        );
+        CREATE TABLE eval_results (
+            run_id UUID NOT NULL,
+            query_id VARCHAR NOT NULL,
+            ranking UUID[] NOT NULL,
+            metrics JSON NOT NULL,
+            search_ms DOUBLE,
+            PRIMARY KEY (run_id, query_id)
+        );
+        CREATE INDEX eval_runs_set_id ON eval_runs (set_id);
+        """
+    )
+
+
 def applied(con: duckdb.DuckDBPyConnection) -> list[str]:
     con.execute(
         "CREATE TABLE IF NOT EXISTS _migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ)"

@@ -51,8 +51,14 @@ def _client(wb: Workbench, llm: LLMFactory) -> tuple[LLMClient | None, str | Non
     return llm(opts["llm_base_url"] or None, opts["llm_model"] or None)
 
 
+def _chat(wb: Workbench, client: LLMClient | None) -> Chat:
+    """A Chat with this session's k, retriever and chunker (the Settings page edits them)."""
+    opts = options(wb)
+    return Chat(wb, client, k=opts["k"], retriever=opts["retriever"], chunker=opts["chunker"])
+
+
 def _send(wb: Workbench, llm: LLMFactory, workspace: str, cid: str | None, prompt: str) -> None:
-    chat = Chat(wb, None, k=options(wb)["k"])
+    chat = _chat(wb, None)
     try:
         turn = chat.start(prompt, workspace, cid)
     except EmptyMessage:
@@ -70,6 +76,8 @@ def _send(wb: Workbench, llm: LLMFactory, workspace: str, cid: str | None, promp
             _sources(wb, turn.answer, last)
         else:
             _unanswered(wb, llm, turn.conversation_id, turn.user_message)
+    if turn.new_conversation:  # the heading above still says "New chat": draw it again
+        st.rerun()
 
 
 def _remember(turn: Turn, llm_error: str | None = None) -> dict[str, Any]:
@@ -142,7 +150,7 @@ def _unanswered(wb: Workbench, llm: LLMFactory, cid: str, question: Message) -> 
                 memory(item, f"mem-{question.id}-{item['message_id']}")
     if st.button("Retry", key=f"retry-{question.id}", icon=":material/refresh:"):
         client, llm_error = _client(wb, llm)
-        chat = Chat(wb, client, k=options(wb)["k"])
+        chat = _chat(wb, client)
         try:
             with st.spinner("Asking the model again…"):
                 turn = chat.retry(cid)
