@@ -25,8 +25,11 @@ demo: setup
 browser-setup: setup
 	bash .ci/browser-setup.sh $(VENV)
 
+# Then the notebooks, executed with their default parameters on small fixture data in a
+# throwaway home (notebooks/conftest.py): a cell that raises fails the target.
 test: setup browser-setup
 	$(PY) -m pytest -q
+	$(PY) -m pytest -q --nbval-lax --nbval-current-env notebooks/
 
 bench: setup
 	$(VENV)/bin/workbench bench ingest

@@ -12,7 +12,7 @@ import streamlit as st
 
 from workbench import Workbench, load_settings
 from workbench.llm import EmbeddedServer, LLMClient, ensure_llm
-from workbench.ui import chat, conversations, import_page, search, settings
+from workbench.ui import chat, conversations, evaluation, import_page, search, settings
 from workbench.ui.common import NAV_KEY
 
 st.set_page_config(page_title="Workbench", page_icon=":material/neurology:", layout="wide")
@@ -61,6 +61,8 @@ pages = {
                              icon=":material/forum:", url_path="conversations"),
     "import": st.Page(lambda: import_page.render(wb, workspace), title="Import",
                       icon=":material/upload_file:", url_path="import"),
+    "evaluation": st.Page(lambda: evaluation.render(wb), title="Evaluation",
+                          icon=":material/monitoring:", url_path="evaluation"),
     "settings": st.Page(lambda: settings.render(wb, workspace, llm), title="Settings",
                         icon=":material/settings:", url_path="settings"),
 }

@@ -84,6 +84,7 @@ def test_chat_send_with_the_llm_down_keeps_the_question_and_shows_memories(app, 
         ("user", "How did we set up the daily backup?")]
     assert at.session_state["chat_conversation"] == new[0].id
     assert new[0].title in [b.label for b in at.sidebar.button]
+    assert titles(at) == [new[0].title]  # the heading follows the new conversation
     # The error names the endpoint; the memories retrieved are shown, backup first.
     assert any("127.0.0.1:9" in e.value for e in at.error)
     memories = [e for e in at.expander if e.label.startswith("Memories retrieved")]
@@ -261,3 +262,24 @@ def test_chat_answer_from_the_embedded_model_shows_its_sources(app, wb):
     assert titles(at) == ["Conversations"]
     assert at.session_state["open_message"] is not None
     assert any("linked message" in c.value for c in at.caption)
+
+
+def test_evaluation_page_shows_runs_over_time_a_run_and_a_comparison(app, wb):
+    eval_set = wb.eval_generate("default", n=12, seed=3, name="app-known-item")
+    good = wb.eval_run(eval_set.ref, label="nightly")
+    worse = wb.eval_run(eval_set.ref, retriever="vector.v1", label="nightly")
+    at = app("evaluation")
+    assert titles(at) == ["Evaluation"]
+    at.selectbox(key="eval_set").set_value("app-known-item").run()
+    assert not at.exception, at.exception
+    assert at.get("vega_lite_chart"), "the runs-over-time chart is drawn"
+    # The newest run is shown with its per-category table; the comparison pairs the two runs.
+    assert at.selectbox(key="eval_run_a").value.id == worse.id
+    tables = [d.value for d in at.dataframe]
+    assert "R@10" in tables[0].columns and tables[0].loc["all", "R@10"] == pytest.approx(
+        worse.metrics["R@10"])
+    compared = tables[1]
+    assert compared.loc["R@10", "A"] == pytest.approx(good.metrics["R@10"])
+    assert compared.loc["R@10", "delta"] == pytest.approx(
+        worse.metrics["R@10"] - good.metrics["R@10"])
+    assert any("paired queries" in c.value for c in at.caption)

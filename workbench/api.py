@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterable
 
-from . import export
+from . import evalsets, export, runs
 from .chunking import get_chunker
 from .config import Settings, load_settings
 from .embed import Embedder, get_embedder
+from .evalsets import EvalSet
+from .evaluate import Query, locomo_queries
 from .index import Filters, Index
 from .indexing import SyncReport, index_name, rebuild, sync_index
 from .ingest import Progress, _quiet, ingest_paths
 from .records import Conversation, ImportResult, Message
 from .retrieve import Retriever, SearchResult, get_retriever_config
+from .runs import Comparison, Run
 from .store import Store
 from .store import conversations as crud
 
@@ -143,6 +147,7 @@ class Workbench:
                 hit.context = [m.to_dict() for m in crud.neighbours(self.store, hit.message_id, neighbours)]
         return result
 
+    # evaluation -------------------------------------------------------------------------------
     def eval_locomo(
         self,
         path: Path | str,
@@ -150,24 +155,15 @@ class Workbench:
         chunker: str | None = None,
         ks: Iterable[int] = (5, 10, 25, 50),
         progress: Progress = _quiet,
+        origin: str = "api",
         **overrides: Any,
     ):
         """LoCoMo retrieval recall: imports the file if needed, searches every question in its
-        own sample's workspace and scores the distinct retrieved dialog turns."""
-        from .evaluate import evaluate, locomo_queries
-
-        queries = locomo_queries(path)
-        known = {w["name"] for w in self.workspaces()}
-        if not {q.workspace for q in queries} <= known:
-            ingest_paths(self.store, [path], self.settings.default_workspace, "locomo", progress)
-        self.index_pending(chunker, progress)
-
-        def run(query, k):
-            result = self.search(query.text, query.workspace, k, retriever=retriever,
-                                 chunker=chunker, **overrides)
-            return [h.source_id for h in result.hits]
-
-        report = evaluate(queries, run, ks, progress)
+        own sample's workspace and scores the distinct retrieved dialog turns. The file is
+        registered as an eval set and the run is stored like any other."""
+        eval_set = self.eval_import(path, progress=progress)
+        _, report = self._eval_run(eval_set.ref, retriever, chunker, ks, None, origin, None, None,
+                                   progress, overrides)
         report.config = {
             "retriever": retriever or self.settings.retriever,
             "chunker": chunker or self.settings.chunker,
@@ -175,6 +171,131 @@ class Workbench:
             "overrides": overrides,
         }
         return report
+
+    def eval_sets(self) -> list[EvalSet]:
+        """Every version of every eval set, newest first."""
+        return evalsets.list_sets(self.store)
+
+    def eval_set(self, ref: str) -> EvalSet:
+        """``name`` (its latest version), ``name@version`` or an id; raises NotFound."""
+        return evalsets.get_set(self.store, ref)
+
+    def eval_queries(self, ref: str) -> list[Query]:
+        return evalsets.load_queries(self.store, self.eval_set(ref).id)
+
+    def eval_import(self, path: Path | str, name: str | None = None,
+                    workspace: str | None = None, progress: Progress = _quiet) -> EvalSet:
+        """Store a qrels JSONL file or a LoCoMo JSON file (told apart by content) as an eval set
+        named ``name`` (default: the file's stem). A LoCoMo file whose samples are not in the
+        store yet is imported first. A bad line raises ValueError naming the file and line."""
+        path = Path(path)
+        kind = evalsets.detect(path)
+        if kind == "locomo":
+            samples = {q.workspace for q in locomo_queries(path)}
+            if not samples <= {w["name"] for w in self.workspaces()}:
+                for result in ingest_paths(self.store, [path], self._workspace(None), "locomo",
+                                           progress, self.settings.redact):
+                    if result.status != "done":
+                        raise ValueError(result.error or f"{path}: import failed")
+            queries = evalsets.locomo_set_queries(self.store, path)
+            workspace = None if len(samples) != 1 else next(iter(samples))
+        else:
+            queries = evalsets.qrels_queries(self.store, path, workspace)
+            spaces = {q.workspace for q in queries}
+            workspace = next(iter(spaces)) if len(spaces) == 1 else None
+        return evalsets.store_set(self.store, name or path.stem, kind, queries, workspace,
+                                  source=str(path.resolve()))
+
+    def eval_generate(self, workspace: str | None, n: int, seed: int = 0, name: str | None = None,
+                      method: str = "known-item") -> EvalSet:
+        """A set made from the workspace's own messages, the same for the same seed and store:
+        ``known-item`` (no model; see :func:`evalsets.known_item_queries`) or ``llm`` (questions
+        from the configured endpoint, else the embedded model)."""
+        space = self._workspace(workspace)
+        if n < 1:
+            raise ValueError("--n must be at least 1")
+        if method == "known-item":
+            shape = evalsets.KnownItemParams()
+            queries = evalsets.known_item_queries(self.store, space, n, seed, shape)
+            params = {"n": n, "method": method, **shape.to_dict()}
+        elif method == "llm":
+            from dataclasses import replace
+
+            from .llm import LLMClient, ensure_llm
+
+            client, _ = ensure_llm(self.settings, self.settings.home)
+            # Greedy decoding, so the same seed and model give the same questions.
+            writer = LLMClient(replace(client.config, temperature=0.0, max_tokens=64))
+            queries = evalsets.llm_queries(self.store, space, n, writer.complete, seed)
+            params = {"n": n, "method": method, "min_words": 8, "model": writer.model,
+                      "endpoint": writer.endpoint, "prompt": evalsets.QUESTION_PROMPT_VERSION,
+                      "temperature": 0.0}
+        else:
+            raise ValueError(f"unknown generation method {method!r} (use known-item or llm)")
+        if not queries and method == "llm":
+            raise ValueError(f"{params['model']} wrote no usable question for the messages of "
+                             f"workspace {space!r}")
+        if not queries:
+            raise ValueError(f"workspace {space!r} has no message to make a query of")
+        return evalsets.store_set(self.store, name or f"{space}-{method}", method, queries, space,
+                                  seed, params)
+
+    def eval_run(
+        self,
+        set_ref: str,
+        retriever: str | None = None,
+        chunker: str | None = None,
+        ks: Iterable[int] = (5, 10, 25, 50),
+        label: str | None = None,
+        origin: str = "api",
+        batch_id: str | None = None,
+        notebook: str | None = None,
+        progress: Progress = _quiet,
+        **params: Any,
+    ) -> Run:
+        """Search every query of the set (in its own workspace, k = max(ks)), score the
+        distinct retrieved messages and store the run; ``params`` override the retriever's."""
+        return self._eval_run(set_ref, retriever, chunker, ks, label, origin, batch_id, notebook,
+                              progress, params)[0]
+
+    def _eval_run(self, set_ref, retriever, chunker, ks, label, origin, batch_id, notebook,
+                  progress, params) -> tuple[Run, Any]:
+        eval_set = self.eval_set(set_ref)
+        queries = evalsets.load_queries(self.store, eval_set.id)
+        name = retriever or self.settings.retriever
+        try:
+            get_retriever_config(name, **params)
+            json.dumps(params)
+        except TypeError as exc:
+            raise ValueError(f"retriever {name!r}: bad parameters ({exc})") from None
+        chunker_ = get_chunker(chunker or self.settings.chunker).name
+        self.index_pending(chunker_, progress)
+
+        def search(query: Query, k: int) -> list[str]:
+            result = self.search(query.text, query.workspace, k, retriever=name, chunker=chunker_,
+                                 **params)
+            return [hit.message_id for hit in result.hits]
+
+        config = runs.RunConfig(name, dict(params), self.settings.embedding_model, chunker_)
+        return runs.execute(self.store, eval_set, queries, search, config, ks, label, origin,
+                            batch_id, notebook, progress)
+
+    def eval_runs(self, set_ref: str | None = None, label: str | None = None,
+                  batch_id: str | None = None, limit: int | None = None) -> list[Run]:
+        """Stored runs, newest first; a bare set name matches every version of the set."""
+        return runs.list_runs(self.store, set_ref, label, batch_id, limit)
+
+    def eval_get_run(self, ref: str) -> Run:
+        """A run by full id or a unique prefix of at least 6 characters."""
+        return runs.get_run(self.store, ref)
+
+    def eval_results(self, ref: str) -> list[dict[str, Any]]:
+        """A run's per-query rows: text, category, relevant ids, ranking, metrics, search ms."""
+        return runs.results(self.store, ref)
+
+    def eval_compare(self, run_a: str, run_b: str) -> Comparison:
+        """Run b against run a: paired deltas, Wilcoxon p-values and the queries that got worse."""
+        return runs.compare(self.store, run_a, run_b)
 
     def stats(self, workspace: str | None = None) -> dict[str, Any]:
         stats: dict[str, Any] = crud.counts(self.store, workspace)

@@ -1,4 +1,4 @@
-"""Command line: ``workbench ingest | stats | conversations | bench``.
+"""Command line: ``workbench ingest | search | chat | stats | conversations | bench | eval``.
 
 A thin layer over ``Workbench``: parse options, call the API, print. Commands, options and JSON
 fields are a contract with scripts outside this repository: add, never rename.
@@ -10,30 +10,34 @@ import json
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .api import Workbench
-from .config import load_settings
-from .store import StoreBusy
-from .store.conversations import NotFound
+from .cli_common import (
+    _lookup,
+    _progress_printer,
+    _state,
+    emit_json,
+    err,
+    fail,
+    out,
+    workbench,
+)
+from .cli_eval import eval_app
+from .cli_schedule import schedule_app  # also registers `eval notebooks` on eval_app
 from .timeparse import parse_time_range
 
 app = typer.Typer(help="Conversation-memory workbench.", no_args_is_help=True)
 conversations_app = typer.Typer(help="List, read, export, rename and delete conversations.")
 bench_app = typer.Typer(help="Benchmarks: print a table and store the results.")
-eval_app = typer.Typer(help="Measure retrieval quality.")
 app.add_typer(conversations_app, name="conversations")
 app.add_typer(bench_app, name="bench")
 app.add_typer(eval_app, name="eval")
+app.add_typer(schedule_app, name="schedule")
 
-out = Console()
-err = Console(stderr=True)
-_state: dict[str, Any] = {}
 
 
 @app.callback()
@@ -43,20 +47,6 @@ def main(
     ),
 ) -> None:
     _state["home"] = home
-
-
-def workbench() -> Workbench:
-    overrides = {"home": _state["home"]} if _state.get("home") else {}
-    return Workbench(load_settings(env_file=".env", **overrides))
-
-
-def fail(message: str, code: int = 1) -> None:
-    err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
-
-
-def emit_json(payload: Any) -> None:
-    sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2, default=str) + "\n")
 
 
 @app.command()
@@ -284,47 +274,6 @@ def reindex(
     out.print(f"indexed {report.chunks_embedded} chunks in {report.seconds:.1f} s")
 
 
-def _progress_printer():
-    last: dict[str, int] = {}
-
-    def progress(stage: str, done: int, total: int) -> None:
-        if err.is_terminal and (done == total or done - last.get(stage, 0) >= 512):
-            last[stage] = done
-            err.print(f"{stage}: {done}/{total}", highlight=False)
-
-    return progress
-
-
-@eval_app.command("locomo")
-def eval_locomo(
-    path: Path = typer.Argument(..., exists=True, dir_okay=False, help="LoCoMo JSON file."),
-    retriever: Optional[str] = typer.Option(None, "--retriever"),
-    chunker: Optional[str] = typer.Option(None, "--chunker"),
-    k: str = typer.Option("5,10,25,50", "--k", help="Cut-offs, comma separated."),
-    as_json: bool = typer.Option(False, "--json"),
-) -> None:
-    """Recall@k of dialog turns for LoCoMo questions (categories 1-4), as the paper computes it."""
-    try:
-        ks = sorted({int(x) for x in k.split(",") if x.strip()})
-    except ValueError:
-        fail(f"--k must be integers separated by commas, not {k!r}")
-    with _lookup():
-        report = workbench().eval_locomo(path, retriever, chunker, ks, _progress_printer())
-    if as_json:
-        emit_json(report.to_dict())
-        return
-    names = [f"R@{x}" for x in ks]
-    table = Table(title=f"LoCoMo retrieval · {report.config['retriever']} · {report.config['chunker']}")
-    table.add_column("category")
-    table.add_column("questions", justify="right")
-    for name in names:
-        table.add_column(name, justify="right")
-    for cat, values in report.per_category.items():
-        table.add_row(cat, str(values["queries"]), *[f"{100 * values[n]:.1f}" for n in names])
-    table.add_row("[b]all[/b]", str(report.queries), *[f"{100 * report.metrics[n]:.1f}" for n in names])
-    out.print(table)
-
-
 @app.command()
 def stats(
     workspace: Optional[str] = typer.Option(None, "--workspace", "-w"),
@@ -427,18 +376,6 @@ def conversations_delete(
             typer.confirm(f"Delete {item.title or item.id} and its messages?", abort=True)
         removed = bench.delete_conversation(item.id)
     out.print(f"deleted {item.id} ({removed} messages)", markup=False)
-
-
-class _lookup:
-    """Turn a missing conversation or a busy database into one error line and exit 1."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind, exc, tb) -> bool:
-        if isinstance(exc, (NotFound, StoreBusy, ValueError)):
-            fail(str(exc).strip("'\""))
-        return False
 
 
 @bench_app.command("ingest")

@@ -157,10 +157,17 @@ class Index:
     def append(self, rows: list[dict[str, Any]], vectors: np.ndarray) -> None:
         """Add rows the ledger says are new: a few ms where a merge scans every chunk id.
 
-        Only a crash between this and the ledger's write can add a chunk twice; searches merge
-        hits by message, and deleting the chunk removes both copies."""
-        if rows:
-            self.table.add(self._batch(rows, vectors))
+        The ledger can lag the table (another process indexing the same turns at this moment,
+        or a crash before the ledger's write), so ids already present are skipped; the chunk id
+        index keeps that check to a lookup."""
+        if not rows:
+            return
+        ids = ", ".join(_quote(r["chunk_id"]) for r in rows)
+        present = {r["chunk_id"] for r in self.table.search().where(f"chunk_id IN ({ids})")
+                   .select(["chunk_id"]).limit(len(rows)).to_list()}
+        keep = [i for i, r in enumerate(rows) if r["chunk_id"] not in present]
+        if keep:
+            self.table.add(self._batch([rows[i] for i in keep], vectors[keep]))
 
     def delete(self, chunk_ids: Sequence[str]) -> None:
         for start in range(0, len(chunk_ids), 1000):
@@ -169,7 +176,7 @@ class Index:
 
     def optimize(self) -> None:
         """Bring the full-text and vector indexes up to date with the rows."""
-        from lancedb.index import FTS, IvfHnswSq
+        from lancedb.index import FTS, BTree, IvfHnswSq
 
         table = self.table
         indexed = {ix.name: ix for ix in table.list_indices()}
@@ -178,6 +185,8 @@ class Index:
             return
         if "search_text_idx" not in indexed:
             table.create_index("search_text", config=FTS(), replace=True)
+        if "chunk_id_idx" not in indexed:
+            table.create_index("chunk_id", config=BTree(), replace=True)
         if rows >= self.ann_threshold and "vector_idx" not in indexed:
             table.create_index(
                 "vector", config=IvfHnswSq(distance_type="cosine"), replace=True

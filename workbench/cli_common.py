@@ -1,0 +1,56 @@
+"""What every command module shares: consoles, the workbench the options name, error lines."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from .api import Workbench
+from .config import load_settings
+from .store import StoreBusy
+from .store.conversations import NotFound
+
+out = Console()
+err = Console(stderr=True)
+_state: dict[str, Any] = {}
+
+
+def workbench() -> Workbench:
+    overrides = {"home": _state["home"]} if _state.get("home") else {}
+    return Workbench(load_settings(env_file=".env", **overrides))
+
+
+def fail(message: str, code: int = 1) -> None:
+    err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def emit_json(payload: Any) -> None:
+    sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+def _progress_printer():
+    last: dict[str, int] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if err.is_terminal and (done == total or done - last.get(stage, 0) >= 512):
+            last[stage] = done
+            err.print(f"{stage}: {done}/{total}", highlight=False)
+
+    return progress
+
+
+class _lookup:
+    """Turn a missing conversation or a busy database into one error line and exit 1."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, exc, tb) -> bool:
+        if isinstance(exc, (NotFound, StoreBusy, ValueError)):
+            fail(str(exc).strip("'\""))
+        return False

@@ -1,0 +1,601 @@
+"""Notebook-driven evaluation: what the notebooks call, and their scheduled execution.
+
+The notebooks in ``notebooks/`` hold a parameters cell, calls into this package and Altair
+charts. ``run_notebooks`` executes them with papermill into ``WORKBENCH_HOME/runs/<UTC time>/``,
+records the batch in ``eval_batches`` and applies the regression gate: the batch's tracked run
+(the first retriever of retrieval_eval) against the tracked run of the newest earlier finished
+batch on the same eval set name. A tracked metric that dropped by more than its threshold
+(absolute) fails the gate.
+
+The kernels open the database themselves (and the app may be writing too), so this process
+holds no DuckDB connection while a notebook runs: each bookkeeping step opens and closes one.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import sys
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .api import Workbench
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+NOTEBOOKS_DIR = REPOSITORY / "notebooks"
+SAMPLES_DIR = REPOSITORY / "data" / "samples"
+NOTEBOOKS = ("retrieval_eval", "explore_history", "chunking_lab")
+TRACKED_NOTEBOOK = "retrieval_eval"
+METRICS = ("R@5", "R@10", "RR", "nDCG@10")
+THRESHOLD = 0.02
+# Set by run_notebooks for every notebook that declares them; a params file may not.
+INJECTED = ("home", "batch_id", "output_path")
+RUNNING, PASSED, REGRESSED, FAILED = "running", "passed", "regressed", "failed"
+FINISHED = (PASSED, REGRESSED)
+
+
+# ---------------------------------------------------------------------------------------------
+# What the notebooks call
+
+
+def ensure_history(wb: "Workbench", samples: Path = SAMPLES_DIR) -> list:
+    """Ingest the repository's sample exports when the home holds no message at all."""
+    if wb.stats()["messages"]:
+        return []
+    files = sorted(p for p in samples.iterdir() if p.is_file()) if samples.is_dir() else []
+    if not files:
+        raise FileNotFoundError(f"{wb.settings.home} holds no messages and {samples} has no "
+                                "samples: import an export first (workbench ingest FILE)")
+    return wb.ingest(files)
+
+
+def pick_eval_set(wb: "Workbench", eval_set: str = "auto", queries: int = 40, seed: int = 0):
+    """The set named by ``eval_set``; "auto": the newest set, or a known-item set generated
+    from the home's largest workspace (after ingesting the samples into an empty home)."""
+    if eval_set != "auto":
+        return wb.eval_set(eval_set)
+    existing = wb.eval_sets()
+    if existing:
+        return existing[0]
+    ensure_history(wb)
+    spaces = sorted(wb.workspaces(), key=lambda w: (-w["messages"], w["name"]))
+    default = wb.settings.default_workspace
+    workspace = default if any(w["name"] == default and w["messages"] for w in spaces) \
+        else spaces[0]["name"]
+    return wb.eval_generate(workspace, queries, seed=seed)
+
+
+def run_retrievers(
+    wb: "Workbench",
+    eval_set: str,
+    retrievers: Iterable[str],
+    ks: Iterable[int] = (5, 10, 25, 50),
+    chunker: str | None = None,
+    label: str | None = None,
+    batch_id: str | None = None,
+    notebook: str | None = None,
+    retriever_params: Mapping[str, Mapping[str, Any]] | None = None,
+) -> list:
+    """One stored run per retriever (``retriever_params``: overrides per retriever name)."""
+    overrides = retriever_params or {}
+    unknown = set(overrides) - set(retrievers)
+    if unknown:
+        raise ValueError(f"retriever_params names retrievers not in the list: {sorted(unknown)}")
+    wb.index_pending(chunker)
+    return [
+        wb.eval_run(eval_set, retriever=name, chunker=chunker, ks=tuple(ks), label=label,
+                    origin="notebook", batch_id=batch_id, notebook=notebook,
+                    **dict(overrides.get(name, {})))
+        for name in retrievers
+    ]
+
+
+def compare_chunkers(
+    wb: "Workbench",
+    eval_set: str,
+    chunkers: Iterable[str],
+    retriever: str | None = None,
+    ks: Iterable[int] = (5, 10, 25),
+    label: str | None = None,
+    batch_id: str | None = None,
+    notebook: str | None = None,
+) -> list:
+    """One stored run per chunker, each on its own index (built here when missing)."""
+    runs = []
+    for name in chunkers:
+        wb.index_pending(name)
+        runs.append(wb.eval_run(eval_set, retriever=retriever, chunker=name, ks=tuple(ks),
+                                label=label, origin="notebook", batch_id=batch_id,
+                                notebook=notebook))
+    return runs
+
+
+def metrics_table(runs: Iterable) -> "pd.DataFrame":
+    import pandas as pd
+
+    rows = []
+    for run in runs:
+        rows.append({
+            "run": run.id[:8], "retriever": run.retriever, "chunker": run.chunker,
+            "set": f"{run.set_name}@{run.set_version}", "queries": run.queries,
+            **{name: round(value, 4) for name, value in run.metrics.items()},
+            "seconds": round(run.seconds, 1), "search p50 ms": run.search_ms_p50,
+        })
+    return pd.DataFrame(rows)
+
+
+def _cutoff(name: str, prefix: str) -> int | None:
+    head, _, tail = name.partition("@")
+    return int(tail) if head == prefix and tail.isdigit() else None
+
+
+def recall_curve(runs: Iterable) -> "pd.DataFrame":
+    """Recall@k of each run at each of its cut-offs (long format: one row per run and k)."""
+    import pandas as pd
+
+    rows = [
+        {"run": run.id[:8], "retriever": run.retriever, "chunker": run.chunker, "k": k,
+         "recall": value}
+        for run in runs for name, value in run.metrics.items()
+        if (k := _cutoff(name, "R")) is not None
+    ]
+    return pd.DataFrame(rows, columns=["run", "retriever", "chunker", "k", "recall"])
+
+
+def category_recall(runs: Iterable) -> "pd.DataFrame":
+    """Recall@k per query category (sets without categories have one: "all")."""
+    import pandas as pd
+
+    rows = [
+        {"run": run.id[:8], "retriever": run.retriever, "chunker": run.chunker,
+         "category": category, "queries": values.get("queries"), "k": k, "recall": value}
+        for run in runs for category, values in run.per_category.items()
+        for name, value in values.items() if (k := _cutoff(name, "R")) is not None
+    ]
+    return pd.DataFrame(rows, columns=["run", "retriever", "chunker", "category", "queries",
+                                       "k", "recall"])
+
+
+def trend(wb: "Workbench", set_name: str, metric: str = "R@10",
+          limit: int | None = 500) -> "pd.DataFrame":
+    """``metric`` of every stored run on any version of the set ``set_name``, oldest first."""
+    import pandas as pd
+
+    rows = [
+        {"started_at": run.started_at, "run": run.id[:8], "retriever": run.retriever,
+         "chunker": run.chunker, "label": run.label, "origin": run.origin,
+         "batch": (run.batch_id or "")[:8], "set_version": run.set_version,
+         "value": run.metrics[metric]}
+        for run in wb.eval_runs(set_ref=set_name, limit=limit)
+        if run.set_name == set_name and metric in run.metrics
+    ]
+    frame = pd.DataFrame(rows, columns=["started_at", "run", "retriever", "chunker", "label",
+                                        "origin", "batch", "set_version", "value"])
+    return frame.sort_values("started_at", ignore_index=True)
+
+
+def write_scrapbook(output_path: str | None, **payload: Any) -> Path | None:
+    """Write ``payload`` as JSON beside the executed notebook (nothing when run by hand)."""
+    if not output_path:
+        return None
+    path = Path(output_path).with_suffix(".json")
+    path.write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Batches: records of scheduled executions
+
+
+@dataclass
+class NotebookResult:
+    name: str
+    path: str
+    status: str  # "ok" | "failed"
+    seconds: float
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Batch:
+    """One execution of the notebooks: its folder, parameters, outcome and gate.
+
+    ``status`` is running until the last notebook ends, then failed (a notebook raised),
+    regressed (the gate tripped) or passed. ``gate`` holds the notebooks' outcomes and the
+    comparison with the baseline; ``runs`` is filled by ``run_notebooks`` only.
+    """
+
+    id: str
+    started_at: datetime
+    finished_at: datetime | None
+    directory: str
+    params: dict[str, Any]
+    status: str
+    previous_id: str | None
+    gate: dict[str, Any]
+    runs: list = field(default_factory=list)
+
+    @property
+    def notebooks(self) -> list[NotebookResult]:
+        return [NotebookResult(**n) for n in self.gate.get("notebooks", [])]
+
+    def regressions(self) -> list[str]:
+        """One line per tracked metric that dropped past its threshold."""
+        where = self.gate.get("set")
+        return [
+            f"regression: {r['metric']} dropped {r['drop']:.3f} "
+            f"({r['previous']:.3f} → {r['now']:.3f}) on set {where}"
+            for r in self.gate.get("regressions", [])
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "started_at": self.started_at, "finished_at": self.finished_at,
+            "directory": self.directory, "params": self.params, "status": self.status,
+            "previous_id": self.previous_id, "gate": self.gate,
+            "runs": [run.to_dict() for run in self.runs],
+        }
+
+
+_BATCH_COLUMNS = """id::VARCHAR, started_at, finished_at, directory, params::VARCHAR, status,
+                    previous_id::VARCHAR, gate::VARCHAR"""
+
+
+def _batch(row: tuple) -> Batch:
+    return Batch(row[0], row[1], row[2], row[3], json.loads(row[4] or "{}"), row[5], row[6],
+                 json.loads(row[7] or "{}"))
+
+
+def batches(wb: "Workbench", limit: int | None = None) -> list[Batch]:
+    """Recorded batches, newest first."""
+    with wb.store.connect() as con:
+        rows = con.execute(f"SELECT {_BATCH_COLUMNS} FROM eval_batches ORDER BY started_at DESC "
+                           "LIMIT ?", [limit if limit is not None else 2**62]).fetchall()
+    return [_batch(r) for r in rows]
+
+
+def get_batch(wb: "Workbench", ref: str) -> Batch:
+    """A batch by id or unique id prefix."""
+    from .store.conversations import NotFound
+
+    with wb.store.connect() as con:
+        rows = con.execute(f"SELECT {_BATCH_COLUMNS} FROM eval_batches "
+                           "WHERE id::VARCHAR LIKE ? || '%' LIMIT 2", [ref.lower()]).fetchall()
+    if len(rows) != 1:
+        raise NotFound(f"no batch {ref!r}" if not rows else f"batch prefix {ref!r} is ambiguous")
+    return _batch(rows[0])
+
+
+# ---------------------------------------------------------------------------------------------
+# Parameters
+
+
+def declared_parameters(path: Path) -> dict[str, Any]:
+    """The parameters cell of a notebook as values (defaults that are not literals stay text)."""
+    import papermill
+
+    declared = {}
+    for name, spec in papermill.inspect_notebook(str(path)).items():
+        try:
+            declared[name] = ast.literal_eval(spec["default"])
+        except (ValueError, SyntaxError):
+            declared[name] = spec["default"]
+    return declared
+
+
+def plan_parameters(
+    params: Mapping[str, Any] | None, notebooks: Iterable[str], source: Path = NOTEBOOKS_DIR
+) -> dict[str, dict[str, Any]]:
+    """Overrides per notebook from ``params``, checked against what each notebook declares.
+
+    ``params`` maps notebook names to parameter dicts, or is one flat dict whose keys go to
+    every notebook that declares them. A name no notebook declares is an error, caught before
+    anything runs (a typo would otherwise be ignored by papermill for a whole night).
+    """
+    names = [_stem(n) for n in notebooks]
+    available = {p.stem: p for p in sorted(source.glob("*.ipynb"))}
+    missing = [n for n in names if n not in available]
+    if missing:
+        raise ValueError(f"no notebook {', '.join(missing)} in {source}")
+    # Every notebook of the folder is checked, so that one params file serves a run of any
+    # subset of them and still catches a typo in the others.
+    declared = {n: declared_parameters(path) for n, path in available.items()}
+    params = dict(params or {})
+    keys = {_stem(k) for k in params}
+    per_notebook = bool(params) and keys <= set(available) and \
+        all(isinstance(v, Mapping) for v in params.values())
+    if per_notebook:
+        given = {_stem(k): dict(v) for k, v in params.items()}
+        for name, values in given.items():
+            unknown = sorted(set(values) - set(declared[name]))
+            if unknown:
+                raise ValueError(f"{name} declares no parameter {', '.join(unknown)} "
+                                 f"(it has: {', '.join(declared[name])})")
+            _refuse_injected(name, values)
+        overrides = {n: given.get(n, {}) for n in names}
+    else:
+        if keys & set(available):
+            raise ValueError("params mix notebook names and parameter names; give either "
+                             "{notebook: {parameter: value}} or {parameter: value}")
+        unknown = sorted(k for k in params if not any(k in d for d in declared.values()))
+        if unknown:
+            raise ValueError(f"no notebook declares {', '.join(unknown)}")
+        _refuse_injected("every notebook", params)
+        overrides = {n: {k: v for k, v in params.items() if k in declared[n]} for n in names}
+    return {n: {**declared[n], **overrides[n]} for n in names}
+
+
+def _refuse_injected(where: str, values: Mapping[str, Any]) -> None:
+    fixed = sorted(set(values) & set(INJECTED))
+    if fixed:
+        raise ValueError(f"{', '.join(fixed)} of {where} is set by the batch itself")
+
+
+def _stem(name: str) -> str:
+    return name[: -len(".ipynb")] if name.endswith(".ipynb") else name
+
+
+def parse_thresholds(specs: Iterable[str], default: float = THRESHOLD) -> tuple[float, dict]:
+    """``["0.03", "R@10=0.01"]`` → (0.03, {"R@10": 0.01}): a bare number is the default."""
+    per_metric = {}
+    for spec in specs:
+        name, sep, value = spec.rpartition("=")
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValueError(f"threshold {spec!r} is not NUMBER or METRIC=NUMBER") from None
+        if number < 0:
+            raise ValueError(f"threshold {spec!r} is negative")
+        if sep:
+            per_metric[name.strip()] = number
+        else:
+            default = number
+    return default, per_metric
+
+
+# ---------------------------------------------------------------------------------------------
+# Execution
+
+
+def run_notebooks(
+    wb: "Workbench",
+    params: Mapping[str, Any] | None = None,
+    notebooks: Iterable[str] = NOTEBOOKS,
+    threshold: float = THRESHOLD,
+    thresholds: Mapping[str, float] | None = None,
+    metrics: Iterable[str] = METRICS,
+    source: Path = NOTEBOOKS_DIR,
+    cell_timeout: int | None = 3600,
+    progress: Callable[[NotebookResult], None] | None = None,
+) -> Batch:
+    """Execute the notebooks into a new run folder, record the batch and apply the gate.
+
+    Thresholds are absolute drops (``thresholds`` per metric, ``threshold`` for the rest).
+    A notebook that raises is kept, executed up to the error, and makes the batch failed.
+    Kernels inherit this process's environment, which is set for them while the batch runs:
+    call this from a command or a worker process, not from a threaded server.
+    """
+    names = [_stem(n) for n in notebooks]
+    plan = plan_parameters(params, names, source)
+    metrics = list(metrics)
+    limits = {m: float((thresholds or {}).get(m, threshold)) for m in metrics}
+    started = datetime.now(timezone.utc)
+    directory = _new_folder(wb.settings.runs_path, started)
+    batch_id = str(uuid.uuid4())
+    home = str(wb.settings.home.resolve())
+    outputs = {n: directory / f"{n}.ipynb" for n in names}
+    for name, values in plan.items():
+        injected = {"home": home, "batch_id": batch_id, "output_path": str(outputs[name])}
+        values.update({k: v for k, v in injected.items() if k in values})
+    recorded = {"notebooks": plan, "metrics": metrics, "thresholds": limits,
+                "source": str(source)}
+    previous = _insert_batch(wb, batch_id, started, directory, recorded)
+
+    results: list[NotebookResult] = []
+    try:
+        with _kernel_environment(wb, wb.settings.runs_path / ".jupyter"):
+            for name in names:
+                result = _execute(name, source / f"{name}.ipynb", outputs[name], plan[name],
+                                  directory, cell_timeout)
+                results.append(result)
+                if progress:
+                    progress(result)
+    except BaseException as exc:
+        _finish_batch(wb, batch_id, FAILED, {
+            "passed": False, "notebooks": [r.to_dict() for r in results],
+            "note": f"interrupted: {type(exc).__name__}: {exc}"})
+        raise
+
+    runs = wb.eval_runs(batch_id=batch_id)
+    gate = {"notebooks": [r.to_dict() for r in results]}
+    if TRACKED_NOTEBOOK in plan:
+        gate |= _gate(wb, batch_id, started, runs, str(outputs[TRACKED_NOTEBOOK]),
+                      plan[TRACKED_NOTEBOOK], metrics, limits)
+    else:
+        gate |= {"passed": True, "note": f"{TRACKED_NOTEBOOK} did not run: nothing to gate"}
+    status = FAILED if any(r.status != "ok" for r in results) else \
+        PASSED if gate["passed"] else REGRESSED
+    finished = _finish_batch(wb, batch_id, status, gate)
+    return Batch(batch_id, started, finished, str(directory), recorded, status, previous, gate,
+                 runs)
+
+
+def _new_folder(runs: Path, started: datetime) -> Path:
+    stamp = started.strftime("%Y%m%dT%H%M%SZ")
+    for attempt in range(1, 1000):
+        folder = runs / (stamp if attempt == 1 else f"{stamp}-{attempt}")
+        try:
+            folder.mkdir(parents=True)
+            return folder
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"cannot create a run folder under {runs}")
+
+
+def _insert_batch(wb: "Workbench", batch_id: str, started: datetime, directory: Path,
+                  params: dict) -> str | None:
+    with wb.store.transaction() as con:
+        row = con.execute(
+            "SELECT id::VARCHAR FROM eval_batches WHERE status IN (SELECT unnest(?::VARCHAR[])) "
+            "ORDER BY started_at DESC LIMIT 1", [list(FINISHED)]).fetchone()
+        previous = row[0] if row else None
+        con.execute(
+            "INSERT INTO eval_batches (id, started_at, directory, params, status, previous_id) "
+            "VALUES (?, ?, ?, ?::JSON, ?, ?)",
+            [batch_id, started, str(directory), json.dumps(params, default=str), RUNNING,
+             previous])
+    return previous
+
+
+def _finish_batch(wb: "Workbench", batch_id: str, status: str, gate: dict) -> datetime:
+    finished = datetime.now(timezone.utc)
+    with wb.store.transaction() as con:
+        con.execute("UPDATE eval_batches SET status = ?, finished_at = ?, gate = ?::JSON "
+                    "WHERE id = ?", [status, finished, json.dumps(gate, default=str), batch_id])
+    return finished
+
+
+def _execute(name: str, notebook: Path, output: Path, parameters: dict, cwd: Path,
+             cell_timeout: int | None) -> NotebookResult:
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    started = time.perf_counter()
+    try:
+        papermill.execute_notebook(
+            str(notebook), str(output), parameters=parameters, kernel_name="python3",
+            progress_bar=False, log_output=False, cwd=str(cwd), execution_timeout=cell_timeout,
+        )
+    except PapermillExecutionError as exc:
+        error = f"cell {exc.exec_count}: {exc.ename}: {exc.evalue}"
+        return NotebookResult(name, str(output), "failed", time.perf_counter() - started, error)
+    except Exception as exc:  # noqa: BLE001 - a dead kernel or a timeout fails this notebook only
+        error = f"{type(exc).__name__}: {exc}"
+        return NotebookResult(name, str(output), "failed", time.perf_counter() - started, error)
+    return NotebookResult(name, str(output), "ok", time.perf_counter() - started)
+
+
+@contextmanager
+def _kernel_environment(wb: "Workbench", jupyter: Path) -> Iterator[None]:
+    """Kernels run this interpreter, see this process's settings, and write only under ``jupyter``.
+
+    Settings travel as WORKBENCH_* variables because a kernel reads no ``.env``; Jupyter and
+    IPython get their own folders so that a cron job with an unwritable HOME still runs.
+    """
+    spec = jupyter / "kernels" / "python3"
+    spec.mkdir(parents=True, exist_ok=True)
+    # ERROR: the kernel's only warning is that loopback TCP is unencrypted, every night in the
+    # cron log (IPC sockets would not need it, but their paths overflow in deep run folders).
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
+                 "--IPKernelApp.log_level=ERROR"],
+        "display_name": "Python 3 (workbench)", "language": "python",
+    }), encoding="utf-8")
+    changes = {
+        f"WORKBENCH_{name.upper()}": str(value)
+        for name, value in wb.settings.model_dump().items() if value is not None
+    }
+    changes["WORKBENCH_HOME"] = str(wb.settings.home.resolve())
+    changes |= {
+        "JUPYTER_PATH": os.pathsep.join(filter(None, [str(jupyter),
+                                                      os.environ.get("JUPYTER_PATH")])),
+        "JUPYTER_RUNTIME_DIR": str(jupyter / "runtime"),
+        "IPYTHONDIR": str(jupyter / "ipython"),
+        "MPLCONFIGDIR": str(jupyter / "matplotlib"),
+        "PYDEVD_DISABLE_FILE_VALIDATION": "1",  # ipykernel's debugger warns on every start
+    }
+    # Progress bars and tokenizer chatter would fill the executed notebooks' stderr cells.
+    quiet = {"LANCEDB_LOG": "error", "TQDM_DISABLE": "1", "TRANSFORMERS_VERBOSITY": "error"}
+    changes |= {name: os.environ.get(name, value) for name, value in quiet.items()}
+    saved = {name: os.environ.get(name) for name in changes}
+    os.environ.update(changes)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+# ---------------------------------------------------------------------------------------------
+# The regression gate
+
+
+def _gate(wb: "Workbench", batch_id: str, started: datetime, runs: list, notebook: str,
+          params: dict, metrics: list[str], limits: dict[str, float]) -> dict[str, Any]:
+    retrievers = params.get("retrievers") or []
+    tracked_retriever = retrievers[0] if retrievers else None
+    tracked = sorted((r for r in runs if r.retriever == tracked_retriever
+                      and r.notebook and Path(r.notebook) == Path(notebook)),
+                     key=lambda r: r.started_at)
+    if not tracked:
+        return {"passed": True, "note": f"no tracked run ({tracked_retriever}) in this batch"}
+    run = tracked[0]
+    gate: dict[str, Any] = {
+        "passed": True, "set": run.set_name, "set_ref": f"{run.set_name}@{run.set_version}",
+        "tracked_run": run.id, "retriever": run.retriever, "baseline_batch": None,
+        "baseline_run": None, "thresholds": limits, "regressions": [],
+        "metrics": {m: {"previous": None, "now": run.metrics[m], "delta": None,
+                        "p_value": None, "test": None} for m in metrics if m in run.metrics},
+    }
+    if missing := [m for m in metrics if m not in run.metrics]:
+        gate["unmeasured"] = missing  # a typo in --metric, or a k the notebook did not ask for
+    baseline = _baseline(wb, batch_id, started, run.set_name)
+    if baseline is None:
+        gate["note"] = f"no earlier finished batch on set {run.set_name}: nothing to compare"
+        return gate
+    gate["baseline_batch"], gate["baseline_run"] = baseline
+    try:
+        comparison = wb.eval_compare(baseline[1], run.id)
+    except (LookupError, ValueError) as exc:  # the baseline run deleted, or no shared query
+        gate["note"] = f"cannot compare with run {baseline[1][:8]}: {exc}"
+        return gate
+    for metric in list(gate["metrics"]):
+        values = comparison.metrics.get(metric)
+        if values is None:
+            continue
+        gate["metrics"][metric] = {"previous": values["a"], "now": values["b"],
+                                   "delta": values["delta"], "p_value": values.get("p_value"),
+                                   "test": values.get("test")}
+        drop = values["a"] - values["b"]
+        # A small epsilon: float noise must not turn "dropped exactly the threshold" into a trip.
+        if drop > limits[metric] + 1e-9:
+            gate["regressions"].append({"metric": metric, "previous": values["a"],
+                                        "now": values["b"], "drop": drop,
+                                        "threshold": limits[metric]})
+    gate["passed"] = not gate["regressions"]
+    gate["comparison"] = {
+        "queries": comparison.queries, "better": comparison.better,
+        "worse": comparison.worse_count, "ties": comparison.ties,
+        "worse_queries": comparison.worse[:10],
+    }
+    return gate
+
+
+def _baseline(wb: "Workbench", batch_id: str, started: datetime,
+              set_name: str) -> tuple[str, str] | None:
+    """(batch, tracked run) of the newest earlier finished batch that tracked ``set_name``."""
+    with wb.store.connect() as con:
+        rows = con.execute(
+            "SELECT id::VARCHAR, gate::VARCHAR FROM eval_batches WHERE id <> ? AND started_at <= ?"
+            " AND status IN (SELECT unnest(?::VARCHAR[])) ORDER BY started_at DESC",
+            [batch_id, started, list(FINISHED)]).fetchall()
+    for other, text in rows:
+        gate = json.loads(text or "{}")
+        if gate.get("tracked_run") and gate.get("set") == set_name:
+            return other, gate["tracked_run"]
+    return None
