@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
+import numpy as np
 import pytest
 
 from conftest import FIXTURES
@@ -189,3 +190,12 @@ def test_locomo_dev_recall(tmp_path):
     assert report["metrics"]["R@5"] >= 0.65
     assert report["metrics"]["R@10"] >= 0.75
     assert set(report["per_category"]) == {"multi-hop", "temporal", "open-domain", "single-hop"}
+
+
+def test_query_fast_path_gives_the_vector_of_encode(indexed):
+    embedder = indexed.embedder
+    for text in ["hi", "what did we decide about the backup schedule last week?",
+                 "ontem falamos do backup diário às 3h 🤔 " * 40]:  # past the 256-token limit
+        fast = embedder.encode_query(text)
+        assert fast.dtype == np.float32 and fast.shape == (embedder.dimension,)
+        assert np.allclose(fast, embedder.encode([text])[0], atol=1e-5)

@@ -4,14 +4,17 @@ The order is the original project's and is kept exactly: the user's message is s
 new conversation is created, and titled, on its first message); past messages of the whole
 workspace are retrieved (excluding the turns already visible in this conversation); the prompt is
 built; the answer is streamed and stored with the message ids it cites; the interaction is
-logged; the new turns are indexed so the memory grows as you chat. If no LLM answers, the
+logged; the new turns are indexed (in the background, once the answer is stored) so the memory
+grows as you chat. If no LLM answers, the
 question and the memories stay, the error is logged, and ``retry`` answers it later.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Iterator
@@ -33,6 +36,18 @@ SYSTEM_PROMPT = (
 MAX_QUERY_CHARS = 2000  # a 1 MB paste still makes a usable search query
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _CITATION = re.compile(r"\[(\d{1,3})\]")
+
+
+log = logging.getLogger(__name__)
+# New turns are indexed on one background worker, after the answer is stored: the user does not
+# wait for it, and turns queue in order. The next turn waits for it (see ``wait_for_indexing``),
+# so a question can always find what was said before it.
+_INDEXER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chat-index")
+
+
+def wait_for_indexing() -> None:
+    """Return once every turn stored so far in this process is indexed."""
+    _INDEXER.submit(lambda: None).result()
 
 
 class EmptyMessage(ValueError):
@@ -104,6 +119,7 @@ class Chat:
         text = sanitise(message)
         if not text:
             raise EmptyMessage("the message is empty")
+        wait_for_indexing()
         created = conversation is None
         with self.wb.store.session():
             if created:
@@ -162,6 +178,7 @@ class Chat:
     def retry(self, conversation: str, now: datetime | None = None) -> Turn:
         """Answer the conversation's last question again (after the LLM was down)."""
         started = time.perf_counter()
+        wait_for_indexing()
         with self.wb.store.session():
             conv = self.wb.conversation(conversation)
             active = self.wb.messages(conv.id, active_only=True)
@@ -189,11 +206,20 @@ class Chat:
         elif turn.error is None:
             turn.error = "the model returned an empty answer"
         self.wb.log_interaction(turn, stats)
-        t_index = time.perf_counter()
-        self.wb.index_conversation(turn.conversation_id, self.chunker)
-        turn.timings_ms["index"] = (time.perf_counter() - t_index) * 1000
         turn.timings_ms["finish"] = (time.perf_counter() - t) * 1000
         turn.timings_ms["overhead"] = turn.timings_ms["prepare"] + turn.timings_ms["finish"]
+        _INDEXER.submit(self._index, turn)
+
+    def _index(self, turn: Turn) -> None:
+        """Index the conversation's new turns; a failure leaves them pending for the next turn
+        or the next ``workbench reindex``/ingest, which pick up whatever the ledger lacks."""
+        started = time.perf_counter()
+        try:
+            with self.wb.store.session():
+                self.wb.index_conversation(turn.conversation_id, self.chunker)
+        except Exception:  # noqa: BLE001 - background work: log it, never lose the turn
+            log.exception("indexing conversation %s failed", turn.conversation_id)
+        turn.timings_ms["index"] = (time.perf_counter() - started) * 1000
 
     def _history(self, conversation_id: str, before: Message) -> list[Message]:
         """The recent turns of this conversation that fit the history budget, oldest first."""

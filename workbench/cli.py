@@ -198,7 +198,7 @@ def chat(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Ask with memory: the answer cites past messages; the turn is stored and indexed."""
-    from .chat import EmptyMessage
+    from .chat import EmptyMessage, wait_for_indexing
 
     bench = workbench()
     with _lookup():
@@ -219,6 +219,7 @@ def chat(
                         pass
         except EmptyMessage as exc:
             fail(str(exc))
+        wait_for_indexing()  # the process ends here: let the new turns reach the index
     if as_json:
         emit_json(turn.to_dict())
     else:
@@ -418,18 +419,22 @@ def bench_chat(
     messages: int = typer.Option(100_000, "--messages", help="Size of the workspace."),
     turns: int = typer.Option(30, "--turns"),
 ) -> None:
-    """Chat overhead (all but the LLM's generation) with a large workspace; TTFT reported."""
+    """Chat overhead (all but the LLM's generation) with a large workspace; TTFT reported.
+
+    "overhead" is what a turn waits for; "+ indexing" adds the background indexing of the new
+    turns, which runs after the answer is stored."""
     from .bench import save_results
     from .bench_chat import run
 
     bench = workbench()
     row = run(bench.settings, messages, turns)
     table = Table(title=f"chat benchmark ({row['model']})")
-    for column in ("messages", "turns", "overhead p50 ms", "overhead p95 ms", "retrieval p50 ms",
-                   "TTFT p50 ms"):
+    for column in ("messages", "turns", "overhead p50 ms", "overhead p95 ms",
+                   "+ indexing p50 ms", "+ indexing p95 ms", "retrieval p50 ms", "TTFT p50 ms"):
         table.add_column(column, justify="right")
     table.add_row(f"{row['messages']:,}", str(row["turns"]), f"{row['overhead_p50_ms']:.0f}",
-                  f"{row['overhead_p95_ms']:.0f}", f"{row['retrieval_p50_ms']:.0f}",
+                  f"{row['overhead_p95_ms']:.0f}", f"{row['with_indexing_p50_ms']:.0f}",
+                  f"{row['with_indexing_p95_ms']:.0f}", f"{row['retrieval_p50_ms']:.0f}",
                   f"{row['ttft_p50_ms']:.0f}")
     out.print(table)
     err.print(f"results stored in {save_results(bench.settings, 'chat', [row])}")
