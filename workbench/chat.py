@@ -45,6 +45,10 @@ log = logging.getLogger(__name__)
 _INDEXER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chat-index")
 
 
+_SEARCH = ThreadPoolExecutor(max_workers=2, thread_name_prefix="chat-search")
+_SPARE_HITS = 24  # hits asked beyond k, so that dropping the visible turns still leaves k
+
+
 def wait_for_indexing() -> None:
     """Return once every turn stored so far in this process is indexed."""
     _INDEXER.submit(lambda: None).result()
@@ -121,26 +125,45 @@ class Chat:
             raise EmptyMessage("the message is empty")
         wait_for_indexing()
         created = conversation is None
+        guess = workspace or self.wb.settings.default_workspace
+        # Retrieval needs neither the stored question nor this conversation's rows (its visible
+        # turns are dropped from the hits afterwards), so it runs while the question is stored;
+        # the question is still stored before the model is asked.
+        early = _SEARCH.submit(self._search, text, guess, now, _SPARE_HITS)
         with self.wb.store.session():
             if created:
                 conv = self.wb.create_conversation(workspace, title_from(text))
             else:
                 conv = self.wb.conversation(conversation)
             user = self.wb.add_message(conv.id, "user", text)
-            return self._prepare(conv.id, conv.workspace, user, started, created, now)
+            history = self._history(conv.id, before=user)
+        result = early.result()
+        return self._prepare(conv.id, conv.workspace, user, history, started, created, now,
+                             result if conv.workspace == guess else None)
 
-    def _prepare(self, conversation_id: str, workspace: str, user: Message, started: float,
-                 created: bool, now: datetime | None) -> Turn:
-        history = self._history(conversation_id, before=user)
-        t = time.perf_counter()
-        result = self.wb.search(
-            user.content[:MAX_QUERY_CHARS], workspace, self.k, now=now,
-            retriever=self.retriever, chunker=self.chunker, exclude_message_ids=tuple([m.id for m in history] + [user.id]),
-        )
-        retrieval_ms = (time.perf_counter() - t) * 1000
-        prompt = self._prompt(result.hits, history, user)
-        return Turn(conversation_id, workspace, user, result.hits, prompt,
-                    timings_ms={"retrieval": retrieval_ms,
+    def _search(self, text: str, workspace: str, now: datetime | None, spare: int,
+                exclude: tuple[str, ...] = ()):
+        return self.wb.search(text[:MAX_QUERY_CHARS], workspace, self.k + spare, now=now,
+                              retriever=self.retriever, chunker=self.chunker,
+                              exclude_message_ids=exclude)
+
+    def _prepare(self, conversation_id: str, workspace: str, user: Message, history: list[Message],
+                 started: float, created: bool, now: datetime | None, result=None) -> Turn:
+        """The memories (``result``: a search made without knowing the visible turns, else one
+        is made now) and the prompt."""
+        visible = {m.id for m in history} | {user.id}
+        hits = None
+        if result is not None:
+            hits = [h for h in result.hits if h.message_id not in visible]
+            if len(hits) < self.k and len(result.hits) == self.k + _SPARE_HITS:
+                hits = None  # the visible turns crowded the spare hits out: search without them
+        if hits is None:
+            result = self._search(user.content, workspace, now, 0, tuple(visible))
+            hits = result.hits
+        hits = hits[: self.k]
+        prompt = self._prompt(hits, history, user)
+        return Turn(conversation_id, workspace, user, hits, prompt,
+                    timings_ms={"retrieval": result.timings_ms.get("total", 0.0),
                                 "prepare": (time.perf_counter() - started) * 1000},
                     new_conversation=created)
 
@@ -184,7 +207,8 @@ class Chat:
             active = self.wb.messages(conv.id, active_only=True)
             if not active or active[-1].role != "user":
                 raise ValueError(f"conversation {conv.id} has no unanswered question")
-            turn = self._prepare(conv.id, conv.workspace, active[-1], started, False, now)
+            history = self._history(conv.id, before=active[-1])
+        turn = self._prepare(conv.id, conv.workspace, active[-1], history, started, False, now)
         for _ in self.stream(turn):
             pass
         return turn
