@@ -40,7 +40,8 @@ def build(index: Index, embedder: Embedder, size: int, seed: int = 0) -> None:
         if offset == 0:
             vectors[:base] = base_vectors[: min(base, len(part))]
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-        index.upsert(
+        # A fresh table: plain appends, no merge against what is there.
+        index.table.add(index.arrow_batch(
             [
                 {
                     "chunk_id": f"c{offset + i}", "message_id": f"m{offset + i}",
@@ -52,7 +53,7 @@ def build(index: Index, embedder: Embedder, size: int, seed: int = 0) -> None:
                 for i, (topic, text) in enumerate(part)
             ],
             vectors.astype(np.float32),
-        )
+        ))
     index.optimize()
 
 

@@ -137,7 +137,7 @@ class Index:
     def count(self) -> int:
         return self.table.count_rows() if self.exists() else 0
 
-    def _batch(self, rows: list[dict[str, Any]], vectors: np.ndarray) -> pa.Table:
+    def arrow_batch(self, rows: list[dict[str, Any]], vectors: np.ndarray) -> pa.Table:
         columns = {name: [r[name] for r in rows] for name in schema(self.dimension).names[:-1]}
         flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).ravel())
         columns["vector"] = pa.FixedSizeListArray.from_arrays(flat, self.dimension)
@@ -151,7 +151,7 @@ class Index:
             self.table.merge_insert("chunk_id")
             .when_matched_update_all()
             .when_not_matched_insert_all()
-            .execute(self._batch(rows, vectors))
+            .execute(self.arrow_batch(rows, vectors))
         )
 
     def append(self, rows: list[dict[str, Any]], vectors: np.ndarray) -> None:
@@ -167,7 +167,7 @@ class Index:
                    .select(["chunk_id"]).limit(len(rows)).to_list()}
         keep = [i for i, r in enumerate(rows) if r["chunk_id"] not in present]
         if keep:
-            self.table.add(self._batch([rows[i] for i in keep], vectors[keep]))
+            self.table.add(self.arrow_batch([rows[i] for i in keep], vectors[keep]))
 
     def delete(self, chunk_ids: Sequence[str]) -> None:
         for start in range(0, len(chunk_ids), 1000):
