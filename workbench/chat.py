@@ -5,8 +5,8 @@ new conversation is created, and titled, on its first message); past messages of
 workspace are retrieved (excluding the turns already visible in this conversation); the prompt is
 built; the answer is streamed and stored with the message ids it cites; the interaction is
 logged; the new turns are indexed (in the background, once the answer is stored) so the memory
-grows as you chat. If no LLM answers, the
-question and the memories stay, the error is logged, and ``retry`` answers it later.
+grows as you chat. If no LLM answers, the question and the memories stay, the error is logged,
+and ``retry`` answers it later.
 """
 
 from __future__ import annotations
@@ -43,8 +43,7 @@ log = logging.getLogger(__name__)
 # wait for it, and turns queue in order. The next turn waits for it (see ``wait_for_indexing``),
 # so a question can always find what was said before it.
 _INDEXER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chat-index")
-
-
+# Retrieval runs here while the question is being stored.
 _SEARCH = ThreadPoolExecutor(max_workers=2, thread_name_prefix="chat-search")
 _SPARE_HITS = 24  # hits asked beyond k, so that dropping the visible turns still leaves k
 
