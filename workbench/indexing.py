@@ -158,37 +158,35 @@ def _rechunk(store: Store, chunker: Chunker, embedder: Embedder, batch: list, re
     report.chunks_removed += len(removed)
 
 
-_PENDING_SELECT = """
+# Pending chunks with everything an index row needs; ``{chunks}`` is the table or a subset of it.
+_PENDING_ROWS = """
     SELECT ch.id, ch.message_id::VARCHAR, ch.conversation_id::VARCHAR, w.name, m.source_id,
            c.title, m.role, m.speaker, ch.created_at, m.content, ch.text, ch.search_text,
            m.position
-    FROM chunks ch
+    FROM {chunks} ch
     JOIN messages m ON m.id = ch.message_id
     JOIN conversations c ON c.id = ch.conversation_id
     JOIN workspaces w ON w.id = ch.workspace_id
-    WHERE ch.chunker = ? {scope}
-      AND ch.id NOT IN (SELECT chunk_id FROM indexed_chunks WHERE index_name = ?)
+    WHERE {pending}
     ORDER BY ch.id
     LIMIT ?
 """
-_PENDING = _PENDING_SELECT.format(scope="")
+_PENDING = _PENDING_ROWS.format(
+    chunks="chunks",
+    pending="ch.chunker = ? AND ch.id NOT IN "
+            "(SELECT chunk_id FROM indexed_chunks WHERE index_name = ?)",
+)
 # The chat's fast path: only the chunks of the conversations it wrote to, checked one by one
 # against the index's ledger, rather than an anti-join over every chunk of the workspace.
 _PENDING_IN = """
     WITH mine AS (
         SELECT * FROM chunks WHERE chunker = ? AND conversation_id IN (SELECT unnest(?::UUID[]))
     )
-    SELECT ch.id, ch.message_id::VARCHAR, ch.conversation_id::VARCHAR, w.name, m.source_id,
-           c.title, m.role, m.speaker, ch.created_at, m.content, ch.text, ch.search_text,
-           m.position
-    FROM mine ch
-    JOIN messages m ON m.id = ch.message_id
-    JOIN conversations c ON c.id = ch.conversation_id
-    JOIN workspaces w ON w.id = ch.workspace_id
-    WHERE NOT EXISTS (SELECT 1 FROM indexed_chunks i WHERE i.index_name = ? AND i.chunk_id = ch.id)
-    ORDER BY ch.id
-    LIMIT ?
-"""
+""" + _PENDING_ROWS.format(
+    chunks="mine",
+    pending="NOT EXISTS (SELECT 1 FROM indexed_chunks i "
+            "WHERE i.index_name = ? AND i.chunk_id = ch.id)",
+)
 
 
 def sync_index(
