@@ -23,6 +23,7 @@ def pytest_configure(config) -> None:
     # Kernels inherit this process's environment when nbval starts them.
     os.environ.update({
         "WORKBENCH_HOME": str(root / "home"),
+        "WORKBENCH_CACHE_DIR": str(root / "cache"),
         "IPYTHONDIR": str(root / "ipython"),
         "JUPYTER_RUNTIME_DIR": str(root / "jupyter-runtime"),
         "JUPYTER_DATA_DIR": str(root / "jupyter-data"),

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,9 @@ from workbench import Workbench
 from workbench.cli import app
 
 FIXTURES = Path(__file__).parent / "fixtures"
+# Derived model files (the ONNX query encoder) go to a folder of this run, not the user's cache;
+# subprocesses, the app and notebook kernels inherit it.
+os.environ.setdefault("WORKBENCH_CACHE_DIR", tempfile.mkdtemp(prefix="workbench-cache-"))
 EXPORTS = [
     "chatgpt_2024_tools.json",
     "chatgpt_branches.json",

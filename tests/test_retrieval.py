@@ -199,3 +199,51 @@ def test_query_fast_path_gives_the_vector_of_encode(indexed):
         fast = embedder.encode_query(text)
         assert fast.dtype == np.float32 and fast.shape == (embedder.dimension,)
         assert np.allclose(fast, embedder.encode([text])[0], atol=1e-5)
+
+
+def test_queries_are_encoded_by_onnx_runtime_with_the_models_vectors(indexed, tmp_path):
+    from workbench import query_encoder
+    from workbench.embed import Embedder, resolve_model_path
+
+    assert indexed.embedder.onnx is not None  # the default path of every search
+    model_path = resolve_model_path(indexed.embedder.name)
+    cache = tmp_path / "cache"
+    encoder = query_encoder.load(indexed.embedder.model, model_path, cache)
+    exported = list((cache / "onnx").glob("*.onnx"))
+    assert encoder is not None and len(exported) == 1
+    for text in ["hi", "quando combinamos o backup?"]:
+        assert np.allclose(encoder.encode(text), indexed.embedder.encode([text])[0], atol=1e-5)
+    exported[0].write_bytes(b"not a model")  # a damaged cache file is exported again
+    assert query_encoder.load(indexed.embedder.model, model_path, cache) is not None
+    assert exported[0].stat().st_size > 1_000_000
+    torch_only = Embedder(indexed.embedder.name, query_encoder="torch")
+    assert torch_only.onnx is None
+    assert np.allclose(torch_only.encode_query("hi"), indexed.embedder.encode_query("hi"), atol=1e-5)
+
+
+def test_chat_appends_are_compacted_into_the_indexes(tmp_path):
+    from workbench.index import COMPACT_EVERY, Index
+
+    index = Index(tmp_path / "lancedb", "chunks", dimension=8)
+    rng = np.random.default_rng(0)
+
+    def rows(prefix: str, n: int) -> tuple[list[dict], np.ndarray]:
+        made = [{"chunk_id": f"{prefix}{i}", "message_id": f"{prefix}{i}", "conversation_id": "c",
+                 "workspace": "w", "source_id": None, "title": "t", "role": "user",
+                 "speaker": None, "created_at": None, "position": i,
+                 "text": f"{prefix} turn {i}", "search_text": f"{prefix} turn {i}"} for i in range(n)]
+        vectors = rng.normal(size=(n, 8)).astype(np.float32)
+        return made, vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+    index.upsert(*rows("bulk", 50))
+    index.optimize()
+    for turn in range(COMPACT_EVERY - 1):
+        index.append(*rows(f"chat{turn}x", 2))
+    assert index.table.index_stats("search_text_idx").num_unindexed_rows == 2 * (COMPACT_EVERY - 1)
+    index.append(*rows("last", 2))  # the append that triggers the compaction
+    assert index.table.index_stats("search_text_idx").num_unindexed_rows == 0
+    assert index.count() == 50 + 2 * COMPACT_EVERY
+    found = index.search_text("last", Filters(workspace="w"), 10)
+    assert {r["chunk_id"] for r in found} == {"last0", "last1"}
+    index.append(*rows("last", 2))  # already present: not added twice
+    assert index.count() == 50 + 2 * COMPACT_EVERY

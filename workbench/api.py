@@ -59,7 +59,10 @@ class Workbench:
     # index and search -----------------------------------------------------------------------
     @cached_property
     def embedder(self) -> Embedder:
-        return get_embedder(self.settings.embedding_model, self.settings.device)
+        return get_embedder(
+            self.settings.embedding_model, self.settings.device, self.settings.query_encoder,
+            self.settings.cache_dir,
+        )
 
     def index(self, chunker: str | None = None) -> Index:
         """The LanceDB table for the configured model and ``chunker`` (opened once per process)."""

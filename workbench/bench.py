@@ -62,7 +62,9 @@ def run_pipeline_benchmark(settings: Settings, messages: int = 2000) -> list[dic
     from .api import Workbench
     from .embed import get_embedder
 
-    embedder = get_embedder(settings.embedding_model, settings.device)
+    embedder = get_embedder(
+        settings.embedding_model, settings.device, settings.query_encoder, settings.cache_dir
+    )
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         export = Path(tmp) / "conversations.json"

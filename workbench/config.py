@@ -23,6 +23,12 @@ class Settings(BaseSettings):
         description="packaged:all-MiniLM-L6-v2 (offline, from PyPI), a model folder or a hub name",
     )
     device: str | None = Field(None, description="cpu, cuda, ...; default: cuda when present")
+    query_encoder: str = Field(
+        "onnx", description="onnx (ONNX Runtime on CPU, same vectors, faster) or torch"
+    )
+    cache_dir: Path | None = Field(
+        None, description="Derived model files (the ONNX export); default ~/.cache/workbench"
+    )
     chunker: str = "turn-context.v1"
     retriever: str = "hybrid-rrf.v2"
     ann_threshold: int = Field(20000, description="Rows past which the vector index is built")

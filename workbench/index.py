@@ -8,6 +8,7 @@ index; vector search is exact while the table is small and uses an IVF-HNSW-SQ i
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from dataclasses import dataclass
@@ -20,7 +21,9 @@ import pyarrow as pa
 
 os.environ.setdefault("LANCEDB_LOG", "error")  # every query otherwise logs a warning about _distance
 
+log = logging.getLogger(__name__)
 TS = pa.timestamp("us", tz="UTC")
+COMPACT_EVERY = 8  # appends (one per chat turn) between compactions
 
 
 def schema(dimension: int) -> pa.Schema:
@@ -98,6 +101,7 @@ class Index:
         self._table = None
         self._ann: bool | None = None
         self._lock = threading.Lock()
+        self._appends = 0
 
     @property
     def table(self):
@@ -168,6 +172,20 @@ class Index:
         keep = [i for i, r in enumerate(rows) if r["chunk_id"] not in present]
         if keep:
             self.table.add(self.arrow_batch([rows[i] for i in keep], vectors[keep]))
+            self._appends += 1
+            # Each append is a fragment that every search scans outside the indexes: after 60
+            # chat turns at 100k rows a search took twice as long. Compaction folds them into
+            # the indexes in about 0.15 s.
+            if self._appends >= COMPACT_EVERY:
+                self.compact()
+
+    def compact(self) -> None:
+        """Merge small fragments and add unindexed rows to the existing indexes (no rebuild)."""
+        self._appends = 0
+        try:
+            self.table.optimize()
+        except (RuntimeError, OSError) as error:  # a concurrent writer won: the next one retries
+            log.warning("index compaction of %s deferred: %s", self.name, error)
 
     def delete(self, chunk_ids: Sequence[str]) -> None:
         for start in range(0, len(chunk_ids), 1000):

@@ -1,0 +1,133 @@
+"""A query encoder on ONNX Runtime: the same vectors as the torch model, about four times sooner.
+
+A search embeds one short text, where torch spends most of its time in per-operator overhead
+(≈ 16 ms on two cores against ≈ 4 ms here). The model is exported once from the loaded
+sentence-transformers model (transformer → mean pooling → L2 norm, fp32, so the vectors match)
+into a cache folder keyed by the model files, and checked against torch before it is used.
+Bulk encoding stays on torch, which batches as fast.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+# Below this the export is not the same network: fall back to torch.
+_MIN_COSINE = 0.9999
+_PROBE = "Where did we say we would meet next Tuesday, and who was bringing the maps?"
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "workbench"
+
+
+def model_fingerprint(model_path: str) -> str:
+    """Changes when the weights or the exporter change, so a stale export is never reused."""
+    import torch
+
+    digest = hashlib.sha256(f"{torch.__version__}|{_MIN_COSINE}".encode())
+    root = Path(model_path)
+    files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else []
+    for path in files:
+        stat = path.stat()
+        digest.update(f"{path.relative_to(root)}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+    if not files:
+        digest.update(model_path.encode())
+    return digest.hexdigest()[:16]
+
+
+class OnnxQueryEncoder:
+    """One text in, one normalised float32 vector out (thread-safe: ORT sessions are)."""
+
+    def __init__(self, path: Path, tokenizer, max_length: int, threads: int | None = None):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or min(os.cpu_count() or 1, 4)
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.inputs = [i.name for i in self.session.get_inputs()]
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+
+    def encode(self, text: str) -> np.ndarray:
+        batch = self.tokenizer([text], return_tensors="np", truncation=True, max_length=self.max_length)
+        feed = {name: batch[name].astype(np.int64) for name in self.inputs}
+        return self.session.run(None, feed)[0][0].astype(np.float32, copy=False)
+
+
+def export(model, path: Path) -> None:
+    """Write the transformer with mean pooling and normalisation as one ONNX graph."""
+    import torch
+
+    transformer = model[0]
+    sample = transformer.tokenizer(["hello world"], return_tensors="pt")
+    names = list(sample.keys())
+
+    class Pooled(torch.nn.Module):
+        def __init__(self, network):
+            super().__init__()
+            self.network = network
+
+        def forward(self, *inputs):
+            batch = dict(zip(names, inputs))
+            hidden = self.network(**batch).last_hidden_state
+            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(pooled, dim=-1)
+
+    network = Pooled(transformer.auto_model).eval()
+    axes = {name: {0: "batch", 1: "tokens"} for name in names} | {"vector": {0: "batch"}}
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings(), torch.inference_mode():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            network, tuple(sample[name] for name in names), str(partial), input_names=names,
+            output_names=["vector"], dynamic_axes=axes, opset_version=17, dynamo=False,
+        )
+    os.replace(partial, path)  # atomic: another process may be exporting the same model
+
+
+def load(model, model_path: str, cache_dir: Path | None = None) -> OnnxQueryEncoder | None:
+    """The cached ONNX encoder for ``model``, exported on first use; None when it cannot be
+    built or does not reproduce the torch vectors (the caller then stays on torch)."""
+    names = [type(module).__name__ for module in model]
+    if names != ["Transformer", "Pooling", "Normalize"]:
+        return None
+    pooling = model[1].get_config_dict()
+    if not (pooling.get("pooling_mode") == "mean" or pooling.get("pooling_mode_mean_tokens")):
+        return None
+    try:
+        import onnxruntime  # noqa: F401
+
+        path = (cache_dir or default_cache_dir()) / "onnx" / f"{model_fingerprint(model_path)}.onnx"
+        transformer = model[0]
+        encoder = None
+        if path.exists():
+            try:
+                encoder = OnnxQueryEncoder(path, transformer.tokenizer, transformer.max_seq_length)
+            except Exception:  # a damaged file: export again
+                log.warning("re-exporting the damaged ONNX file %s", path)
+        if encoder is None:
+            export(model, path)
+            encoder = OnnxQueryEncoder(path, transformer.tokenizer, transformer.max_seq_length)
+        expected = model.encode([_PROBE], normalize_embeddings=True, convert_to_numpy=True)[0]
+        cosine = float(encoder.encode(_PROBE) @ expected)
+    except Exception as error:  # any failure leaves the torch path, which always works
+        log.warning("ONNX query encoder unavailable (%s); using torch", error)
+        return None
+    if cosine < _MIN_COSINE:
+        log.warning("ONNX export differs from the model (cosine %.6f); using torch", cosine)
+        return None
+    return encoder
