@@ -214,11 +214,14 @@ class Chat:
 
     # -- pieces ---------------------------------------------------------------------------------
     def _finish(self, turn: Turn, stats) -> None:
+        started = time.perf_counter()  # opening and closing the store count: a turn waits for them
         with self.wb.store.session():
             self._record(turn, stats)
+        turn.timings_ms["finish"] = (time.perf_counter() - started) * 1000
+        turn.timings_ms["overhead"] = turn.timings_ms["prepare"] + turn.timings_ms["finish"]
+        _INDEXER.submit(self._index, turn)
 
     def _record(self, turn: Turn, stats) -> None:
-        t = time.perf_counter()
         if turn.error is None and turn.text:
             turn.citations = self._citations(turn.text, turn.hits)
             turn.answer = self.wb.add_message(
@@ -229,9 +232,6 @@ class Chat:
         elif turn.error is None:
             turn.error = "the model returned an empty answer"
         self.wb.log_interaction(turn, stats)
-        turn.timings_ms["finish"] = (time.perf_counter() - t) * 1000
-        turn.timings_ms["overhead"] = turn.timings_ms["prepare"] + turn.timings_ms["finish"]
-        _INDEXER.submit(self._index, turn)
 
     def _index(self, turn: Turn) -> None:
         """Index the conversation's new turns; a failure leaves them pending for the next turn

@@ -17,6 +17,7 @@ from typing import Sequence
 import numpy as np
 
 PACKAGED_MINILM = "packaged:all-MiniLM-L6-v2"
+_FEW = 8  # up to this many texts, the ONNX encoder beats torch's batching by a wide margin
 
 
 def resolve_model_path(name: str) -> str:
@@ -81,6 +82,8 @@ class Embedder:
     def encode(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        if len(texts) <= _FEW and self.onnx is not None:  # a chat turn's new chunks
+            return self.onnx.encode_many(list(texts))
         vectors = self.model.encode(
             list(texts),
             batch_size=batch_size or self.batch_size,

@@ -123,9 +123,16 @@ def list_conversations(
 def resolve_conversation_id(con: duckdb.DuckDBPyConnection, ref: str) -> str:
     """A full id, or a unique prefix of one (what a person types from `conversations list`)."""
     ref = ref.strip().lower()
-    rows = con.execute(
-        "SELECT id::VARCHAR FROM conversations WHERE id::VARCHAR LIKE ? LIMIT 2", [ref + "%"]
-    ).fetchall()
+    try:  # a whole id (the chat's case) is a primary-key lookup, not a scan
+        exact = uuid.UUID(ref) if len(ref) == 36 else None
+    except ValueError:
+        exact = None
+    if exact is not None:
+        rows = con.execute("SELECT id::VARCHAR FROM conversations WHERE id = ?", [exact]).fetchall()
+    else:
+        rows = con.execute(
+            "SELECT id::VARCHAR FROM conversations WHERE id::VARCHAR LIKE ? LIMIT 2", [ref + "%"]
+        ).fetchall()
     if len(rows) != 1 or len(ref) < 4:
         reason = "is ambiguous" if len(rows) > 1 else "does not exist"
         raise NotFound(f"conversation {ref!r} {reason}")
@@ -178,28 +185,33 @@ def add_message(
     """Append a message on the active branch (after its last message unless ``parent_id``)."""
     mid = str(uuid.uuid4())
     created_at = created_at or datetime.now(timezone.utc)
+    # As the store hands it back (TIMESTAMPTZ read in UTC), since the message is not re-read.
+    if created_at.tzinfo is None:
+        created_at = created_at.replace(tzinfo=timezone.utc)
+    created_at = created_at.astimezone(timezone.utc)
     with store.transaction() as con:
         cid = resolve_conversation_id(con, conversation)
-        last = con.execute(
-            """SELECT id::VARCHAR, position FROM messages
-               WHERE conversation_id = ? AND on_active_branch
-               ORDER BY position DESC LIMIT 1""",
+        last, position = con.execute(
+            """SELECT arg_max(id::VARCHAR, position) FILTER (WHERE on_active_branch),
+                      coalesce(max(position) + 1, 0)
+               FROM messages WHERE conversation_id = ?""",
             [cid],
         ).fetchone()
-        count = con.execute(
-            "SELECT coalesce(max(position) + 1, 0) FROM messages WHERE conversation_id = ?", [cid]
-        ).fetchone()[0]
-        parent = parent_id if parent_id is not None else (last[0] if last else None)
+        parent = parent_id if parent_id is not None else last
+        message = Message(
+            mid, cid, parent, role, speaker, content, content_type, created_at, mid,
+            metadata or {}, True, ids.message_hash(role, content), position,
+        )
         con.execute(
             f"INSERT INTO messages ({_MESSAGE_COLUMNS.replace('::VARCHAR', '')}) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?::JSON, TRUE, ?, ?)",
             [
                 mid, cid, parent, role, speaker, content, content_type, created_at, mid,
-                dumps(metadata or {}), ids.message_hash(role, content), count,
+                dumps(message.metadata), message.content_hash, position,
             ],
         )
         con.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", [created_at, cid])
-    return get_message(store, mid)
+    return message
 
 
 def get_message(store: Store, message_id: str) -> Message:
