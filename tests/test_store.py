@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 from datetime import datetime, timedelta, timezone
 
 import duckdb
@@ -113,3 +116,34 @@ def test_unknown_conversation_is_one_error_line(cli):
     result = cli("conversations", "show", "deadbeef", ok=False)
     assert result.exit_code == 1
     assert result.stderr.strip() == "error: conversation 'deadbeef' does not exist"
+
+
+def test_a_lingering_store_hands_the_file_to_a_waiting_process(tmp_path):
+    store = Store(tmp_path / "w.duckdb", linger_s=60)
+    with store.transaction() as con:
+        con.execute("CREATE TABLE notes (text VARCHAR)")
+        con.execute("INSERT INTO notes VALUES ('kept')")
+    assert store._keeper is not None  # the instance outlives the unit of work
+    other = (
+        "import sys, time\n"
+        "from workbench.store.database import Store\n"
+        "started = time.monotonic()\n"
+        "with Store(sys.argv[1], lock_timeout_s=20).connect() as con:\n"
+        "    print(con.execute('SELECT text FROM notes').fetchone()[0], time.monotonic() - started)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", other, str(tmp_path / "w.duckdb")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    text, waited = done.stdout.split()
+    assert text == "kept" and float(waited) < 5  # not the 60 s linger
+    assert store._keeper is None
+    assert not list(tmp_path.glob("w.duckdb.wait.*"))
+    with store.connect() as con:  # and this process gets it back
+        assert con.execute("SELECT count(*) FROM notes").fetchone()[0] == 1
+
+
+def test_a_lingering_store_lets_go_when_idle(tmp_path):
+    store = Store(tmp_path / "w.duckdb", linger_s=0.2)
+    assert store._keeper is not None
+    time.sleep(0.6)
+    assert store._keeper is None

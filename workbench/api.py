@@ -29,7 +29,9 @@ class Workbench:
 
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or load_settings()
-        self.store = Store(self.settings.duckdb_path, self.settings.lock_timeout_s)
+        self.store = Store(
+            self.settings.duckdb_path, self.settings.lock_timeout_s, self.settings.store_linger_s
+        )
         self._indexes: dict[str, Index] = {}
 
     @classmethod

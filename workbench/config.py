@@ -18,6 +18,11 @@ class Settings(BaseSettings):
     lock_timeout_s: float = Field(
         30.0, description="How long to wait for another process's write lock before failing"
     )
+    store_linger_s: float = Field(
+        30.0,
+        description="Keep the database open this long after the last use (another workbench "
+        "process that needs it gets it within 50 ms); 0 closes it after every unit of work",
+    )
     embedding_model: str = Field(
         "packaged:all-MiniLM-L6-v2",
         description="packaged:all-MiniLM-L6-v2 (offline, from PyPI), a model folder or a hub name",

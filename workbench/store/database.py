@@ -3,13 +3,21 @@
 DuckDB lets one process hold a database file at a time, so the chat app, a CLI import and a
 scheduled evaluation share it by opening a connection for one unit of work and closing it at
 once; a process that finds the file locked waits and retries for ``lock_timeout_s``.
+
+Starting a DuckDB instance costs 15-30 ms, twice per chat turn, so with ``linger_s`` a process
+keeps its instance for that long after its last unit of work. A process waiting for the lock
+says so with a marker file beside the database; a lingering process sees it within 50 ms and
+lets go, so workbench processes never wait on an idle one.
 """
 
 from __future__ import annotations
 
+import atexit
+import os
 import random
 import threading
 import time
+import weakref
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -26,17 +34,22 @@ class StoreBusy(RuntimeError):
 class Store:
     """A DuckDB database file kept at the latest schema version.
 
-    Every public operation opens its own connection; nothing is held between calls, so several
-    processes can take turns on one file. ``session()`` lends one connection to a short burst
-    of calls from one thread (a chat turn's bookkeeping): opening the file is the dearest part
-    of a small write, and closing the last connection checkpoints it.
+    Every public operation opens its own connection and closes it, so several processes can
+    take turns on one file; only an idle lingering connection (``linger_s``) outlives them, and
+    it yields to any workbench process that asks. ``session()`` lends one connection to a short
+    burst of calls from one thread (a chat turn's bookkeeping).
     """
 
-    def __init__(self, path: Path | str, lock_timeout_s: float = 30.0):
+    def __init__(self, path: Path | str, lock_timeout_s: float = 30.0, linger_s: float = 0.0):
         self.path = Path(path)
         self.lock_timeout_s = lock_timeout_s
+        self.linger_s = linger_s
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
+        self._keeper: duckdb.DuckDBPyConnection | None = None
+        self._keeper_lock = threading.Lock()
+        self._last_used = 0.0
+        _STORES.add(self)
         with self.connect() as con:
             migrate(con)
 
@@ -56,6 +69,7 @@ class Store:
         finally:
             self._local.con = None
             con.close()
+            self._last_used = time.monotonic()
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -68,6 +82,7 @@ class Store:
             yield con
         finally:
             con.close()
+            self._last_used = time.monotonic()
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -84,19 +99,74 @@ class Store:
     def _open(self, read_only: bool) -> duckdb.DuckDBPyConnection:
         deadline = time.monotonic() + self.lock_timeout_s
         delay = 0.02
+        waiting = self._marker(os.getpid())
+        try:
+            while True:
+                try:
+                    con = duckdb.connect(str(self.path), read_only=read_only)
+                    con.execute("SET TimeZone = 'UTC'")
+                    self._retain()
+                    return con
+                except duckdb.IOException as exc:
+                    if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
+                        if "lock" in str(exc).lower():
+                            raise StoreBusy(
+                                f"{self.path}: still locked by another process after "
+                                f"{self.lock_timeout_s:.0f} s"
+                            ) from exc
+                        raise
+                    waiting.touch()  # a lingering holder lets go when it sees this
+                    # Jitter so two waiting processes do not retry in lock-step.
+                    time.sleep(delay * (0.5 + random.random()))
+                    delay = min(delay * 2, 0.25)
+        finally:
+            waiting.unlink(missing_ok=True)
+
+    # -- lingering ------------------------------------------------------------------------------
+    def _marker(self, pid: int) -> Path:
+        return self.path.with_name(f"{self.path.name}.wait.{pid}")
+
+    def _retain(self) -> None:
+        """Keep the instance alive past this unit of work (an idle connection holds it)."""
+        self._last_used = time.monotonic()
+        if self.linger_s <= 0 or self._keeper is not None:
+            return
+        with self._keeper_lock:
+            if self._keeper is None:
+                self._keeper = duckdb.connect(str(self.path))  # the live instance: sub-ms
+                threading.Thread(target=self._watch, name="store-linger", daemon=True).start()
+
+    def _watch(self) -> None:
         while True:
+            time.sleep(0.05)
+            idle = time.monotonic() - self._last_used
+            if idle >= self.linger_s or self._others_waiting():
+                self.release()
+                return
+
+    def _others_waiting(self) -> bool:
+        mine = self._marker(os.getpid()).name
+        fresh = time.time() - 60  # a marker left by a killed process stops counting
+        for marker in self.path.parent.glob(f"{self.path.name}.wait.*"):
             try:
-                con = duckdb.connect(str(self.path), read_only=read_only)
-                con.execute("SET TimeZone = 'UTC'")
-                return con
-            except duckdb.IOException as exc:
-                if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
-                    if "lock" in str(exc).lower():
-                        raise StoreBusy(
-                            f"{self.path}: still locked by another process after "
-                            f"{self.lock_timeout_s:.0f} s"
-                        ) from exc
-                    raise
-                # Jitter so two waiting processes do not retry in lock-step.
-                time.sleep(delay * (0.5 + random.random()))
-                delay = min(delay * 2, 0.5)
+                if marker.name != mine and marker.stat().st_mtime >= fresh:
+                    return True
+            except FileNotFoundError:
+                continue
+        return False
+
+    def release(self) -> None:
+        """Let go of the lingering instance now (its last connection checkpoints the file)."""
+        with self._keeper_lock:
+            keeper, self._keeper = self._keeper, None
+        if keeper is not None:
+            keeper.close()
+
+
+_STORES: "weakref.WeakSet[Store]" = weakref.WeakSet()
+
+
+@atexit.register
+def _release_all() -> None:
+    for store in list(_STORES):
+        store.release()
