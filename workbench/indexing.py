@@ -240,6 +240,8 @@ def sync_index(
         done += len(rows)
         report.chunks_embedded += len(rows)
         progress("embed", done, total)
+        if len(rows) < batch_size:
+            break  # a short batch was the last one: no need to ask again
     # New rows are searchable at once (unindexed rows are scanned); the chat's fast path leaves
     # index maintenance to the next bulk sync.
     if conversations is None and (
