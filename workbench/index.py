@@ -184,8 +184,16 @@ class Index:
         self._appends = 0
         try:
             self.table.optimize()
+            self.prewarm()
         except (RuntimeError, OSError) as error:  # a concurrent writer won: the next one retries
             log.warning("index compaction of %s deferred: %s", self.name, error)
+
+    def prewarm(self) -> None:
+        """Load the rewritten indexes now, not in the next search (≈ 130 ms at 100k rows)."""
+        names = {ix.name for ix in self.table.list_indices()}
+        for name in ("vector_idx", "search_text_idx", "workspace_idx"):
+            if name in names:
+                self.table.prewarm_index(name)
 
     def delete(self, chunk_ids: Sequence[str]) -> None:
         for start in range(0, len(chunk_ids), 1000):
