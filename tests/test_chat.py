@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from conftest import FIXTURES, Cli
@@ -9,7 +11,7 @@ from conftest import FIXTURES, Cli
 pytest.importorskip("llama_cpp", reason="llama-cpp-python[server] is installed by `make setup`")
 
 from workbench import Workbench  # noqa: E402
-from workbench.chat import EmptyMessage  # noqa: E402
+from workbench.chat import EmptyMessage, wait_for_indexing  # noqa: E402
 from workbench.llm import LLMClient, LLMConfig, ensure_llm  # noqa: E402
 
 
@@ -48,6 +50,9 @@ def test_first_message_creates_titled_conversation_and_logs(wb, llm):
     assert row["retrieval_ms"] > 0 and row["ttft_ms"] > 0 and row["total_ms"] > row["ttft_ms"]
     assert row["tokens_out"] > 0 and row["model"] == llm.model
     assert row["retrieved_ids"] == [h.message_id for h in turn.hits]
+    wait_for_indexing()  # the turn's work is done: the database is not held over think-time
+    time.sleep(0.3)
+    assert wb.store._keeper is None
 
 
 def test_follow_up_sees_earlier_turns_and_memory_grows(wb, llm):

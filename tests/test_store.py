@@ -147,3 +147,16 @@ def test_a_lingering_store_lets_go_when_idle(tmp_path):
     assert store._keeper is not None
     time.sleep(0.6)
     assert store._keeper is None
+
+
+def test_a_held_store_stays_open_until_let_go(tmp_path):
+    store = Store(tmp_path / "w.duckdb")  # no linger: closed after each unit of work
+    assert store._keeper is None
+    store.hold(60)
+    with store.connect():
+        pass
+    time.sleep(0.2)
+    assert store._keeper is not None
+    store.let_go()
+    time.sleep(0.3)
+    assert store._keeper is None

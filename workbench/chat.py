@@ -123,6 +123,7 @@ class Chat:
         if not text:
             raise EmptyMessage("the message is empty")
         wait_for_indexing()
+        self._hold()
         created = conversation is None
         guess = workspace or self.wb.settings.default_workspace
         # Retrieval needs neither the stored question nor this conversation's rows (its visible
@@ -201,6 +202,7 @@ class Chat:
         """Answer the conversation's last question again (after the LLM was down)."""
         started = time.perf_counter()
         wait_for_indexing()
+        self._hold()
         with self.wb.store.session():
             conv = self.wb.conversation(conversation)
             active = self.wb.messages(conv.id, active_only=True)
@@ -242,7 +244,14 @@ class Chat:
                 self.wb.index_conversation(turn.conversation_id, self.chunker)
         except Exception:  # noqa: BLE001 - background work: log it, never lose the turn
             log.exception("indexing conversation %s failed", turn.conversation_id)
+        finally:
+            self.wb.store.let_go()  # the turn's work is done: the user's think-time starts
         turn.timings_ms["index"] = (time.perf_counter() - started) * 1000
+
+    def _hold(self) -> None:
+        """Keep the database open from the question to the indexing of the answer (three
+        openings at 15-30 ms each otherwise); a turn abandoned midway lets go at the deadline."""
+        self.wb.store.hold(self.wb.settings.llm_timeout_s + 30)
 
     def _history(self, conversation_id: str, before: Message) -> list[Message]:
         """The recent turns of this conversation that fit the history budget, oldest first."""

@@ -19,9 +19,9 @@ class Settings(BaseSettings):
         30.0, description="How long to wait for another process's write lock before failing"
     )
     store_linger_s: float = Field(
-        30.0,
-        description="Keep the database open this long after the last use (another workbench "
-        "process that needs it gets it within 50 ms); 0 closes it after every unit of work",
+        0.0,
+        description="Keep the database open this long after any use (another workbench process "
+        "that needs it gets it within 50 ms); 0: only while a chat turn is in flight",
     )
     embedding_model: str = Field(
         "packaged:all-MiniLM-L6-v2",

@@ -4,10 +4,11 @@ DuckDB lets one process hold a database file at a time, so the chat app, a CLI i
 scheduled evaluation share it by opening a connection for one unit of work and closing it at
 once; a process that finds the file locked waits and retries for ``lock_timeout_s``.
 
-Starting a DuckDB instance costs 15-30 ms, twice per chat turn, so with ``linger_s`` a process
-keeps its instance for that long after its last unit of work. A process waiting for the lock
-says so with a marker file beside the database; a lingering process sees it within 50 ms and
-lets go, so workbench processes never wait on an idle one.
+Starting a DuckDB instance costs 15-30 ms, and a chat turn needs the database three times
+(question, answer, indexing) around an LLM call, so a turn ``hold``s the instance until its work
+is done (never across the user's think-time); ``linger_s`` optionally keeps it after any unit of
+work. A process waiting for the lock says so with a marker file beside the database; a holding
+process sees it within 50 ms and lets go, so workbench processes never wait on an idle one.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class Store:
         self._keeper: duckdb.DuckDBPyConnection | None = None
         self._keeper_lock = threading.Lock()
         self._last_used = 0.0
+        self._hold_until = 0.0
         _STORES.add(self)
         with self.connect() as con:
             migrate(con)
@@ -126,10 +128,19 @@ class Store:
     def _marker(self, pid: int) -> Path:
         return self.path.with_name(f"{self.path.name}.wait.{pid}")
 
+    def hold(self, seconds: float) -> None:
+        """Keep the instance open between units of work for up to ``seconds`` (a chat turn:
+        question, LLM call, answer, indexing) unless another process asks; ``let_go`` ends it."""
+        self._hold_until = max(self._hold_until, time.monotonic() + seconds)
+
+    def let_go(self) -> None:
+        self._hold_until = 0.0
+
     def _retain(self) -> None:
         """Keep the instance alive past this unit of work (an idle connection holds it)."""
         self._last_used = time.monotonic()
-        if self.linger_s <= 0 or self._keeper is not None:
+        wanted = self.linger_s > 0 or self._hold_until > self._last_used
+        if not wanted or self._keeper is not None:
             return
         with self._keeper_lock:
             if self._keeper is None:
@@ -139,8 +150,9 @@ class Store:
     def _watch(self) -> None:
         while True:
             time.sleep(0.05)
-            idle = time.monotonic() - self._last_used
-            if idle >= self.linger_s or self._others_waiting():
+            now = time.monotonic()
+            done = now >= self._hold_until and now - self._last_used >= self.linger_s
+            if done or self._others_waiting():
                 self.release()
                 return
 
