@@ -185,6 +185,7 @@ class Index:
     def compact(self) -> None:
         """Merge small fragments and add unindexed rows to the existing indexes (no rebuild)."""
         self._appends = 0
+        self._rows = None
         try:
             self.table.optimize()
             self.prewarm()

@@ -198,16 +198,17 @@ def add_message(
             [cid],
         ).fetchone()
         parent = parent_id if parent_id is not None else last
+        stored_metadata = dumps(metadata or {})
         message = Message(
             mid, cid, parent, role, speaker, content, content_type, created_at, mid,
-            metadata or {}, True, ids.message_hash(role, content), position,
+            _loads(stored_metadata), True, ids.message_hash(role, content), position,
         )
         con.execute(
             f"INSERT INTO messages ({_MESSAGE_COLUMNS.replace('::VARCHAR', '')}) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?::JSON, TRUE, ?, ?)",
             [
                 mid, cid, parent, role, speaker, content, content_type, created_at, mid,
-                dumps(message.metadata), message.content_hash, position,
+                stored_metadata, message.content_hash, position,
             ],
         )
         con.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", [created_at, cid])
