@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -16,7 +18,9 @@ from workbench.cli import app
 FIXTURES = Path(__file__).parent / "fixtures"
 # Derived model files (the ONNX query encoder) go to a folder of this run, not the user's cache;
 # subprocesses, the app and notebook kernels inherit it.
-os.environ.setdefault("WORKBENCH_CACHE_DIR", tempfile.mkdtemp(prefix="workbench-cache-"))
+if "WORKBENCH_CACHE_DIR" not in os.environ:
+    os.environ["WORKBENCH_CACHE_DIR"] = tempfile.mkdtemp(prefix="workbench-cache-")
+    atexit.register(shutil.rmtree, os.environ["WORKBENCH_CACHE_DIR"], ignore_errors=True)
 EXPORTS = [
     "chatgpt_2024_tools.json",
     "chatgpt_branches.json",

@@ -121,10 +121,7 @@ class Embedder:
         batching machinery, with the same vector (checked by a test). Models that are not
         transformer → mean pooling → normalise take the general path."""
         model = self.model
-        names = [type(module).__name__ for module in model]
-        pooling = model[1].get_config_dict() if len(names) > 1 else {}
-        mean = pooling.get("pooling_mode") == "mean" or pooling.get("pooling_mode_mean_tokens")
-        if names != ["Transformer", "Pooling", "Normalize"] or not mean:
+        if not is_mean_pooled(model):
             return self.encode([text])[0]
         import torch
 
@@ -134,10 +131,26 @@ class Embedder:
                 [text], return_tensors="pt", truncation=True, max_length=transformer.max_seq_length
             ).to(model.device)
             hidden = transformer.auto_model(**batch).last_hidden_state
-            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            vector = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            vector = torch.nn.functional.normalize(vector, dim=-1)
+            vector = mean_pool(hidden, batch["attention_mask"])
         return vector[0].float().cpu().numpy()
+
+
+def is_mean_pooled(model) -> bool:
+    """Transformer → mean pooling → normalise: the shape the fast paths reproduce by hand."""
+    names = [type(module).__name__ for module in model]
+    if names != ["Transformer", "Pooling", "Normalize"]:
+        return False
+    pooling = model[1].get_config_dict()
+    return pooling.get("pooling_mode") == "mean" or bool(pooling.get("pooling_mode_mean_tokens"))
+
+
+def mean_pool(hidden, attention_mask):
+    """The model's pooling and normalisation (torch tensors): padding is left out of the mean."""
+    import torch
+
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+    return torch.nn.functional.normalize(pooled, dim=-1)
 
 
 @lru_cache(maxsize=512)

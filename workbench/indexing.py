@@ -242,8 +242,8 @@ def sync_index(
         progress("embed", done, total)
         if len(rows) < batch_size:
             break  # a short batch was the last one: no need to ask again
-    # New rows are searchable at once (unindexed rows are scanned); the chat's fast path leaves
-    # index maintenance to the next bulk sync.
+    # New rows are searchable at once (unindexed rows are scanned); on the chat's fast path the
+    # index folds its appends in every few turns (``Index.append``).
     if conversations is None and (
         report.chunks_embedded or report.chunks_unindexed or not _has_fts(index)
     ):

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .embed import is_mean_pooled, mean_pool
+
 log = logging.getLogger(__name__)
 
 # Below this the export is not the same network: fall back to torch.
@@ -87,10 +89,7 @@ def export(model, path: Path) -> None:
 
         def forward(self, *inputs):
             batch = dict(zip(names, inputs))
-            hidden = self.network(**batch).last_hidden_state
-            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(pooled, dim=-1)
+            return mean_pool(self.network(**batch).last_hidden_state, batch["attention_mask"])
 
     network = Pooled(transformer.auto_model).eval()
     axes = {name: {0: "batch", 1: "tokens"} for name in names} | {"vector": {0: "batch"}}
@@ -108,11 +107,7 @@ def export(model, path: Path) -> None:
 def load(model, model_path: str, cache_dir: Path | None = None) -> OnnxQueryEncoder | None:
     """The cached ONNX encoder for ``model``, exported on first use; None when it cannot be
     built or does not reproduce the torch vectors (the caller then stays on torch)."""
-    names = [type(module).__name__ for module in model]
-    if names != ["Transformer", "Pooling", "Normalize"]:
-        return None
-    pooling = model[1].get_config_dict()
-    if not (pooling.get("pooling_mode") == "mean" or pooling.get("pooling_mode_mean_tokens")):
+    if not is_mean_pooled(model):
         return None
     try:
         import onnxruntime  # noqa: F401
