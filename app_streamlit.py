@@ -20,7 +20,9 @@ st.set_page_config(page_title="Workbench", page_icon=":material/neurology:", lay
 
 @st.cache_resource(show_spinner="Opening the workbench…")
 def open_workbench(home: str) -> Workbench:
-    return Workbench(load_settings(env_file=".env", home=Path(home)))
+    opened = Workbench(load_settings(env_file=".env", home=Path(home)))
+    opened.prepare_search()
+    return opened
 
 
 def _alive(resource: tuple[LLMClient, EmbeddedServer | None]) -> bool:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import threading
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
@@ -22,6 +24,8 @@ from .retrieve import Retriever, SearchResult, get_retriever_config
 from .runs import Comparison, Run
 from .store import Store
 from .store import conversations as crud
+
+log = logging.getLogger(__name__)
 
 
 class Workbench:
@@ -71,9 +75,25 @@ class Workbench:
         name = index_name(self.embedder, get_chunker(chunker or self.settings.chunker))
         if name not in self._indexes:
             self._indexes[name] = Index(
-                self.settings.lancedb_path, name, self.embedder.dimension, self.settings.ann_threshold
+                self.settings.lancedb_path, name, self.embedder.dimension,
+                self.settings.ann_threshold, self.settings.search_mirror,
             )
         return self._indexes[name]
+
+    def prepare_search(self, chunker: str | None = None) -> threading.Thread:
+        """Load the model and build the index's in-memory copy in the background: a
+        long-lived process (the app) calls this at start so its first searches are fast."""
+
+        def prepare() -> None:
+            try:
+                self.embedder.encode_query("warm up")
+                self.index(chunker).mirror()
+            except Exception as error:  # noqa: BLE001 - the first search will say what is wrong
+                log.warning("search not prepared: %s", error)
+
+        thread = threading.Thread(target=prepare, name="prepare-search", daemon=True)
+        thread.start()
+        return thread
 
     def index_conversation(self, conversation_id: str, chunker: str | None = None) -> SyncReport:
         """Index one conversation's new turns (the chat's fast path)."""

@@ -73,6 +73,7 @@ def run(settings: Settings, messages: int = 100_000, turns: int = 30) -> dict[st
         chat = wb.chat()
         questions = synthetic.queries(turns + 3, seed=7)
         chat.ask(questions[0], "default")  # warm-up: server start, caches
+        wb.index().mirror(wait=True)  # as the app has it a second after its start
         overhead, total, ttft, retrieval, conversation = [], [], [], [], None
         for question in questions[3:]:
             turn = chat.ask(question, "default", conversation)

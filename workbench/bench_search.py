@@ -62,46 +62,67 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def measure(index: Index, embedder: Embedder, queries: int = 200, seed: int = 1) -> dict[str, Any]:
-    retriever = Retriever(index, embedder, get_retriever_config("hybrid-rrf.v2"))
-    texts = synthetic.queries(queries + 10, seed)
+def _latencies(retriever: Retriever, texts: list[str]) -> tuple[list[float], list[float], str]:
     for text in texts[:10]:  # warm caches and threads; not measured
         retriever.search(text, Filters(workspace="bench"), 10)
-    latencies, embed = [], []
+    latencies, embed, engine = [], [], ""
     for text in texts[10:]:
         started = time.perf_counter()
         result = retriever.search(text, Filters(workspace="bench"), 10)
         latencies.append((time.perf_counter() - started) * 1000)
         embed.append(result.timings_ms.get("embed", 0.0))
-    # ANN recall@10 against exact search, as the retriever asks (its candidate list, top 10
-    # kept) and as a bare top-10 query.
-    recall, recall_bare = [], []
-    for text in texts[10:110]:
+        engine = result.engine
+    return latencies, embed, engine
+
+
+def measure(index: Index, embedder: Embedder, queries: int = 200, seed: int = 1) -> list[dict[str, Any]]:
+    """One row per engine (the in-memory mirror, then LanceDB alone), each with its own
+    queries: a repeated query's embedding would come from the cache."""
+    retriever = Retriever(index, embedder, get_retriever_config("hybrid-rrf.v2"))
+    started = time.perf_counter()
+    mirror = index.mirror(wait=True)
+    mirror_build = time.perf_counter() - started
+    rows = []
+    for number, engine in enumerate(("mirror", "lancedb")):
+        index.mirror_enabled = engine == "mirror"
+        latencies, embed, used = _latencies(retriever, synthetic.queries(queries + 10, seed + number))
+        assert used == engine, f"{engine} asked, {used} answered"
+        rows.append({
+            "engine": engine,
+            "p50_ms": statistics.median(latencies),
+            "p95_ms": percentile(latencies, 0.95),
+            "embed_p50_ms": statistics.median(embed),
+            "ann": index.has_ann(),
+            "mirror_build_s": mirror_build if engine == "mirror" else None,
+        })
+    index.mirror_enabled = True
+    # Recall@10 of each engine's vector search against exact search: as the retriever asks (its
+    # candidate list, top 10 kept) and as a bare top-10 query.
+    found: dict[str, list[list[float]]] = {"mirror": [[], []], "lancedb": [[], []]}
+    candidates = retriever.config.candidates
+    for text in synthetic.queries(100, seed + 2):
         vector = embedder.encode_query(text)
         exact = {r["chunk_id"] for r in index.search_vector(vector, Filters(), 10, exact=True)}
-        wide = index.search_vector(vector, Filters(), retriever.config.candidates)[:10]
-        bare = index.search_vector(vector, Filters(), 10)
-        recall.append(len({r["chunk_id"] for r in wide} & exact) / 10)
-        recall_bare.append(len({r["chunk_id"] for r in bare} & exact) / 10)
-    return {
-        "p50_ms": statistics.median(latencies),
-        "p95_ms": percentile(latencies, 0.95),
-        "embed_p50_ms": statistics.median(embed),
-        "ann": index.has_ann(),
-        "ann_recall_at_10": statistics.mean(recall),
-        "ann_recall_at_10_bare": statistics.mean(recall_bare),
-    }
+        for engine, search in (("mirror", mirror.search_vector), ("lancedb", index.search_vector)):
+            for slot, limit in enumerate((candidates, 10)):
+                top = {r["chunk_id"] for r in search(vector, Filters(), limit)[:10]}
+                found[engine][slot].append(len(top & exact) / 10)
+    for row in rows:
+        row["ann_recall_at_10"] = statistics.mean(found[row["engine"]][0])
+        row["ann_recall_at_10_bare"] = statistics.mean(found[row["engine"]][1])
+    return rows
 
 
 def run(embedder: Embedder, sizes: list[int], ann_threshold: int = 20000) -> list[dict[str, Any]]:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for size in sizes:
-            index = Index(Path(tmp), f"bench_{size}", embedder.dimension, ann_threshold)
+            index = Index(Path(tmp), f"bench_{size}", embedder.dimension, ann_threshold, mirror=True)
             started = time.perf_counter()
             build(index, embedder, size)
             built = time.perf_counter() - started
             # Each size gets its own queries: a repeated query would be answered from the cache.
-            rows.append({"messages": size, "build_s": built, **measure(index, embedder, seed=size)})
+            for row in measure(index, embedder, seed=size):
+                rows.append({"messages": size, "build_s": built, **row})
             index.drop()
     return rows

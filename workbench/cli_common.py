@@ -19,8 +19,9 @@ err = Console(stderr=True)
 _state: dict[str, Any] = {}
 
 
-def workbench() -> Workbench:
-    overrides = {"home": _state["home"]} if _state.get("home") else {}
+def workbench(**overrides: Any) -> Workbench:
+    if _state.get("home"):
+        overrides["home"] = _state["home"]
     return Workbench(load_settings(env_file=".env", **overrides))
 
 

@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     chunker: str = "turn-context.v1"
     retriever: str = "hybrid-rrf.v2"
     ann_threshold: int = Field(20000, description="Rows past which the vector index is built")
+    search_mirror: bool = Field(
+        True,
+        description="Search from an in-memory copy of the index (built in the background on "
+        "first use; about 1.2 GB per million chunks); false: always query LanceDB",
+    )
     redact: bool = Field(False, description="Redact PII before anything is stored or indexed")
     index_on_ingest: bool = Field(True, description="Chunk, embed and index right after import")
     llm_base_url: str | None = Field(

@@ -11,13 +11,18 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
+
+if TYPE_CHECKING:
+    from .mirror import Mirror
 
 os.environ.setdefault("LANCEDB_LOG", "error")  # every query otherwise logs a warning about _distance
 
@@ -25,6 +30,9 @@ log = logging.getLogger(__name__)
 TS = pa.timestamp("us", tz="UTC")
 COMPACT_EVERY = 8  # appends (one per chat turn) between compactions
 LARGE_TABLE = 500_000  # rows from which vector search re-ranks more candidates
+RETRY_BUILD_S = 30.0  # after a failed mirror build
+CHECK_EVERY_S = 1.0  # how often a search asks LanceDB for the table version (0.5 ms a time)
+SMALL_TABLE = 20_000  # rows whose mirror is built before the search that asks for it
 
 
 def schema(dimension: int) -> pa.Schema:
@@ -89,7 +97,10 @@ def _timestamp(moment: datetime) -> str:
 class Index:
     """A LanceDB table of chunks with its vector and full-text indexes."""
 
-    def __init__(self, path: Path, name: str, dimension: int, ann_threshold: int = 20000):
+    def __init__(
+        self, path: Path, name: str, dimension: int, ann_threshold: int = 20000,
+        mirror: bool = False,
+    ):
         import lancedb
 
         self.path = Path(path)
@@ -104,6 +115,17 @@ class Index:
         self._rows: int | None = None  # as of the last index change; picks the refine factor
         self._lock = threading.Lock()
         self._appends = 0
+        # The in-memory mirror (see ``mirror``) and what keeps it in step with the table.
+        self.mirror_enabled = mirror
+        self._mirror: Mirror | None = None
+        self._mirror_lock = threading.Lock()
+        self._own: set[int] = set()  # table versions this process committed and applied
+        self._writing = 0  # writes in flight: their versions are not in _own yet
+        self._journal: list[tuple[int, Callable[[Mirror], None]]] | None = None  # during a build
+        self._builder: threading.Thread | None = None
+        self._generation = 0  # bumped by drop: a build of the dropped table is discarded
+        self._failed_at = -RETRY_BUILD_S
+        self._checked_at = -CHECK_EVERY_S
 
     @property
     def table(self):
@@ -140,6 +162,9 @@ class Index:
         self._table = None
         self._ann = None
         self._rows = None
+        with self._mirror_lock:
+            self._mirror, self._own, self._generation = None, set(), self._generation + 1
+            self._checked_at = -CHECK_EVERY_S
 
     def count(self) -> int:
         return self.table.count_rows() if self.exists() else 0
@@ -154,12 +179,15 @@ class Index:
         """Insert or replace rows by chunk id (a resumed run may repeat its last batch)."""
         if not rows:
             return
-        (
-            self.table.merge_insert("chunk_id")
-            .when_matched_update_all()
-            .when_not_matched_insert_all()
-            .execute(self.arrow_batch(rows, vectors))
-        )
+        batch = self.arrow_batch(rows, vectors)
+        with self._writes() as wrote:
+            result = (
+                self.table.merge_insert("chunk_id")
+                .when_matched_update_all()
+                .when_not_matched_insert_all()
+                .execute(batch)
+            )
+            wrote(result.version, lambda mirror: mirror.add(batch))
 
     def append(self, rows: list[dict[str, Any]], vectors: np.ndarray) -> None:
         """Add rows the ledger says are new: a few ms where a merge scans every chunk id.
@@ -174,7 +202,10 @@ class Index:
                    .select(["chunk_id"]).limit(len(rows)).to_list()}
         keep = [i for i, r in enumerate(rows) if r["chunk_id"] not in present]
         if keep:
-            self.table.add(self.arrow_batch([rows[i] for i in keep], vectors[keep]))
+            batch = self.arrow_batch([rows[i] for i in keep], vectors[keep])
+            with self._writes() as wrote:
+                result = self.table.add(batch)
+                wrote(result.version, lambda mirror: mirror.add(batch))
             self._appends += 1
             # Each append is a fragment that every search scans outside the indexes: after 60
             # chat turns at 100k rows a search took twice as long. Compaction folds them into
@@ -187,7 +218,8 @@ class Index:
         self._appends = 0
         self._rows = None
         try:
-            self.table.optimize()
+            with self._unchanged():
+                self.table.optimize()
             self.prewarm()
         except (RuntimeError, OSError) as error:  # a concurrent writer won: the next one retries
             log.warning("index compaction of %s deferred: %s", self.name, error)
@@ -201,18 +233,26 @@ class Index:
 
     def delete(self, chunk_ids: Sequence[str]) -> None:
         for start in range(0, len(chunk_ids), 1000):
-            part = chunk_ids[start : start + 1000]
-            self.table.delete(f"chunk_id IN ({', '.join(_quote(i) for i in part)})")
+            part = list(chunk_ids[start : start + 1000])
+            with self._writes() as wrote:
+                result = self.table.delete(f"chunk_id IN ({', '.join(_quote(i) for i in part)})")
+                wrote(result.version, lambda mirror, part=part: mirror.remove(part))
 
     def optimize(self) -> None:
         """Bring the full-text and vector indexes up to date with the rows."""
-        from lancedb.index import FTS, Bitmap, BTree, IvfHnswSq
-
         table = self.table
         indexed = {ix.name: ix for ix in table.list_indices()}
         rows = table.count_rows()
         if rows == 0:
             return
+        with self._unchanged():
+            self._build_indexes(table, indexed, rows)
+        self._ann = None
+        self._rows = None
+
+    def _build_indexes(self, table, indexed: dict, rows: int) -> None:
+        from lancedb.index import FTS, Bitmap, BTree, IvfHnswSq
+
         if "search_text_idx" not in indexed:
             table.create_index("search_text", config=FTS(), replace=True)
         if "chunk_id_idx" not in indexed:
@@ -228,8 +268,124 @@ class Index:
             )
         else:
             table.optimize()
-        self._ann = None
-        self._rows = None
+
+    # the in-memory mirror ----------------------------------------------------------------------
+    def mirror(self, wait: bool = False) -> Mirror | None:
+        """The in-memory mirror if it reflects the table as it is now, else None (the caller
+        searches LanceDB) after starting a rebuild in the background; ``wait`` waits for it,
+        and so does a small table (built in under 0.1 s), so that its searches stay on one
+        engine.
+
+        The mirror is current when every table version after its own was committed by this
+        process, which applied the same change to it. Another process's write (an import
+        beside the running app) is seen within ``CHECK_EVERY_S`` plus LanceDB's own 2 s, and
+        makes the mirror stale until the rebuild lands: 1 s at 100k rows, 20 s at 1M."""
+        if not self.mirror_enabled:
+            return None
+        table = self._existing()
+        if table is None:
+            return None
+        now = time.monotonic()
+        if self._mirror is not None and not wait and now - self._checked_at < CHECK_EVERY_S:
+            return self._mirror
+        version = table.version
+        with self._mirror_lock:
+            mirror = self._mirror
+            if mirror is not None and self._explained(mirror, version):
+                self._checked_at = now
+                if mirror.size > 2 * max(mirror.built_rows, SMALL_TABLE):
+                    self._start_build()  # grown by imports: lists fit for its size; this serves meanwhile
+                return mirror
+            if self._writing and mirror is not None and version > mirror.version:
+                return mirror  # our own write is landing; its rows follow in a moment
+            small = self._builder is None and table.count_rows() < SMALL_TABLE
+            builder = self._start_build()
+        if builder is not None and (wait or small):
+            builder.join()
+            with self._mirror_lock:
+                if self._mirror is not None and self._explained(self._mirror, table.version):
+                    self._checked_at = time.monotonic()
+                    return self._mirror
+        return None
+
+    def _start_build(self) -> threading.Thread | None:
+        """The running build, or a new one (not within RETRY_BUILD_S of a failure)."""
+        if self._builder is None and time.monotonic() - self._failed_at >= RETRY_BUILD_S:
+            self._journal = []
+            self._builder = threading.Thread(
+                target=self._build_mirror, args=(self._generation,), name="mirror", daemon=True
+            )
+            self._builder.start()
+        return self._builder
+
+    def _explained(self, mirror: Mirror, version: int) -> bool:
+        if version < mirror.version:
+            return False  # dropped and created again
+        if all(v in self._own for v in range(mirror.version + 1, version + 1)):
+            mirror.version = version
+            self._own = {v for v in self._own if v > version}
+            return True
+        return False
+
+    def _build_mirror(self, generation: int) -> None:
+        from .mirror import Mirror
+
+        try:
+            handle = self._db.open_table(self.name)
+            version = handle.version
+            handle.checkout(version)  # a snapshot: writes during the build come from the journal
+            data = handle.search().select(HIT_COLUMNS + ["vector"]).limit(None).to_arrow()
+            mirror: Mirror | None = Mirror(data, version, self.dimension)
+        except Exception as error:  # noqa: BLE001 - the LanceDB path keeps answering
+            log.warning("in-memory mirror of %s not built: %s", self.name, error)
+            mirror = None
+        with self._mirror_lock:
+            if mirror is None:
+                self._failed_at = time.monotonic()
+            elif generation == self._generation:
+                for committed, apply in self._journal or ():
+                    if committed > mirror.version:
+                        apply(mirror)
+                self._mirror = mirror
+            self._journal, self._builder = None, None
+
+    @contextmanager
+    def _writes(self) -> Iterator[Callable[[int, Callable[[Mirror], None]], None]]:
+        """Around one commit: ``wrote(version, apply)`` applies the change to the mirror."""
+        with self._mirror_lock:
+            self._writing += 1
+
+        def wrote(version: int, apply: Callable[[Mirror], None]) -> None:
+            with self._mirror_lock:
+                self._own.add(version)
+                if self._mirror is not None:
+                    apply(self._mirror)
+                if self._journal is not None:
+                    self._journal.append((version, apply))
+
+        try:
+            yield wrote
+        finally:
+            with self._mirror_lock:
+                self._writing -= 1
+
+    @contextmanager
+    def _unchanged(self) -> Iterator[None]:
+        """Around commits that keep the rows (compaction, index builds): their versions are
+        ours if the row count held (a concurrent import would change it)."""
+        table = self.table
+        with self._mirror_lock:
+            self._writing += 1
+        try:
+            before, rows = table.version, table.count_rows()
+            yield
+            after, held = table.version, table.count_rows() == rows
+            with self._mirror_lock:
+                if held:
+                    self._own.update(range(before + 1, after + 1))
+        finally:
+            with self._mirror_lock:
+                self._writing -= 1
 
     def has_ann(self) -> bool:
         if self._ann is None:
@@ -240,21 +396,36 @@ class Index:
         return self._ann
 
     # search primitives -------------------------------------------------------------------------
+    def _text_search(self, query: str, filters: Filters):
+        table = self._existing()
+        if not query.strip() or table is None:
+            return None
+        search = table.search(query, query_type="fts", fts_columns="search_text")
+        where = filters.where()
+        return search.where(where, prefilter=True) if where else search
+
     def search_text(
         self, query: str, filters: Filters, limit: int, vectors: bool = False
     ) -> list[dict[str, Any]]:
-        table = self._existing()
-        if not query.strip() or table is None:
+        search = self._text_search(query, filters)
+        if search is None:
             return []
-        search = table.search(query, query_type="fts", fts_columns="search_text")
-        where = filters.where()
-        if where:
-            search = search.where(where, prefilter=True)
         try:
             columns = HIT_COLUMNS + (["vector"] if vectors else [])
             return search.select(columns).limit(limit).to_list()
         except (ValueError, RuntimeError, OSError):
             return []  # no full-text index yet, or a query of stop words only
+
+    def search_text_ids(self, query: str, filters: Filters, limit: int) -> list[str]:
+        """Chunk ids of the best full-text matches: the hits themselves come from the mirror
+        (selecting the hit columns too costs LanceDB several ms more)."""
+        search = self._text_search(query, filters)
+        if search is None:
+            return []
+        try:
+            return search.select(["chunk_id"]).limit(limit).to_arrow().column("chunk_id").to_pylist()
+        except (ValueError, RuntimeError, OSError):
+            return []
 
     def refine_factor(self) -> int:
         """How many SQ candidates per result are re-ranked on exact distances: a large table

@@ -109,6 +109,7 @@ class SearchResult:
     until: datetime | None = None
     time_phrase: str | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
+    engine: str = "lancedb"  # or "mirror": the in-memory copy answered
 
 
 _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="search")
@@ -148,8 +149,10 @@ class Retriever:
             filters = replace(filters, exclude_message_ids=())
         timings: dict[str, float] = {}
         want_vectors = config.mmr_lambda is not None
+        # MMR compares the hits' vectors, which only LanceDB returns.
+        mirror = None if want_vectors else self.index.mirror()
         lexical = (
-            _POOL.submit(self.index.search_text, text_query, filters, candidates, want_vectors)
+            _POOL.submit(self._text_rows, mirror, text_query, filters, candidates, want_vectors)
             if config.text_weight > 0 else None
         )
         vector_rows: list[dict[str, Any]] = []
@@ -158,9 +161,12 @@ class Retriever:
             vector = self.embedder.encode_query(text_query or query)
             timings["embed"] = (time.perf_counter() - t) * 1000
             t = time.perf_counter()
-            vector_rows = self.index.search_vector(
-                vector, filters, candidates, vectors=want_vectors
-            )
+            if mirror is not None:
+                vector_rows = mirror.search_vector(vector, filters, candidates)
+            else:
+                vector_rows = self.index.search_vector(
+                    vector, filters, candidates, vectors=want_vectors
+                )
             timings["vector"] = (time.perf_counter() - t) * 1000
         text_rows = lexical.result() if lexical is not None else []
         if excluded:
@@ -173,7 +179,13 @@ class Retriever:
         if config.mmr_lambda is not None and hits:
             hits = self._mmr(hits, k)
         timings["total"] = (time.perf_counter() - started) * 1000
-        return SearchResult(hits[:k], query, filters.since, filters.until, phrase, timings)
+        engine = "lancedb" if mirror is None else "mirror"
+        return SearchResult(hits[:k], query, filters.since, filters.until, phrase, timings, engine)
+
+    def _text_rows(self, mirror, query: str, filters: Filters, limit: int, vectors: bool):
+        if mirror is None:
+            return self.index.search_text(query, filters, limit, vectors)
+        return mirror.rows_of(self.index.search_text_ids(query, filters, limit))
 
     def _fuse(self, vector_rows: list[dict], text_rows: list[dict], now: datetime | None, window):
         config = self.config
