@@ -68,6 +68,19 @@ def test_follow_up_sees_earlier_turns_and_memory_grows(wb, llm):
     other = chat.ask("What is the name of my sister's dog?", "default")
     assert other.conversation_id != first.conversation_id
     assert first.user_message.id in [h.message_id for h in other.hits]
+    assert_turns_indexed_as_a_full_sync_would(wb)
+
+
+def assert_turns_indexed_as_a_full_sync_would(wb) -> None:
+    """The chat indexes its turns from memory; a full sync finds nothing to add or remove,
+    and every chunk is in the index once."""
+    wait_for_indexing()
+    report = wb.index_pending()
+    assert (report.chunks_added, report.chunks_removed, report.chunks_embedded) == (0, 0, 0)
+    with wb.store.connect() as con:
+        ledger = con.execute("SELECT count(*) FROM indexed_chunks").fetchone()[0]
+        chunks = con.execute("SELECT count(*) FROM chunks").fetchone()[0]
+    assert wb.index().count() == ledger == chunks
 
 
 def test_llm_down_keeps_the_question_and_retry_answers_it(wb, llm):
@@ -80,6 +93,7 @@ def test_llm_down_keeps_the_question_and_retry_answers_it(wb, llm):
     again = wb.chat(llm).retry(turn.conversation_id)
     assert again.error is None and again.answer is not None
     assert [m.role for m in wb.messages(turn.conversation_id)] == ["user", "assistant"]
+    assert_turns_indexed_as_a_full_sync_would(wb)  # the question was indexed once, not twice
 
 
 def test_bad_input(wb, llm):

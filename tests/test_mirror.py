@@ -77,8 +77,9 @@ def test_own_writes_reach_the_mirror_without_a_rebuild(tmp_path):
     index.delete(["m1", "m250"])
     changed, changed_vectors = rows("m", 4, seed=9)  # m0..m3 re-embedded
     index.upsert(changed, changed_vectors)
+    index.append(added, vectors)  # a repeated append: the mirror knows both rows are there
     assert index.mirror(wait=True) is mirror  # the same copy, brought along
-    assert len(mirror) == 300 + 2 - 1  # m1 and m250 gone, m1 back by the upsert
+    assert len(mirror) == index.count() == 300 + 2 - 1  # m1 and m250 gone, m1 back
     found = mirror.search_vector(vectors[0], Filters(workspace="a"), 1)
     assert found[0]["chunk_id"] == "chat0" and found[0]["_distance"] == pytest.approx(0, abs=1e-3)
     assert mirror.search_vector(changed_vectors[3], Filters(), 1)[0]["chunk_id"] == "m3"
@@ -108,6 +109,8 @@ def test_searches_from_the_mirror_match_lancedb(tmp_path):
     queries = ["daily backup of the sqlite database with cron", "pgvector", "chickpeas",
                "how do plants turn light into food", "what did we say about Lisbon last year"]
     index = wb.index()
+    wb.prepare_search().join()  # what the app does at start
+    assert index._mirror is not None and len(index._mirror) == index.count()
     for query in queries:
         index.mirror_enabled = True
         memory = wb.search(query, "default", k=8)

@@ -221,10 +221,13 @@ def test_queries_are_encoded_by_onnx_runtime_with_the_models_vectors(indexed, tm
     assert np.allclose(torch_only.encode_query("hi"), indexed.embedder.encode_query("hi"), atol=1e-5)
 
 
-def test_chat_appends_are_compacted_into_the_indexes(tmp_path):
-    from workbench.index import COMPACT_EVERY, Index
+def test_chat_appends_are_compacted_into_the_indexes_once_idle(tmp_path):
+    import time
+
+    from workbench.index import COMPACT_AT_MOST, COMPACT_EVERY, Index
 
     index = Index(tmp_path / "lancedb", "chunks", dimension=8)
+    index.compact_idle_s = 0.3
     rng = np.random.default_rng(0)
 
     def rows(prefix: str, n: int) -> tuple[list[dict], np.ndarray]:
@@ -240,10 +243,17 @@ def test_chat_appends_are_compacted_into_the_indexes(tmp_path):
     for turn in range(COMPACT_EVERY - 1):
         index.append(*rows(f"chat{turn}x", 2))
     assert index.table.index_stats("search_text_idx").num_unindexed_rows == 2 * (COMPACT_EVERY - 1)
-    index.append(*rows("last", 2))  # the append that triggers the compaction
-    assert index.table.index_stats("search_text_idx").num_unindexed_rows == 0
-    assert index.count() == 50 + 2 * COMPACT_EVERY
-    found = index.search_text("last", Filters(workspace="w"), 10)
+    index.append(*rows("last", 2))  # compaction is due, once no turn comes for a while
+    unindexed = index.table.index_stats("search_text_idx").num_unindexed_rows
+    assert unindexed == 2 * COMPACT_EVERY and index.last_compaction_ms is None
+    found = index.search_text("last", Filters(workspace="w"), 10)  # searchable meanwhile
     assert {r["chunk_id"] for r in found} == {"last0", "last1"}
+    time.sleep(1.0)
+    assert index.table.index_stats("search_text_idx").num_unindexed_rows == 0
+    assert index.last_compaction_ms > 0 and index.count() == 50 + 2 * COMPACT_EVERY
     index.append(*rows("last", 2))  # already present: not added twice
     assert index.count() == 50 + 2 * COMPACT_EVERY
+    index.compact_idle_s = 3600  # a chat that never pauses is compacted all the same
+    for turn in range(COMPACT_AT_MOST):
+        index.append(*rows(f"busy{turn}x", 1))
+    assert index.table.index_stats("search_text_idx").num_unindexed_rows == 0

@@ -17,7 +17,7 @@ from .embed import Embedder, get_embedder
 from .evalsets import EvalSet
 from .evaluate import Query, locomo_queries
 from .index import Filters, Index
-from .indexing import SyncReport, index_name, rebuild, sync_index
+from .indexing import SyncReport, index_name, index_turn, rebuild, sync_index
 from .ingest import Progress, _quiet, ingest_paths
 from .records import Conversation, ImportResult, Message
 from .retrieve import Retriever, SearchResult, get_retriever_config
@@ -95,11 +95,14 @@ class Workbench:
         thread.start()
         return thread
 
-    def index_conversation(self, conversation_id: str, chunker: str | None = None) -> SyncReport:
-        """Index one conversation's new turns (the chat's fast path)."""
+    def index_turn(
+        self, conversation_id: str, workspace: str, title: str | None, messages: list[Message],
+        new: set[str], chunker: str | None = None,
+    ) -> SyncReport:
+        """Index a chat turn's ``new`` messages (``messages``: those and the ones before them)."""
         chunker_ = get_chunker(chunker or self.settings.chunker)
-        return sync_index(self.store, self.index(chunker_.name), self.embedder, chunker_, _quiet,
-                          conversations=[conversation_id])
+        return index_turn(self.store, self.index(chunker_.name), self.embedder, chunker_,
+                          conversation_id, workspace, title, messages, new)
 
     # chat -------------------------------------------------------------------------------------
     def chat(self, llm=None, **options: Any):

@@ -84,6 +84,8 @@ class Turn:
     endpoint: str | None = None
     error: str | None = None
     new_conversation: bool = False
+    title: str | None = None
+    before: list[Message] = field(default_factory=list)  # the turn(s) the question follows
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -136,10 +138,12 @@ class Chat:
             else:
                 conv = self.wb.conversation(conversation)
             user = self.wb.add_message(conv.id, "user", text)
-            history = self._history(conv.id, before=user)
+            history, before = self._history(conv.id, before=user)
         result = early.result()
-        return self._prepare(conv.id, conv.workspace, user, history, started, created, now,
+        turn = self._prepare(conv.id, conv.workspace, user, history, started, created, now,
                              result if conv.workspace == guess else None)
+        turn.title, turn.before = conv.title, before
+        return turn
 
     def _search(self, text: str, workspace: str, now: datetime | None, spare: int,
                 exclude: tuple[str, ...] = ()):
@@ -208,8 +212,9 @@ class Chat:
             active = self.wb.messages(conv.id, active_only=True)
             if not active or active[-1].role != "user":
                 raise ValueError(f"conversation {conv.id} has no unanswered question")
-            history = self._history(conv.id, before=active[-1])
+            history, before = self._history(conv.id, before=active[-1])
         turn = self._prepare(conv.id, conv.workspace, active[-1], history, started, False, now)
+        turn.title, turn.before = conv.title, before
         for _ in self.stream(turn):
             pass
         return turn
@@ -236,12 +241,14 @@ class Chat:
         self.wb.log_interaction(turn, stats)
 
     def _index(self, turn: Turn) -> None:
-        """Index the conversation's new turns; a failure leaves them pending for the next turn
-        or the next ``workbench reindex``/ingest, which pick up whatever the ledger lacks."""
+        """Index the turn's new messages; a failure leaves them pending for the next full sync
+        (``workbench reindex``, an ingest), which picks up whatever the ledger lacks."""
         started = time.perf_counter()
+        new = [turn.user_message] + ([turn.answer] if turn.answer else [])
         try:
             with self.wb.store.session():
-                self.wb.index_conversation(turn.conversation_id, self.chunker)
+                self.wb.index_turn(turn.conversation_id, turn.workspace, turn.title,
+                                   turn.before + new, {m.id for m in new}, self.chunker)
         except Exception:  # noqa: BLE001 - background work: log it, never lose the turn
             log.exception("indexing conversation %s failed", turn.conversation_id)
         finally:
@@ -253,10 +260,12 @@ class Chat:
         openings at 15-30 ms each otherwise); a turn abandoned midway lets go at the deadline."""
         self.wb.store.hold(self.wb.settings.llm_timeout_s + 30)
 
-    def _history(self, conversation_id: str, before: Message) -> list[Message]:
-        """The recent turns of this conversation that fit the history budget, oldest first."""
-        turns = [m for m in self.wb.messages(conversation_id, active_only=True)
-                 if m.id != before.id and m.role in ("user", "assistant")]
+    def _history(self, conversation_id: str, before: Message) -> tuple[list[Message], list[Message]]:
+        """The recent turns of this conversation that fit the history budget, oldest first,
+        and the last active messages before ``before`` (the context its chunk shows)."""
+        earlier = [m for m in self.wb.messages(conversation_id, active_only=True)
+                   if m.id != before.id]
+        turns = [m for m in earlier if m.role in ("user", "assistant")]
         kept, used = [], 0
         for message in reversed(turns):
             cost = count_tokens(message.content, self._model_name())
@@ -264,7 +273,7 @@ class Chat:
                 break
             kept.append(message)
             used += cost
-        return list(reversed(kept))
+        return list(reversed(kept)), earlier[-3:]
 
     def _prompt(self, hits: list[Hit], history: list[Message], user: Message) -> list[dict[str, str]]:
         lines, used = [], 0

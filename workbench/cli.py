@@ -423,7 +423,8 @@ def bench_chat(
     """Chat overhead (all but the LLM's generation) with a large workspace; TTFT reported.
 
     "overhead" is what a turn waits for; "+ indexing" adds the background indexing of the new
-    turns, which runs after the answer is stored."""
+    turns, which runs after the answer is stored; "compaction" folds the turns' appends into the
+    indexes once the chat pauses."""
     from .bench import save_results
     from .bench_chat import run
 
@@ -431,12 +432,14 @@ def bench_chat(
     row = run(bench.settings, messages, turns)
     table = Table(title=f"chat benchmark ({row['model']})")
     for column in ("messages", "turns", "overhead p50 ms", "overhead p95 ms",
-                   "+ indexing p50 ms", "+ indexing p95 ms", "retrieval p50 ms", "TTFT p50 ms"):
+                   "+ indexing p50 ms", "+ indexing p95 ms", "retrieval p50 ms", "TTFT p50 ms",
+                   "compaction ms"):
         table.add_column(column, justify="right")
+    compaction = row["compaction_ms"]
     table.add_row(f"{row['messages']:,}", str(row["turns"]), f"{row['overhead_p50_ms']:.0f}",
                   f"{row['overhead_p95_ms']:.0f}", f"{row['with_indexing_p50_ms']:.0f}",
                   f"{row['with_indexing_p95_ms']:.0f}", f"{row['retrieval_p50_ms']:.0f}",
-                  f"{row['ttft_p50_ms']:.0f}")
+                  f"{row['ttft_p50_ms']:.0f}", "-" if compaction is None else f"{compaction:.0f}")
     out.print(table)
     err.print(f"results stored in {save_results(bench.settings, 'chat', [row])}")
 

@@ -200,6 +200,11 @@ class Mirror:
             row["_distance"] = 1.0 - score
         return rows
 
+    def known(self, chunk_ids: Sequence[str]) -> list[str]:
+        """Which of these chunk ids are in the table."""
+        with self._lock:
+            return [c for c in chunk_ids if c in self._ids]
+
     def rows_of(self, chunk_ids: Sequence[str]) -> list[dict[str, Any]]:
         """The rows of the given chunk ids, in their order; ids not (yet) here are skipped."""
         with self._lock:

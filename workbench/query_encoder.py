@@ -58,6 +58,9 @@ class OnnxQueryEncoder:
             options.inter_op_num_threads = 1
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
             options.log_severity_level = 3
+            # Idle pool threads would otherwise spin for a while after each run, holding the
+            # cores that the index append and the store's commit need next.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
         # A query runs on one thread: a search's full-text leg runs beside it on the other
