@@ -1,4 +1,4 @@
-"""An in-memory mirror of one index table: a search's vector leg and its hits in a millisecond.
+"""An in-memory mirror of one index table: a search's vector leg and its hits in milliseconds.
 
 LanceDB stays the index of record: durable, shared between processes, and the full-text
 index. But every LanceDB query has a fixed cost of a few milliseconds, and its HNSW search for

@@ -173,11 +173,13 @@ class Retriever:
             vector_rows = [r for r in vector_rows if r["message_id"] not in excluded]
             text_rows = [r for r in text_rows if r["message_id"] not in excluded]
         fused = self._fuse(vector_rows, text_rows, now, window)
-        hits = _merge_by_message(fused)
+        merged = _merge_by_message(fused)
         if config.neighbour_weight > 0:
-            hits = _smooth(hits, config.neighbour_weight)
-        if config.mmr_lambda is not None and hits:
-            hits = self._mmr(hits, k)
+            merged = _smooth(merged, config.neighbour_weight)
+        if config.mmr_lambda is not None and merged:
+            hits = self._mmr([_hit(m) for m in merged[: max(k * 3, 30)]], k)
+        else:
+            hits = [_hit(m) for m in merged[:k]]
         timings["total"] = (time.perf_counter() - started) * 1000
         engine = "lancedb" if mirror is None else "mirror"
         return SearchResult(hits[:k], query, filters.since, filters.until, phrase, timings, engine)
@@ -235,30 +237,39 @@ class Retriever:
         return [pool[i] for i in chosen] + [h for i, h in enumerate(pool) if i not in chosen]
 
 
-def _smooth(hits: list[Hit], weight: float) -> list[Hit]:
+# A message among the candidates: [fused score, its best chunk's row, all its chunk ids]. Hits
+# are made for the final k only (a search has about 400 candidates).
+Merged = list
+
+
+def _smooth(merged: list[Merged], weight: float) -> list[Merged]:
     """Lift turns next to strongly matching turns: an answer often sits beside the question."""
-    at = {(h.conversation_id, h.position): h.score for h in hits}
-    for hit in hits:
-        near = at.get((hit.conversation_id, hit.position - 1), 0.0) + at.get(
-            (hit.conversation_id, hit.position + 1), 0.0
-        )
-        hit.score += weight * near
-    return sorted(hits, key=lambda h: -h.score)
+    at = {(row["conversation_id"], row.get("position") or 0): score for score, row, _ in merged}
+    for entry in merged:
+        row = entry[1]
+        position = row.get("position") or 0
+        entry[0] += weight * (at.get((row["conversation_id"], position - 1), 0.0)
+                              + at.get((row["conversation_id"], position + 1), 0.0))
+    return sorted(merged, key=lambda m: -m[0])
 
 
-def _merge_by_message(fused: list[tuple[float, dict]]) -> list[Hit]:
-    hits: dict[str, Hit] = {}
+def _merge_by_message(fused: list[tuple[float, dict]]) -> list[Merged]:
+    merged: dict[str, Merged] = {}
     for score, row in fused:
-        hit = hits.get(row["message_id"])
-        if hit is None:
-            hits[row["message_id"]] = Hit(
-                message_id=row["message_id"], source_id=row["source_id"],
-                conversation_id=row["conversation_id"], title=row["title"],
-                workspace=row["workspace"], role=row["role"], speaker=row["speaker"],
-                timestamp=row["created_at"], score=score, text=row["text"],
-                chunk_ids=[row["chunk_id"]], position=row.get("position") or 0,
-                vector=row.get("vector"),
-            )
+        entry = merged.get(row["message_id"])
+        if entry is None:
+            merged[row["message_id"]] = [score, row, [row["chunk_id"]]]
         else:  # another part of a long message: the best part's score stands
-            hit.chunk_ids.append(row["chunk_id"])
-    return sorted(hits.values(), key=lambda h: -h.score)
+            entry[2].append(row["chunk_id"])
+    return sorted(merged.values(), key=lambda m: -m[0])
+
+
+def _hit(merged: Merged) -> Hit:
+    score, row, chunk_ids = merged
+    return Hit(
+        message_id=row["message_id"], source_id=row["source_id"],
+        conversation_id=row["conversation_id"], title=row["title"], workspace=row["workspace"],
+        role=row["role"], speaker=row["speaker"], timestamp=row["created_at"], score=score,
+        text=row["text"], chunk_ids=chunk_ids, position=row.get("position") or 0,
+        vector=row.get("vector"),
+    )

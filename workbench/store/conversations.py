@@ -21,11 +21,12 @@ from .imports import dumps
 
 NATIVE_FORMAT = "workbench"
 
-_CONVERSATION_COLUMNS = """
+_CONVERSATION_FIELDS = """
     c.id::VARCHAR, w.name, c.title, c.source_format, c.source_id, c.metadata::VARCHAR,
-    c.created_at, c.updated_at,
-    (SELECT count(*) FROM messages m WHERE m.conversation_id = c.id)
-"""
+    c.created_at, c.updated_at"""
+_CONVERSATION_COLUMNS = (
+    _CONVERSATION_FIELDS + ", (SELECT count(*) FROM messages m WHERE m.conversation_id = c.id)"
+)
 _MESSAGE_COLUMNS = """
     id::VARCHAR, conversation_id::VARCHAR, parent_id::VARCHAR, role, speaker, content,
     content_type, created_at, source_id, metadata::VARCHAR, on_active_branch, content_hash,
@@ -142,11 +143,14 @@ def resolve_conversation_id(con: duckdb.DuckDBPyConnection, ref: str) -> str:
 def get_conversation(store: Store, ref: str) -> Conversation:
     with store.connect() as con:
         cid = resolve_conversation_id(con, ref)
+        # The message count for one known id: an index lookup, where the correlated count of
+        # the listing query scans every message (a chat turn's lookup: 5 → 2.7 ms at 100k).
         row = con.execute(
-            f"""SELECT {_CONVERSATION_COLUMNS}
+            f"""SELECT {_CONVERSATION_FIELDS},
+                       (SELECT count(*) FROM messages WHERE conversation_id = ?::UUID)
                 FROM conversations c JOIN workspaces w ON c.workspace_id = w.id
-                WHERE c.id = ?""",
-            [cid],
+                WHERE c.id = ?::UUID""",
+            [cid, cid],
         ).fetchone()
     return _conversation(row)
 
