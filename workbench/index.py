@@ -378,6 +378,10 @@ class Index:
             handle.checkout(version)  # a snapshot: writes during the build come from the journal
             data = handle.search().select(HIT_COLUMNS + ["vector"]).limit(None).to_arrow()
             mirror: Mirror | None = Mirror(data, version, self.dimension)
+            del data
+            # The build's buffers (vectors as float32: 1.5 GB at 1M rows) would otherwise stay
+            # with Arrow's allocator: resident 5.2 → 3.8 GB at 1M.
+            pa.default_memory_pool().release_unused()
         except Exception as error:  # noqa: BLE001 - the LanceDB path keeps answering
             log.warning("in-memory mirror of %s not built: %s", self.name, error)
             mirror = None
