@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Iterator
 
 from .llm import LLMClient, LLMUnavailable, count_tokens
-from .records import Message
+from .records import Conversation, Message
 from .retrieve import Hit
 
 if TYPE_CHECKING:
@@ -140,10 +140,8 @@ class Chat:
             user = self.wb.add_message(conv.id, "user", text)
             history, before = self._history(conv.id, before=user)
         result = early.result()
-        turn = self._prepare(conv.id, conv.workspace, user, history, started, created, now,
+        return self._prepare(conv, user, history, before, started, created, now,
                              result if conv.workspace == guess else None)
-        turn.title, turn.before = conv.title, before
-        return turn
 
     def _search(self, text: str, workspace: str, now: datetime | None, spare: int,
                 exclude: tuple[str, ...] = ()):
@@ -151,8 +149,9 @@ class Chat:
                               retriever=self.retriever, chunker=self.chunker,
                               exclude_message_ids=exclude)
 
-    def _prepare(self, conversation_id: str, workspace: str, user: Message, history: list[Message],
-                 started: float, created: bool, now: datetime | None, result=None) -> Turn:
+    def _prepare(self, conv: Conversation, user: Message, history: list[Message],
+                 before: list[Message], started: float, created: bool, now: datetime | None,
+                 result=None) -> Turn:
         """The memories (``result``: a search made without knowing the visible turns, else one
         is made now) and the prompt."""
         visible = {m.id for m in history} | {user.id}
@@ -162,14 +161,14 @@ class Chat:
             if len(hits) < self.k and len(result.hits) == self.k + _SPARE_HITS:
                 hits = None  # the visible turns crowded the spare hits out: search without them
         if hits is None:
-            result = self._search(user.content, workspace, now, 0, tuple(visible))
+            result = self._search(user.content, conv.workspace, now, 0, tuple(visible))
             hits = result.hits
         hits = hits[: self.k]
         prompt = self._prompt(hits, history, user)
-        return Turn(conversation_id, workspace, user, hits, prompt,
+        return Turn(conv.id, conv.workspace, user, hits, prompt,
                     timings_ms={"retrieval": result.timings_ms.get("total", 0.0),
                                 "prepare": (time.perf_counter() - started) * 1000},
-                    new_conversation=created)
+                    new_conversation=created, title=conv.title, before=before)
 
     def stream(self, turn: Turn) -> Iterator[str]:
         """Yield the answer's text as it arrives; the turn is complete when iteration ends."""
@@ -213,8 +212,7 @@ class Chat:
             if not active or active[-1].role != "user":
                 raise ValueError(f"conversation {conv.id} has no unanswered question")
             history, before = self._history(conv.id, before=active[-1])
-        turn = self._prepare(conv.id, conv.workspace, active[-1], history, started, False, now)
-        turn.title, turn.before = conv.title, before
+        turn = self._prepare(conv, active[-1], history, before, started, False, now)
         for _ in self.stream(turn):
             pass
         return turn

@@ -11,11 +11,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Any, Callable
 
 import pyarrow as pa
 
-from .chunking import Chunker, Turn
+from .chunking import Chunk, Chunker, Turn
 from .embed import Embedder
 from .index import Index
 from .records import Message
@@ -107,20 +107,12 @@ def _rechunk(store: Store, chunker: Chunker, embedder: Embedder, batch: list, re
         title, wid = meta.get(cid, (None, None))
         for chunk in chunker.chunk(title, turns[cid], embedder.count_tokens):
             new_rows.append((chunk, cid, wid))
-    table = pa.table(
-        {
-            "id": [c.id for c, _, _ in new_rows],
-            "chunker": [c.chunker for c, _, _ in new_rows],
-            "workspace_id": [w for _, _, w in new_rows],
-            "conversation_id": [cid for _, cid, _ in new_rows],
-            "message_id": [c.message_id for c, _, _ in new_rows],
-            "message_ids": [c.message_ids for c, _, _ in new_rows],
-            "part": pa.array([c.part for c, _, _ in new_rows], pa.int32()),
-            "text": [c.text for c, _, _ in new_rows],
-            "search_text": [c.search_text for c, _, _ in new_rows],
-            "created_at": pa.array([c.created_at for c, _, _ in new_rows], pa.timestamp("us", tz="UTC")),
-        }
-    )
+    table = pa.table({
+        **_chunk_columns([c for c, _, _ in new_rows]),
+        "chunker": [c.chunker for c, _, _ in new_rows],
+        "workspace_id": [w for _, _, w in new_rows],
+        "conversation_id": [cid for _, cid, _ in new_rows],
+    })
     state = pa.table({"conversation_id": [r[0] for r in batch], "signature": [r[1] for r in batch]})
     with store.transaction() as con:
         con.register("new_chunks", table)
@@ -146,6 +138,17 @@ def _rechunk(store: Store, chunker: Chunker, embedder: Embedder, batch: list, re
     report.conversations_rechunked += len(ids)
     report.chunks_added += len(added)
     report.chunks_removed += len(removed)
+
+
+def _chunk_columns(chunks: list[Chunk]) -> dict[str, Any]:
+    """The columns of ``chunks`` rows that come from the chunks themselves."""
+    return {
+        "id": [c.id for c in chunks], "message_id": [c.message_id for c in chunks],
+        "message_ids": pa.array([c.message_ids for c in chunks], pa.list_(pa.string())),
+        "part": pa.array([c.part for c in chunks], pa.int32()),
+        "text": [c.text for c in chunks], "search_text": [c.search_text for c in chunks],
+        "created_at": pa.array([c.created_at for c in chunks], pa.timestamp("us", tz="UTC")),
+    }
 
 
 # Pending chunks with everything an index row needs.
@@ -235,22 +238,14 @@ def index_turn(
         report.embed_seconds = time.perf_counter() - t
         by_id = {m.id: m for m in messages}
         index.append([
-            {"chunk_id": c.id, "message_id": c.message_id, "conversation_id": conversation_id,
-             "workspace": workspace, "source_id": by_id[c.message_id].source_id, "title": title,
-             "role": by_id[c.message_id].role, "speaker": by_id[c.message_id].speaker,
-             "created_at": c.created_at, "text": by_id[c.message_id].content,
-             "search_text": c.search_text, "position": by_id[c.message_id].position}
-            for c in chunks
+            {"chunk_id": c.id, "message_id": m.id, "conversation_id": conversation_id,
+             "workspace": workspace, "source_id": m.source_id, "title": title, "role": m.role,
+             "speaker": m.speaker, "created_at": c.created_at, "text": m.content,
+             "search_text": c.search_text, "position": m.position}
+            for c, m in ((c, by_id[c.message_id]) for c in chunks)
         ], vectors)
-        table = pa.table({
-            "id": [c.id for c in chunks], "message_id": [c.message_id for c in chunks],
-            "message_ids": [c.message_ids for c in chunks],
-            "part": pa.array([c.part for c in chunks], pa.int32()),
-            "text": [c.text for c in chunks], "search_text": [c.search_text for c in chunks],
-            "created_at": pa.array([c.created_at for c in chunks], pa.timestamp("us", tz="UTC")),
-        })
         with store.transaction() as con:
-            con.register("turn_chunks", table)
+            con.register("turn_chunks", pa.table(_chunk_columns(chunks)))
             added = con.execute(
                 """INSERT OR IGNORE INTO chunks SELECT t.id, ?, c.workspace_id, c.id,
                    t.message_id::UUID, t.message_ids::UUID[], t.part, t.text, t.search_text,
