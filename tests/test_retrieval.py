@@ -257,3 +257,77 @@ def test_chat_appends_are_compacted_into_the_indexes_once_idle(tmp_path):
     for turn in range(COMPACT_AT_MOST):
         index.append(*rows(f"busy{turn}x", 1))
     assert index.table.index_stats("search_text_idx").num_unindexed_rows == 0
+
+
+def test_a_chat_turn_indexed_twice_is_stored_once(tmp_path):
+    """A retry, or a full sync in another process, may index a turn's messages first: the
+    turn's own indexing then adds nothing and keeps one row per chunk everywhere."""
+    from dataclasses import replace
+
+    wb = Workbench.open(tmp_path)
+    conv = wb.create_conversation("default", "Backups")
+    question = wb.add_message(conv.id, "user", "Which rsync flags keep hard links?")
+    answer = wb.add_message(conv.id, "assistant", "Use rsync -aH; -H keeps the hard links.")
+    turn = [question, answer]
+    first = wb.index_turn(conv.id, "default", conv.title, turn, {question.id, answer.id})
+    again = wb.index_turn(conv.id, "default", conv.title, turn, {question.id, answer.id})
+    assert (first.chunks_added, again.chunks_added) == (2, 0)
+
+    later = wb.add_message(conv.id, "assistant", "Add --numeric-ids for a restore.")
+    report = wb.index_turn(conv.id, "default", conv.title, [answer, later], {later.id})
+    assert report.chunks_added == 1
+
+    sync = wb.index_pending()
+    assert (sync.chunks_added, sync.chunks_removed, sync.chunks_embedded) == (0, 0, 0)
+    with wb.store.connect() as con:
+        ledger = con.execute("SELECT count(*) FROM indexed_chunks").fetchone()[0]
+        chunks = con.execute("SELECT count(*) FROM chunks").fetchone()[0]
+    assert wb.index().count() == ledger == chunks == 3
+    [hit] = wb.search("numeric ids restore", "default", 1).hits
+    assert hit.message_id == later.id
+
+
+def _counts(wb) -> tuple[int, int, int]:
+    with wb.store.connect() as con:
+        ledger = con.execute("SELECT count(*) FROM indexed_chunks").fetchone()[0]
+        chunks = con.execute("SELECT count(*) FROM chunks").fetchone()[0]
+    return wb.index().count(), ledger, chunks
+
+
+def test_a_recorded_turn_is_appended_or_pending_again(tmp_path):
+    """A chat answer's chunks are stored and marked indexed with the answer, then appended.
+    A failed append takes the marks back; marks that a crash left without rows are dropped by
+    the next full sync, which embeds those chunks again."""
+    from workbench.indexing import append_turn, plan_turn, record_turn
+
+    wb = Workbench.open(tmp_path)
+    conv = wb.create_conversation("default", "Backups")
+    question = wb.add_message(conv.id, "user", "Which rsync flags keep hard links?")
+    wb.index_turn(conv.id, "default", conv.title, [question], {question.id})
+    chunker, index = get_chunker(wb.settings.chunker), wb.index()
+
+    def recorded(text: str, before):
+        answer = wb.add_message(conv.id, "assistant", text)
+        plan = plan_turn(chunker, index, wb.embedder, conv.id, "default", conv.title,
+                         [before, answer], {answer.id})
+        with wb.store.transaction():
+            record_turn(wb.store, plan)
+        return answer, plan
+
+    answer, plan = recorded("Use rsync -aH; -H keeps the hard links.", question)
+    assert _counts(wb) == (1, 2, 2)
+    wrong = np.zeros((1, 3), dtype=np.float32)  # not the table's dimension: the append fails
+    with pytest.raises(Exception):
+        append_turn(wb.store, index, plan, wrong)
+    assert _counts(wb) == (1, 1, 2)  # the chunk is pending again
+    assert wb.index_pending().chunks_embedded == 1
+    assert _counts(wb) == (2, 2, 2)
+
+    crashed, plan = recorded("Add --numeric-ids for a restore.", answer)  # no append: a crash
+    report = wb.index_pending()
+    assert (report.marks_dropped, report.chunks_embedded) == (1, 1)
+    assert _counts(wb) == (3, 3, 3)
+    [hit] = wb.search("numeric ids restore", "default", 1).hits
+    assert hit.message_id == crashed.id
+    append_turn(wb.store, index, plan, wb.embedder.encode(plan.texts))  # a late append: no copy
+    assert _counts(wb) == (3, 3, 3)

@@ -13,15 +13,23 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Iterator
 
+import duckdb
+import numpy as np
+
+from .chunking import get_chunker
+from .indexing import TurnChunks, append_turn, plan_turn, record_turn
 from .llm import LLMClient, LLMUnavailable, count_tokens
 from .records import Conversation, Message
 from .retrieve import Hit
+from .store.ids import message_hash
 
 if TYPE_CHECKING:
     from .api import Workbench
@@ -86,6 +94,7 @@ class Turn:
     new_conversation: bool = False
     title: str | None = None
     before: list[Message] = field(default_factory=list)  # the turn(s) the question follows
+    vectors: dict[str, np.ndarray] = field(default_factory=dict)  # chunk id → its embedding
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -138,7 +147,7 @@ class Chat:
             else:
                 conv = self.wb.conversation(conversation)
             user = self.wb.add_message(conv.id, "user", text)
-            history, before = self._history(conv.id, before=user)
+            history, before = self._history(conv.id, before=user) if not created else ([], [])
         result = early.result()
         return self._prepare(conv, user, history, before, started, created, now,
                              result if conv.workspace == guess else None)
@@ -165,10 +174,13 @@ class Chat:
             hits = result.hits
         hits = hits[: self.k]
         prompt = self._prompt(hits, history, user)
-        return Turn(conv.id, conv.workspace, user, hits, prompt,
+        turn = Turn(conv.id, conv.workspace, user, hits, prompt,
                     timings_ms={"retrieval": result.timings_ms.get("total", 0.0),
                                 "prepare": (time.perf_counter() - started) * 1000},
                     new_conversation=created, title=conv.title, before=before)
+        if not get_chunker(self.chunker or self.wb.settings.chunker).following:
+            _INDEXER.submit(self._embed_question, turn)
+        return turn
 
     def stream(self, turn: Turn) -> Iterator[str]:
         """Yield the answer's text as it arrives; the turn is complete when iteration ends."""
@@ -220,38 +232,118 @@ class Chat:
     # -- pieces ---------------------------------------------------------------------------------
     def _finish(self, turn: Turn, stats) -> None:
         started = time.perf_counter()  # opening and closing the store count: a turn waits for them
-        with self.wb.store.session():
-            self._record(turn, stats)
-        turn.timings_ms["finish"] = (time.perf_counter() - started) * 1000
-        turn.timings_ms["overhead"] = turn.timings_ms["prepare"] + turn.timings_ms["finish"]
-        _INDEXER.submit(self._index, turn)
-
-    def _record(self, turn: Turn, stats) -> None:
-        if turn.error is None and turn.text:
-            turn.citations = self._citations(turn.text, turn.hits)
-            turn.answer = self.wb.add_message(
-                turn.conversation_id, "assistant", turn.text, speaker=turn.model,
-                metadata={"citations": turn.citations, "model": turn.model,
-                          "prompt": PROMPT_VERSION},
-            )
-        elif turn.error is None:
-            turn.error = "the model returned an empty answer"
-        self.wb.log_interaction(turn, stats)
-
-    def _index(self, turn: Turn) -> None:
-        """Index the turn's new messages; a failure leaves them pending for the next full sync
-        (``workbench reindex``, an ingest), which picks up whatever the ledger lacks."""
-        started = time.perf_counter()
-        new = [turn.user_message] + ([turn.answer] if turn.answer else [])
+        answer = self._draft(turn)
+        new = [turn.user_message] + ([answer] if answer else [])
+        plan = self._plan(turn, new)
+        # The turn's chunks are embedded while the answer, its log row and the chunk and ledger
+        # rows are stored in one transaction; only the index append is left after it.
+        stored = threading.Event()
+        _INDEXER.submit(self._index_turn, turn, plan, stored, started)
         try:
             with self.wb.store.session():
-                self.wb.index_turn(turn.conversation_id, turn.workspace, turn.title,
-                                   turn.before + new, {m.id for m in new}, self.chunker)
+                self._record(turn, stats, answer, plan)
+        finally:
+            stored.set()
+        turn.timings_ms["finish"] = (time.perf_counter() - started) * 1000
+        turn.timings_ms["overhead"] = turn.timings_ms["prepare"] + turn.timings_ms["finish"]
+
+    def _draft(self, turn: Turn) -> Message | None:
+        """The answer as it is about to be stored (its id and time chosen here), or None."""
+        if turn.error is not None or not turn.text:
+            return None
+        turn.citations = self._citations(turn.text, turn.hits)
+        mid = str(uuid.uuid4())
+        user = turn.user_message
+        return Message(mid, turn.conversation_id, user.id, "assistant", turn.model, turn.text,
+                       "text", datetime.now(timezone.utc), mid,
+                       {"citations": turn.citations, "model": turn.model, "prompt": PROMPT_VERSION},
+                       True, message_hash("assistant", turn.text), user.position + 1)
+
+    def _record(self, turn: Turn, stats, answer: Message | None, plan: TurnChunks) -> None:
+        try:
+            self._store_answer(turn, stats, answer, plan)
+        except duckdb.ConstraintException:
+            # The question's chunk is indexed already (a retry, or a full sync in another
+            # process): store the answer alone; its indexing then takes the path that
+            # tolerates that.
+            self._store_answer(turn, stats, answer, None)
+
+    def _store_answer(self, turn: Turn, stats, answer: Message | None,
+                      plan: TurnChunks | None) -> None:
+        """The answer, its log row and its chunks in one transaction; ``turn.answer`` and
+        ``plan.recorded`` say what it committed."""
+        try:
+            with self.wb.store.transaction():
+                if answer is not None:
+                    turn.answer = self.wb.add_message(
+                        turn.conversation_id, "assistant", answer.content, speaker=answer.speaker,
+                        metadata=answer.metadata, created_at=answer.created_at,
+                        message_id=answer.id,
+                    )
+                elif turn.error is None:
+                    turn.error = "the model returned an empty answer"
+                self.wb.log_interaction(turn, stats)
+                if plan is not None:
+                    record_turn(self.wb.store, plan)
+        except BaseException:
+            turn.answer = None
+            raise
+        if plan is not None:
+            plan.recorded = True
+
+    def _plan(self, turn: Turn, new: list[Message]) -> TurnChunks:
+        """The chunks of the turn's ``new`` messages, made from what the chat holds."""
+        chunker = get_chunker(self.chunker or self.wb.settings.chunker)
+        return plan_turn(chunker, self.wb.index(chunker.name), self.wb.embedder,
+                         turn.conversation_id, turn.workspace, turn.title, turn.before + new,
+                         {m.id for m in new})
+
+    def _embed_question(self, turn: Turn) -> None:
+        """Embed the question's chunks while the model writes: they need nothing from the
+        answer, and the CPU waits on a remote endpoint then (on a local model's two cores it
+        takes ≈ 15 ms of theirs). The turn's indexing reuses them by chunk id."""
+        started = time.perf_counter()
+        try:
+            plan = self._plan(turn, [turn.user_message])
+            if plan.chunks:
+                turn.vectors.update(zip((c.id for c in plan.chunks),
+                                        self.wb.embedder.encode(plan.texts)))
+        except Exception:  # noqa: BLE001 - the turn's indexing embeds them instead
+            log.exception("embedding the question of %s failed", turn.conversation_id)
+        turn.timings_ms["embed_question"] = (time.perf_counter() - started) * 1000
+
+    def _vectors(self, turn: Turn, plan: TurnChunks) -> np.ndarray:
+        missing = [c.text for c in plan.chunks if c.id not in turn.vectors]
+        fresh = iter(self.wb.embedder.encode(missing) if missing else ())
+        return np.stack([turn.vectors[c.id] if c.id in turn.vectors else next(fresh)
+                         for c in plan.chunks])
+
+    def _index_turn(self, turn: Turn, plan: TurnChunks, stored: threading.Event,
+                    since: float) -> None:
+        """Embed the turn's chunks while they are stored (``stored`` is set once the store is
+        done), then append them: the turn's last piece of work. Chunks that could not be
+        recorded with the answer are indexed the ordinary way; a failure leaves them pending
+        for the next full sync (``workbench reindex``, an ingest)."""
+        started = time.perf_counter()
+        try:
+            vectors = self._vectors(turn, plan) if plan.chunks else None
+            stored.wait()
+            if plan.recorded:
+                if vectors is not None:
+                    append_turn(self.wb.store, self.wb.index(plan.chunker), plan, vectors)
+            else:
+                new = [turn.user_message] + ([turn.answer] if turn.answer is not None else [])
+                with self.wb.store.session():
+                    self.wb.index_turn(turn.conversation_id, turn.workspace, turn.title,
+                                       turn.before + new, {m.id for m in new}, self.chunker)
         except Exception:  # noqa: BLE001 - background work: log it, never lose the turn
             log.exception("indexing conversation %s failed", turn.conversation_id)
         finally:
+            stored.wait()
             self.wb.store.let_go()  # the turn's work is done: the user's think-time starts
-        turn.timings_ms["index"] = (time.perf_counter() - started) * 1000
+        ended = time.perf_counter()
+        turn.timings_ms["index"] = (ended - started) * 1000
+        turn.timings_ms["after_answer"] = (ended - since) * 1000  # what the turn adds after it
 
     def _hold(self) -> None:
         """Keep the database open from the question to the indexing of the answer (three

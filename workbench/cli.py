@@ -422,24 +422,24 @@ def bench_chat(
 ) -> None:
     """Chat overhead (all but the LLM's generation) with a large workspace; TTFT reported.
 
-    "overhead" is what a turn waits for; "+ indexing" adds the background indexing of the new
-    turns, which runs after the answer is stored; "compaction" folds the turns' appends into the
-    indexes once the chat pauses."""
+    "waits" is what a turn waits for before and after the model; "with indexing" adds the
+    indexing of the turn's messages, which ends after the answer is stored; "compaction" folds
+    the turns' appends into the indexes once the chat pauses."""
     from .bench import save_results
     from .bench_chat import run
 
     bench = workbench()
     row = run(bench.settings, messages, turns)
-    table = Table(title=f"chat benchmark ({row['model']})")
-    for column in ("messages", "turns", "overhead p50 ms", "overhead p95 ms",
-                   "+ indexing p50 ms", "+ indexing p95 ms", "retrieval p50 ms", "TTFT p50 ms",
-                   "compaction ms"):
-        table.add_column(column, justify="right")
+    table = Table(title=f"chat benchmark: {row['messages']:,} messages, {row['turns']} turns, "
+                        f"{row['model']}")
+    for column in ("ms", "p50", "p95"):
+        table.add_column(column, justify="left" if column == "ms" else "right")
+    for label, name in (("turn waits", "overhead"), ("turn with indexing", "with_indexing"),
+                        ("  indexing after the answer", "indexing"),
+                        ("  retrieval", "retrieval"), ("time to first token", "ttft")):
+        table.add_row(label, f"{row[f'{name}_p50_ms']:.0f}", f"{row[f'{name}_p95_ms']:.0f}")
     compaction = row["compaction_ms"]
-    table.add_row(f"{row['messages']:,}", str(row["turns"]), f"{row['overhead_p50_ms']:.0f}",
-                  f"{row['overhead_p95_ms']:.0f}", f"{row['with_indexing_p50_ms']:.0f}",
-                  f"{row['with_indexing_p95_ms']:.0f}", f"{row['retrieval_p50_ms']:.0f}",
-                  f"{row['ttft_p50_ms']:.0f}", "-" if compaction is None else f"{compaction:.0f}")
+    table.add_row("compaction, in a pause", "-" if compaction is None else f"{compaction:.0f}", "")
     out.print(table)
     err.print(f"results stored in {save_results(bench.settings, 'chat', [row])}")
 

@@ -181,6 +181,13 @@ class Index:
     def count(self) -> int:
         return self.table.count_rows() if self.exists() else 0
 
+    def chunk_ids(self) -> pa.Array:
+        """Every chunk id in the table (one column scan)."""
+        if not self.exists():
+            return pa.array([], pa.string())
+        data = self.table.search().select(["chunk_id"]).limit(None).to_arrow()
+        return data.column("chunk_id").combine_chunks()
+
     def arrow_batch(self, rows: list[dict[str, Any]], vectors: np.ndarray) -> pa.Table:
         columns = {name: [r[name] for r in rows] for name in schema(self.dimension).names[:-1]}
         flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).ravel())

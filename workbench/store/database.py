@@ -88,14 +88,23 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """One connection, one transaction: committed when the block ends, rolled back on error."""
+        """One connection, one transaction: committed when the block ends, rolled back on error.
+
+        Inside a ``session()``, a transaction block within another one joins it, so that several
+        store calls (a chat answer, its log row and its chunks) commit together, once."""
         with self.connect() as con:
+            if getattr(self._local, "con", None) is con and getattr(self._local, "open_tx", False):
+                yield con
+                return
             con.execute("BEGIN TRANSACTION")
+            self._local.open_tx = getattr(self._local, "con", None) is con
             try:
                 yield con
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
+            finally:
+                self._local.open_tx = False
             con.execute("COMMIT")
 
     def _open(self, read_only: bool) -> duckdb.DuckDBPyConnection:
