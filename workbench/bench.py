@@ -98,3 +98,49 @@ def run_pipeline_benchmark(settings: Settings, messages: int = 2000) -> list[dic
     for row in rows:
         row["ratio_to_raw"] = row["messages_per_s"] / raw
     return rows
+
+
+def run_embed_benchmark(settings: Settings, texts: int = 2000) -> list[dict[str, Any]]:
+    """Raw embedding throughput on the configured device: sentence-transformers' ``encode``
+    against the bulk encoder (``bulk.py``) on the same generated messages, with the lowest
+    cosine between their vectors (fp16 on CUDA, so not exactly 1 there)."""
+    import numpy as np
+
+    from .bulk import BulkEncoder
+    from .embed import get_embedder
+
+    embedder = get_embedder(
+        settings.embedding_model, settings.device, settings.query_encoder, settings.cache_dir
+    )
+    corpus = [text for _, text in synthetic.messages(texts, seed=3)]
+    model = embedder.model
+    bulk = BulkEncoder(model)
+    warm = corpus[: min(len(corpus), 256)]  # kernels, allocator, tokenizer threads: not measured
+    model.encode(warm, batch_size=embedder.batch_size)
+    bulk.encode(warm)
+    rows, vectors = [], []
+    for name, encode in (
+        ("sentence-transformers encode",
+         lambda: model.encode(corpus, batch_size=embedder.batch_size, normalize_embeddings=True,
+                              convert_to_numpy=True, show_progress_bar=False)),
+        ("bulk encoder", lambda: bulk.encode(corpus)),
+    ):
+        _synchronise(model.device)
+        started = time.perf_counter()
+        vectors.append(np.asarray(encode(), dtype=np.float32))
+        _synchronise(model.device)
+        seconds = time.perf_counter() - started
+        rows.append({"encoder": name, "device": str(model.device), "texts": len(corpus),
+                     "seconds": seconds, "texts_per_s": len(corpus) / seconds})
+    cosine = float(np.min(np.sum(vectors[0] * vectors[1], axis=1))) if corpus else 1.0
+    for row in rows:
+        row["ratio_to_encode"] = row["texts_per_s"] / rows[0]["texts_per_s"]
+        row["min_cosine_to_encode"] = cosine
+    return rows
+
+
+def _synchronise(device) -> None:
+    if getattr(device, "type", "") == "cuda":
+        import torch
+
+        torch.cuda.synchronize(device)

