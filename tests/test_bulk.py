@@ -21,7 +21,7 @@ def model():
 
 def test_bulk_vectors_are_the_models(model):
     texts = [text for _, text in synthetic.messages(150, seed=5)]
-    texts += ["", "ok", "Olá, tudo bem? Amanhã às 9h.", "long " * 600]  # empty, short, cut at 256
+    texts += ["", "ok", "Olá, tudo bem? Amanhã às 9h.", "long " * 600]  # the last cut at 256
     # Small batches and slices, so that several of each are sorted, padded and put back in order.
     bulk = BulkEncoder(model, max_batch=16, token_budget=16 * 48, slice_size=64)
     expected = model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)

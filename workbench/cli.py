@@ -417,7 +417,7 @@ def bench_ingest(
 
 @bench_app.command("embed")
 def bench_embed(
-    texts: int = typer.Option(2000, "--texts", help="Generated messages to embed (200000 on a GPU)."),
+    texts: int = typer.Option(2000, "--texts", help="Messages to embed (200000 on a GPU)."),
 ) -> None:
     """Raw embedding throughput on this machine's device: sentence-transformers' encode
     against the bulk encoder, on the same texts."""
