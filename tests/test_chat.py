@@ -12,6 +12,7 @@ pytest.importorskip("llama_cpp", reason="llama-cpp-python[server] is installed b
 
 from workbench import Workbench  # noqa: E402
 from workbench.chat import EmptyMessage, wait_for_indexing  # noqa: E402
+from workbench.store.conversations import NotFound  # noqa: E402
 from workbench.llm import LLMClient, LLMConfig, ensure_llm  # noqa: E402
 
 
@@ -51,6 +52,10 @@ def test_first_message_creates_titled_conversation_and_logs(wb, llm):
     assert row["tokens_out"] > 0 and row["model"] == llm.model
     assert row["retrieved_ids"] == [h.message_id for h in turn.hits]
     wait_for_indexing()  # the turn's work is done: the database is not held over think-time
+    time.sleep(0.3)
+    assert wb.store._keeper is None
+    with pytest.raises(NotFound):  # a turn that fails before the model lets go at once too
+        chat.ask("Which conversation is this?", "default", "ffffffff-0000-4000-8000-000000000000")
     time.sleep(0.3)
     assert wb.store._keeper is None
 

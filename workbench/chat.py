@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Iterator
@@ -134,23 +135,23 @@ class Chat:
         if not text:
             raise EmptyMessage("the message is empty")
         wait_for_indexing()
-        self._hold()
         created = conversation is None
         guess = workspace or self.wb.settings.default_workspace
-        # Retrieval needs neither the stored question nor this conversation's rows (its visible
-        # turns are dropped from the hits afterwards), so it runs while the question is stored;
-        # the question is still stored before the model is asked.
-        early = _SEARCH.submit(self._search, text, guess, now, _SPARE_HITS)
-        with self.wb.store.session():
-            if created:
-                conv = self.wb.create_conversation(workspace, title_from(text))
-            else:
-                conv = self.wb.conversation(conversation)
-            user = self.wb.add_message(conv.id, "user", text)
-            history, before = self._history(conv.id, before=user) if not created else ([], [])
-        result = early.result()
-        return self._prepare(conv, user, history, before, started, created, now,
-                             result if conv.workspace == guess else None)
+        with self._held():
+            # Retrieval needs neither the stored question nor this conversation's rows (its
+            # visible turns are dropped from the hits afterwards), so it runs while the question
+            # is stored; the question is still stored before the model is asked.
+            early = _SEARCH.submit(self._search, text, guess, now, _SPARE_HITS)
+            with self.wb.store.session():
+                if created:
+                    conv = self.wb.create_conversation(workspace, title_from(text))
+                else:
+                    conv = self.wb.conversation(conversation)
+                user = self.wb.add_message(conv.id, "user", text)
+                history, before = self._history(conv.id, before=user) if not created else ([], [])
+            result = early.result()
+            return self._prepare(conv, user, history, before, started, created, now,
+                                 result if conv.workspace == guess else None)
 
     def _search(self, text: str, workspace: str, now: datetime | None, spare: int,
                 exclude: tuple[str, ...] = ()):
@@ -217,14 +218,14 @@ class Chat:
         """Answer the conversation's last question again (after the LLM was down)."""
         started = time.perf_counter()
         wait_for_indexing()
-        self._hold()
-        with self.wb.store.session():
-            conv = self.wb.conversation(conversation)
-            active = self.wb.messages(conv.id, active_only=True)
-            if not active or active[-1].role != "user":
-                raise ValueError(f"conversation {conv.id} has no unanswered question")
-            history, before = self._history(conv.id, before=active[-1])
-        turn = self._prepare(conv, active[-1], history, before, started, False, now)
+        with self._held():
+            with self.wb.store.session():
+                conv = self.wb.conversation(conversation)
+                active = self.wb.messages(conv.id, active_only=True)
+                if not active or active[-1].role != "user":
+                    raise ValueError(f"conversation {conv.id} has no unanswered question")
+                history, before = self._history(conv.id, before=active[-1])
+            turn = self._prepare(conv, active[-1], history, before, started, False, now)
         for _ in self.stream(turn):
             pass
         return turn
@@ -345,10 +346,17 @@ class Chat:
         turn.timings_ms["index"] = (ended - started) * 1000
         turn.timings_ms["after_answer"] = (ended - since) * 1000  # what the turn adds after it
 
-    def _hold(self) -> None:
+    @contextmanager
+    def _held(self) -> Iterator[None]:
         """Keep the database open from the question to the indexing of the answer (three
-        openings at 15-30 ms each otherwise); a turn abandoned midway lets go at the deadline."""
+        openings at 15-30 ms each otherwise); a turn abandoned midway lets go at the deadline,
+        one that fails before the model is asked (an unknown conversation) at once."""
         self.wb.store.hold(self.wb.settings.llm_timeout_s + 30)
+        try:
+            yield
+        except BaseException:
+            self.wb.store.let_go()
+            raise
 
     def _history(self, conversation_id: str, before: Message) -> tuple[list[Message], list[Message]]:
         """The recent turns of this conversation that fit the history budget, oldest first,
