@@ -88,6 +88,24 @@ def assert_turns_indexed_as_a_full_sync_would(wb) -> None:
     assert wb.index().count() == ledger == chunks
 
 
+def test_a_message_written_meanwhile_moves_the_answer_along(wb, llm):
+    """Two tabs on one conversation: the answer is stored after the other tab's message, and
+    its index row carries the position the store gave it, not the one its draft guessed."""
+    chat = wb.chat(llm)
+    first = chat.ask("Which port does the staging proxy listen on?", "default")
+    turn = chat.start("And the production one?", "default", first.conversation_id)
+    other = wb.add_message(first.conversation_id, "user", "(from another tab) never mind")
+    for _ in chat.stream(turn):
+        pass
+    wait_for_indexing()
+    assert turn.answer is not None and turn.answer.position == other.position + 1
+    [row] = (wb.index().table.search().where(f"message_id = '{turn.answer.id}'")
+             .select(["position"]).to_list())
+    assert row["position"] == turn.answer.position
+    wb.index_pending()  # settles what the chat's view missed: the other tab's message
+    assert_turns_indexed_as_a_full_sync_would(wb)
+
+
 def test_llm_down_keeps_the_question_and_retry_answers_it(wb, llm):
     down = LLMClient(LLMConfig(base_url="http://127.0.0.1:9/v1", model="x", timeout_s=3))
     turn = wb.chat(down).ask("Which index speeds up conversation_id queries?", "default")

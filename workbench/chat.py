@@ -330,6 +330,8 @@ class Chat:
             vectors = self._vectors(turn, plan) if plan.chunks else None
             stored.wait()
             if plan.recorded:
+                if turn.answer is not None:  # another writer may have moved it along
+                    plan.restamp(turn.answer)
                 if vectors is not None:
                     append_turn(self.wb.store, self.wb.index(plan.chunker), plan, vectors)
             else:

@@ -242,6 +242,12 @@ class TurnChunks:
     def texts(self) -> list[str]:
         return [c.text for c in self.chunks]
 
+    def restamp(self, stored: Message) -> None:
+        """Take a message's position as the store gave it (a draft guessed it)."""
+        for row in self.rows:
+            if row["message_id"] == stored.id:
+                row["position"] = stored.position
+
 
 def plan_turn(chunker: Chunker, index: Index, embedder: Embedder, conversation_id: str,
               workspace: str, title: str | None, messages: list[Message],
