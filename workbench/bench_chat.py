@@ -59,7 +59,10 @@ def _fill_index(wb, seed: int = 0) -> int:
     return total
 
 
-def run(settings: Settings, messages: int = 100_000, turns: int = 30) -> dict[str, Any]:
+def run(settings: Settings, messages: int = 100_000, turns: int = 30,
+        pause_s: float = 0.0) -> dict[str, Any]:
+    """``pause_s``: a reader's pause after each answer; from 5 s on, the compaction of the
+    appends runs in it (and may still run when the next question comes)."""
     from .api import Workbench
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -84,6 +87,7 @@ def run(settings: Settings, messages: int = 100_000, turns: int = 30) -> dict[st
             # background indexing's own time measurable.
             wait_for_indexing()
             wb.store.release()  # the reader's pause: the next question finds the database closed
+            time.sleep(pause_s)
             conversation = turn.conversation_id if len(overhead) % 5 else None
             timings = turn.timings_ms
             overhead.append(timings["overhead"])
@@ -98,7 +102,8 @@ def run(settings: Settings, messages: int = 100_000, turns: int = 30) -> dict[st
         wb.index().settle()
         row = {"compaction_ms": wb.index().last_compaction_ms,
                "messages": imported.messages_added, "chunks_indexed": indexed,
-               "build_s": build_s, "turns": len(overhead), "model": chat.llm.model}
+               "build_s": build_s, "turns": len(overhead), "pause_s": pause_s,
+               "model": chat.llm.model}
         for name, values in (("overhead", overhead), ("with_indexing", total),
                              ("indexing", indexing), ("embed_question", early),
                              ("retrieval", retrieval), ("ttft", ttft)):

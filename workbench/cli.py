@@ -440,6 +440,9 @@ def bench_embed(
 def bench_chat(
     messages: int = typer.Option(100_000, "--messages", help="Size of the workspace."),
     turns: int = typer.Option(30, "--turns"),
+    pause: float = typer.Option(
+        0.0, "--pause", help="Seconds of a reader's pause after each answer (compaction runs "
+        "in pauses of 5 s and more)."),
 ) -> None:
     """Chat overhead (all but the LLM's generation) with a large workspace; TTFT reported.
 
@@ -450,9 +453,9 @@ def bench_chat(
     from .bench_chat import run
 
     bench = workbench()
-    row = run(bench.settings, messages, turns)
+    row = run(bench.settings, messages, turns, pause)
     table = Table(title=f"chat benchmark: {row['messages']:,} messages, {row['turns']} turns, "
-                        f"{row['model']}")
+                        f"{pause:g} s pauses, {row['model']}")
     for column in ("ms", "p50", "p95"):
         table.add_column(column, justify="left" if column == "ms" else "right")
     for label, name in (("turn waits", "overhead"), ("turn with indexing", "with_indexing"),
