@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any
 
@@ -14,7 +15,8 @@ from .config import load_settings
 from .store import StoreBusy
 from .store.conversations import NotFound
 
-out = Console()
+# Into a file, a pipe or a CI log, rich assumes 80 columns and cuts the wider benchmark tables.
+out = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160)
 err = Console(stderr=True)
 _state: dict[str, Any] = {}
 
