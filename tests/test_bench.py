@@ -4,6 +4,10 @@ are stored (the figures themselves are measured on real sizes, not here)."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -36,3 +40,36 @@ def test_bench_search_small(cli: Cli):
     for row in rows:
         assert row["messages"] == 600 and 0 < row["p50_ms"] <= row["p95_ms"]
         assert row["ann_recall_at_10"] >= 0.95  # exact below the ANN threshold
+
+
+# A Python where the stores and the chat stack are not installed, as on a GPU machine that only
+# has torch: importing any of them fails.
+_WITHOUT_STORES = """
+import importlib.abc, sys
+
+class Missing(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] in {"duckdb", "lancedb", "lance", "faiss", "spacy", "openai",
+                                  "streamlit", "papermill", "llama_cpp"}:
+            raise ModuleNotFoundError(f"No module named {name!r}")
+
+sys.meta_path.insert(0, Missing())
+"""
+
+
+@pytest.mark.slow
+def test_bench_embed_runs_without_the_stores(tmp_path: Path):
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(_WITHOUT_STORES)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
+           "WORKBENCH_HOME": str(tmp_path / "home")}
+    blocked = subprocess.run([sys.executable, "-c", "import duckdb"], env=env,
+                             capture_output=True, text=True)
+    assert blocked.returncode != 0  # the guard is in force in the child processes
+
+    result = subprocess.run([sys.executable, "-m", "workbench", "bench", "embed", "--texts", "60"],
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "embedding benchmark" in result.stdout and "bulk encoder" in result.stdout
+    assert list((tmp_path / "home" / "bench").glob("embed-*.json"))

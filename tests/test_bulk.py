@@ -42,6 +42,8 @@ def test_bench_embed_small(cli: Cli):
     assert "embedding benchmark" in result.stdout
     [path] = (cli.home / "bench").glob("embed-*.json")
     rows = json.loads(path.read_text())["rows"]
-    assert [r["encoder"] for r in rows] == ["sentence-transformers encode", "bulk encoder"]
+    assert [r["encoder"] for r in rows] == ["sentence-transformers encode", "bulk encoder",
+                                            "its tokenizer alone (no model)"]
     assert all(r["texts"] == 120 and r["texts_per_s"] > 0 for r in rows)
     assert rows[1]["min_cosine_to_encode"] > 0.9999  # fp32 on CPU: the same vectors
+    assert rows[2]["min_cosine_to_encode"] is None and rows[2]["ratio_to_encode"] > 1

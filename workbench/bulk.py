@@ -60,13 +60,27 @@ class BulkEncoder:
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
         if not texts:
             return out
+        landing = None  # the previous batch's copy to the host, still under way on CUDA
         with torch.inference_mode():
             for positions, feed in _prefetched(self._batches(texts)):
                 feed = {name: tensor.to(self.device, non_blocking=True)
                         for name, tensor in feed.items()}
                 hidden = self.network(**feed).last_hidden_state
                 vectors = mean_pool(hidden.float(), feed["attention_mask"])
-                out[positions] = vectors.cpu().numpy()
+                if not self.cuda:
+                    out[positions] = vectors.numpy()
+                    continue
+                # Waiting for this batch here would leave the GPU idle while Python queues the
+                # next one; wait for the previous batch instead, queued behind this one's work.
+                host = torch.empty(vectors.shape, dtype=vectors.dtype, pin_memory=True)
+                host.copy_(vectors, non_blocking=True)
+                copied = torch.cuda.Event()
+                copied.record()
+                if landing is not None:
+                    _land(out, *landing)
+                landing = (positions, host, copied)
+        if landing is not None:
+            _land(out, *landing)
         return out
 
     def _batches(self, texts: Sequence[str]) -> Iterator[tuple[np.ndarray, dict]]:
@@ -98,6 +112,11 @@ class BulkEncoder:
         if self.cuda:  # page-locked, so the copy to the device overlaps the running batch
             tensors = {name: tensor.pin_memory() for name, tensor in tensors.items()}
         return tensors
+
+
+def _land(out: np.ndarray, positions: np.ndarray, host, copied) -> None:
+    copied.synchronize()
+    out[positions] = host.numpy()
 
 
 def _prefetched(batches: Iterator, depth: int = 4) -> Iterator:

@@ -24,6 +24,7 @@ from .cli_common import (
     err,
     fail,
     out,
+    settings,
     workbench,
 )
 from .cli_eval import eval_app
@@ -422,18 +423,21 @@ def bench_embed(
     """Raw embedding throughput on this machine's device: sentence-transformers' encode
     against the bulk encoder, on the same texts."""
     from .bench import run_embed_benchmark, save_results
+    from .embed import model_slug
 
-    bench = workbench()
-    rows = run_embed_benchmark(bench.settings, texts)
-    table = Table(title=f"embedding benchmark ({bench.embedder.slug}, {rows[0]['device']})")
+    config = settings()  # no stores: this command also runs where only torch is installed
+    rows = run_embed_benchmark(config, texts)
+    table = Table(title=f"embedding benchmark ({model_slug(config.embedding_model)}, "
+                        f"{rows[0]['device']})")
     for column in ("encoder", "texts", "seconds", "texts/s", "vs encode", "min cosine"):
         table.add_column(column, justify="left" if column == "encoder" else "right")
     for row in rows:
         table.add_row(row["encoder"], f"{row['texts']:,}", f"{row['seconds']:.2f}",
                       f"{row['texts_per_s']:,.0f}", f"{row['ratio_to_encode']:.2f}×",
-                      f"{row['min_cosine_to_encode']:.5f}")
+                      "–" if row["min_cosine_to_encode"] is None
+                      else f"{row['min_cosine_to_encode']:.5f}")
     out.print(table)
-    err.print(f"results stored in {save_results(bench.settings, 'embed', rows)}")
+    err.print(f"results stored in {save_results(config, 'embed', rows)}")
 
 
 @bench_app.command("chat")

@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 
-from .api import Workbench
 from .config import load_settings
-from .store import StoreBusy
-from .store.conversations import NotFound
+
+if TYPE_CHECKING:
+    from .api import Workbench
 
 # Into a file, a pipe or a CI log, rich assumes 80 columns and cuts the wider benchmark tables.
 out = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160)
@@ -21,10 +21,17 @@ err = Console(stderr=True)
 _state: dict[str, Any] = {}
 
 
-def workbench(**overrides: Any) -> Workbench:
+def settings(**overrides: Any):
     if _state.get("home"):
         overrides["home"] = _state["home"]
-    return Workbench(load_settings(env_file=".env", **overrides))
+    return load_settings(env_file=".env", **overrides)
+
+
+def workbench(**overrides: Any) -> Workbench:
+    # Imported here: the stores load DuckDB and LanceDB, which `--help` and `bench embed` never use.
+    from .api import Workbench
+
+    return Workbench(settings(**overrides))
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -54,6 +61,11 @@ class _lookup:
         return None
 
     def __exit__(self, kind, exc, tb) -> bool:
+        if exc is None:
+            return False
+        from .store import StoreBusy
+        from .store.conversations import NotFound
+
         if isinstance(exc, (NotFound, StoreBusy, ValueError)):
             fail(str(exc).strip("'\""))
         return False
