@@ -49,6 +49,10 @@ def test_first_message_creates_titled_conversation_and_logs(wb, llm):
     [row] = wb.interactions(conv.id)
     assert row["assistant_message_id"] == stored[1].id and row["error"] is None
     assert row["retrieval_ms"] > 0 and row["ttft_ms"] > 0 and row["total_ms"] > row["ttft_ms"]
+    # The workbench's own time: before the model and after it, up to the log row's write.
+    timings = turn.timings_ms
+    assert timings["prepare"] < row["overhead_ms"] <= timings["overhead"]
+    assert row["total_ms"] == pytest.approx(row["overhead_ms"] + timings["generation"])
     assert row["tokens_out"] > 0 and row["model"] == llm.model
     assert row["retrieved_ids"] == [h.message_id for h in turn.hits]
     wait_for_indexing()  # the turn's work is done: the database is not held over think-time

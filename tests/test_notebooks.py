@@ -37,8 +37,9 @@ SMALL = ["legacy_nosso_projeto.db", "chatgpt_branches.json"]
 SLICE_SESSIONS = 4  # of LoCoMo's first dev sample: 76 turns, 35 questions of categories 1-4
 # Small but complete: the LoCoMo slice, two chunkers, a 50-message sample for spaCy.
 FAST = {"eval_set": "locomo-slice", "chunkers": ["turn.v1", "turn-context.v1"], "sample": 50}
-# Lexical search alone: on LoCoMo questions it finds far fewer evidence turns than hybrid-rrf.v2
-# (R@10 0.63 against 0.89 on this slice), a drop no threshold of 0.02 can miss.
+# Lexical search alone: on LoCoMo questions it finds far fewer evidence turns than the default
+# retriever (R@10 0.63 against 0.89 for hybrid-rrf.v2 on this slice), a drop no threshold of
+# 0.02 can miss.
 WORSE = {"retrieval_eval": {"eval_set": "locomo-slice", "retrievers": ["bm25.v1"]}}
 REGRESSION = re.compile(
     r"regression: (?P<metric>\S+) dropped (?P<drop>\d+\.\d{3}) "

@@ -128,8 +128,9 @@ class Workbench:
             "tokens_out": stats.completion_tokens if stats else None,
             "usage_source": stats.usage_source if stats else None,
             "retrieval_ms": timings.get("retrieval"), "ttft_ms": timings.get("ttft"),
-            "total_ms": timings.get("prepare", 0) + timings.get("generation", 0),
-            "overhead_ms": timings.get("prepare"),
+            # The workbench's own time is before the model (prepare) and after it (finish).
+            "total_ms": sum(timings.get(part, 0) for part in ("prepare", "generation", "finish")),
+            "overhead_ms": timings.get("prepare", 0) + timings.get("finish", 0),
             "retrieved_ids": [h.message_id for h in turn.hits],
             "cited_ids": [c["message_id"] for c in turn.citations], "error": turn.error,
         })

@@ -21,7 +21,7 @@ import numpy as np
 from . import synthetic
 from .embed import Embedder
 from .index import Filters, Index
-from .retrieve import Retriever, get_retriever_config
+from .retrieve import DEFAULT_RETRIEVER, Retriever, get_retriever_config
 
 BASE_TEXTS = 3000
 NOISE = 0.035  # per-dimension σ: a perturbed copy keeps cosine ≈ 0.8 to its source
@@ -78,7 +78,7 @@ def _latencies(retriever: Retriever, texts: list[str]) -> tuple[list[float], lis
 def measure(index: Index, embedder: Embedder, queries: int = 200, seed: int = 1) -> list[dict[str, Any]]:
     """One row per engine (the in-memory mirror, then LanceDB alone), each with its own
     queries: a repeated query's embedding would come from the cache."""
-    retriever = Retriever(index, embedder, get_retriever_config("hybrid-rrf.v2"))
+    retriever = Retriever(index, embedder, get_retriever_config(DEFAULT_RETRIEVER))
     started = time.perf_counter()
     mirror = index.mirror(wait=True)
     mirror_build = time.perf_counter() - started

@@ -242,7 +242,7 @@ class Chat:
         _INDEXER.submit(self._index_turn, turn, plan, stored, started)
         try:
             with self.wb.store.session():
-                self._record(turn, stats, answer, plan)
+                self._record(turn, stats, answer, plan, started)
         finally:
             stored.set()
         turn.timings_ms["finish"] = (time.perf_counter() - started) * 1000
@@ -260,17 +260,18 @@ class Chat:
                        {"citations": turn.citations, "model": turn.model, "prompt": PROMPT_VERSION},
                        True, message_hash("assistant", turn.text), user.position + 1)
 
-    def _record(self, turn: Turn, stats, answer: Message | None, plan: TurnChunks) -> None:
+    def _record(self, turn: Turn, stats, answer: Message | None, plan: TurnChunks,
+                started: float) -> None:
         try:
-            self._store_answer(turn, stats, answer, plan)
+            self._store_answer(turn, stats, answer, plan, started)
         except duckdb.ConstraintException:
             # The question's chunk is indexed already (a retry, or a full sync in another
             # process): store the answer alone; its indexing then takes the path that
             # tolerates that.
-            self._store_answer(turn, stats, answer, None)
+            self._store_answer(turn, stats, answer, None, started)
 
     def _store_answer(self, turn: Turn, stats, answer: Message | None,
-                      plan: TurnChunks | None) -> None:
+                      plan: TurnChunks | None, started: float) -> None:
         """The answer, its log row and its chunks in one transaction; ``turn.answer`` and
         ``plan.recorded`` say what it committed."""
         try:
@@ -283,6 +284,8 @@ class Chat:
                     )
                 elif turn.error is None:
                     turn.error = "the model returned an empty answer"
+                # The log row cannot time its own commit: it counts the finish up to here.
+                turn.timings_ms["finish"] = (time.perf_counter() - started) * 1000
                 self.wb.log_interaction(turn, stats)
                 if plan is not None:
                     record_turn(self.wb.store, plan)

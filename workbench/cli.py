@@ -482,10 +482,12 @@ def bench_search(
     from .bench import save_results
     from .bench_search import run
     from .mirror import IVF_FROM
+    from .retrieve import DEFAULT_RETRIEVER
 
     bench = workbench()
     rows = run(bench.embedder, [int(x) for x in sizes.split(",")], bench.settings.ann_threshold)
-    table = Table(title="search benchmark (hybrid-rrf.v2, k=10, 200 distinct queries per row)")
+    table = Table(
+        title=f"search benchmark ({DEFAULT_RETRIEVER}, k=10, 200 distinct queries per row)")
     for column in ("messages", "build s", "engine", "vectors", "ready s", "p50 ms", "p95 ms",
                    "embed ms", "ANN R@10", "bare"):
         table.add_column(column, justify="right")
