@@ -270,14 +270,8 @@ def _named_speakers(query: str, rows) -> set[str]:
     """The candidates' speakers that the query names by their first name (or a one-word name).
     Tools are not people: a question about "python" must not lift the interpreter's turns."""
     words = set(_WORDS.findall(query.lower()))
-    named = set()
-    for row in rows:
-        speaker = row.get("speaker")
-        if speaker and speaker not in named and row.get("role") != "tool":
-            first = _WORDS.findall(speaker.lower())[:1]
-            if first and first[0] in words:
-                named.add(speaker)
-    return named
+    speakers = {row.get("speaker") for row in rows if row.get("role") != "tool"} - {None, ""}
+    return {s for s in speakers if (first := _WORDS.findall(s.lower())[:1]) and first[0] in words}
 
 
 def _merge_by_message(fused: list[tuple[float, dict]]) -> list[Merged]:
