@@ -121,3 +121,33 @@ def test_searches_from_the_mirror_match_lancedb(tmp_path):
         for mine, theirs in zip(memory.hits, lance.hits):
             assert mine.score == pytest.approx(theirs.score, rel=1e-6)
             assert {**mine.to_dict(), "score": 0} == {**theirs.to_dict(), "score": 0}
+
+
+def test_vector_index_is_rebuilt_in_one_piece_past_its_limit(tmp_path):
+    index = Index(tmp_path / "lancedb", "chunks", DIM, ann_threshold=300, mirror=True)
+    index.upsert(*rows("m", 400))
+    index.optimize()
+    assert index.has_ann() and index.vector_indexes() == 1
+    index.max_vector_indexes = 3
+    mirror = index.mirror(wait=True)
+    turns = []
+    for turn in range(4):  # each compaction leaves one more small vector index
+        added, vectors = rows(f"t{turn}-", 2, seed=10 + turn)
+        index.append(added, vectors)
+        turns.append((added, vectors))
+        index.compact()
+        if turn < 2:
+            assert index.vector_indexes() == turn + 2
+    # The third compaction passed the limit and started the rebuild; appends go on meanwhile.
+    late, late_vectors = rows("late-", 2, seed=30)
+    index.append(late, late_vectors)
+    turns.append((late, late_vectors))
+    index.settle()
+    assert index.last_rebuild_s is not None and index.vector_indexes() <= 2
+    assert index.count() == 400 + 2 * len(turns)
+    for added, vectors in turns:  # through the ANN index and the unindexed rows alike
+        for row, vector in zip(added, vectors):
+            assert index.search_vector(vector, Filters(), 1)[0]["chunk_id"] == row["chunk_id"]
+    # The rebuild's commits kept the rows: the mirror is the same copy, brought along.
+    assert index.mirror(wait=True) is mirror and len(mirror) == index.count()
+    assert_same_as_exact(index, mirror.search_vector, rows("q", 3, seed=4)[1])
