@@ -40,8 +40,11 @@ COMPACT_AT_MOST = 64
 # Each compaction indexes the appended rows as one more small vector index beside the main one,
 # and every LanceDB vector search reads them all (measured at 30k rows: 4.5 ms, then 12.9 ms
 # after 32 compactions). Past this many, the index is rebuilt in one piece in the background
-# (9 s at 30k rows on two cores; LanceDB's Python API offers no cheaper merge).
+# (9 s at 30k rows, 30 s at 100k on two cores; LanceDB's Python API offers no cheaper merge).
+# A larger table allows more pieces (one per ROWS_PER_PIECE), so that the rebuilds' cost per
+# appended row stays about the same.
 VECTOR_INDEXES_AT_MOST = 16
+ROWS_PER_PIECE = 25_000
 LARGE_TABLE = 500_000  # rows from which vector search re-ranks more candidates
 RETRY_BUILD_S = 30.0  # after a failed mirror build
 CHECK_EVERY_S = 1.0  # how often a search asks LanceDB for the table version (0.5 ms a time)
@@ -287,7 +290,8 @@ class Index:
         except (RuntimeError, OSError) as error:  # a concurrent writer won: the next one retries
             log.warning("index compaction of %s deferred: %s", self.name, error)
             return
-        if self.has_ann() and self.vector_indexes() > self.max_vector_indexes:
+        limit = max(self.max_vector_indexes, self.table.count_rows() // ROWS_PER_PIECE)
+        if self.has_ann() and self.vector_indexes() > limit:
             self._rebuild = threading.Thread(target=self._rebuild_vectors, name="vector-index",
                                              daemon=True)
             self._rebuild.start()
