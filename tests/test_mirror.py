@@ -151,3 +151,9 @@ def test_vector_index_is_rebuilt_in_one_piece_past_its_limit(tmp_path):
     # The rebuild's commits kept the rows: the mirror is the same copy, brought along.
     assert index.mirror(wait=True) is mirror and len(mirror) == index.count()
     assert_same_as_exact(index, mirror.search_vector, rows("q", 3, seed=4)[1])
+    # An import's indexing rebuilds at once: a one-shot command would not see a background one end.
+    index.max_vector_indexes = 1
+    index.upsert(*rows("import-", 5, seed=40))
+    index.optimize()
+    assert not index._rebuilding() and index.vector_indexes() == 1
+    assert index.mirror(wait=True) is mirror and len(mirror) == index.count() == 400 + 10 + 5

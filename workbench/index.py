@@ -290,11 +290,14 @@ class Index:
         except (RuntimeError, OSError) as error:  # a concurrent writer won: the next one retries
             log.warning("index compaction of %s deferred: %s", self.name, error)
             return
-        limit = max(self.max_vector_indexes, self.table.count_rows() // ROWS_PER_PIECE)
-        if self.has_ann() and self.vector_indexes() > limit:
+        if self._fragmented():
             self._rebuild = threading.Thread(target=self._rebuild_vectors, name="vector-index",
                                              daemon=True)
             self._rebuild.start()
+
+    def _fragmented(self) -> bool:
+        limit = max(self.max_vector_indexes, self.table.count_rows() // ROWS_PER_PIECE)
+        return self.has_ann() and self.vector_indexes() > limit
 
     def vector_indexes(self) -> int:
         """How many pieces the vector index is in (1 after a build or a rebuild)."""
@@ -341,6 +344,8 @@ class Index:
             self._build_indexes(table, indexed, rows)
         self._ann = None
         self._rows = None
+        if self._fragmented():  # an import waits for it: a one-shot command would not finish it
+            self._rebuild_vectors()
 
     def _build_indexes(self, table, indexed: dict, rows: int) -> None:
         from lancedb.index import FTS, Bitmap, BTree
