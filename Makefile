@@ -28,6 +28,7 @@ browser-setup: setup
 # Then the notebooks, executed with their default parameters on small fixture data in a
 # throwaway home (notebooks/conftest.py): a cell that raises fails the target.
 test: setup browser-setup
+	$(PY) -m ruff check workbench tests notebooks app_streamlit.py
 	$(PY) -m pytest -q
 	$(PY) -m pytest -q --nbval-lax --nbval-current-env notebooks/
 

@@ -329,7 +329,8 @@ def test_sniff_accepts_the_fixtures() -> None:
         '{"mapping": {}}\n{"mapping": {}}\n',
         "",
     ],
-    ids=["sharegpt", "dict-without-mapping", "wrapped-sharegpt", "scalars", "bad-json", "csv", "jsonl", "empty"],
+    ids=["sharegpt", "dict-without-mapping", "wrapped-sharegpt", "scalars", "bad-json", "csv", "jsonl",
+         "empty"],
 )
 def test_sniff_rejects_other_content(tmp_path: Path, content: str) -> None:
     path = tmp_path / "other.json"

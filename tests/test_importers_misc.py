@@ -184,9 +184,11 @@ def _branching_chat(current: str | None) -> dict:
     return {"id": "chat-1", "title": "Branches", "history": history}
 
 
-@pytest.mark.parametrize(("current", "active"), [("a2", {"u1", "a2"}), ("u2", {"u1", "a1", "u2"}), (None, {"u1", "a2"})])
+@pytest.mark.parametrize(("current", "active"),
+                         [("a2", {"u1", "a2"}), ("u2", {"u1", "a1", "u2"}), (None, {"u1", "a2"})])
 def test_openwebui_active_branch_is_path_to_current(tmp_path, current, active):
-    [conversation] = openwebui.parse(write_json(tmp_path / "chat.json", _branching_chat(current))).conversations
+    chat = write_json(tmp_path / "chat.json", _branching_chat(current))
+    [conversation] = openwebui.parse(chat).conversations
     assert conversation.source_id == "chat-1"
     messages = by_id(conversation)
     assert set(messages) == {"u1", "a1", "a2", "u2"}

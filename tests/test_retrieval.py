@@ -263,8 +263,6 @@ def test_chat_appends_are_compacted_into_the_indexes_once_idle(tmp_path):
 def test_a_chat_turn_indexed_twice_is_stored_once(tmp_path):
     """A retry, or a full sync in another process, may index a turn's messages first: the
     turn's own indexing then adds nothing and keeps one row per chunk everywhere."""
-    from dataclasses import replace
-
     wb = Workbench.open(tmp_path)
     conv = wb.create_conversation("default", "Backups")
     question = wb.add_message(conv.id, "user", "Which rsync flags keep hard links?")

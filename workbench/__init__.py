@@ -22,7 +22,8 @@ _EXPORTS = {
     "Workbench": "api",
     "load_settings": "config",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = ["Conversation", "ImportRejected", "ImportResult", "Message", "Settings", "Workbench",
+           "load_settings"]
 __version__ = "0.1.0"
 
 

@@ -13,9 +13,9 @@ import typer
 from rich import box
 from rich.table import Table
 
-eval_app = typer.Typer(help="Measure retrieval quality: eval sets, runs, comparisons.")
-
 from .cli_common import _lookup, _progress_printer, emit_json, err, fail, out, workbench
+
+eval_app = typer.Typer(help="Measure retrieval quality: eval sets, runs, comparisons.")
 
 
 def _ks(value: str) -> list[int]:
