@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+import threading
 import time
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -157,3 +160,30 @@ def test_vector_index_is_rebuilt_in_one_piece_past_its_limit(tmp_path):
     index.optimize()
     assert not index._rebuilding() and index.vector_indexes() == 1
     assert index.mirror(wait=True) is mirror and len(mirror) == index.count() == 400 + 10 + 5
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the rebuild pauses only where it can (Linux)")
+def test_vector_index_rebuild_pauses_while_the_index_is_in_use(tmp_path, monkeypatch):
+    import workbench.index as index_module
+
+    monkeypatch.setattr(index_module, "QUIET_S", 0.5)
+    index = Index(tmp_path / "lancedb", "chunks", DIM, ann_threshold=300)
+    index.upsert(*rows("m", 400))
+    index.optimize()
+    rebuild = threading.Thread(target=index._rebuild_vectors)
+    rebuild.start()
+    query = rows("q", 1, seed=6)[1][0]
+    while index._child is None and rebuild.is_alive():
+        index.search_vector(query, Filters(), 3)  # a search as soon as the child exists
+    child = index._child
+    assert child is not None
+    states = set()
+    until = time.monotonic() + 1.5
+    while time.monotonic() < until:  # searching on: the child stays stopped
+        assert index.search_vector(query, Filters(), 3)
+        states.add(Path(f"/proc/{child.pid}/stat").read_text().split(") ")[1][0])
+        time.sleep(0.05)
+    assert states == {"T"} and rebuild.is_alive()
+    rebuild.join(60)  # quiet now: it goes on and ends
+    assert not rebuild.is_alive() and index.last_rebuild_s is not None
+    assert child.returncode == 0 and index.vector_indexes() == 1
