@@ -278,10 +278,9 @@ class Index:
 
     def wait_for_rebuild(self) -> None:
         rebuild = self._rebuild
-        if rebuild is not None:
+        if rebuild is not None and rebuild.is_alive():
             self._hurry = True  # no more pauses: someone waits for it
             rebuild.join()
-            self._hurry = False
 
     def _in_use(self) -> None:
         """A search or an append: a running rebuild pauses until the index is quiet again."""
@@ -298,7 +297,11 @@ class Index:
         if timer is not None:
             timer.cancel()  # this is the compaction it was waiting to run
         if self._rebuilding():
-            # Its rewrite of the fragments would conflict with the rebuild's commit.
+            # Its rewrite of the fragments would conflict with the rebuild's commit. Appends
+            # pile up meanwhile (each a fragment that full-text search scans): past
+            # COMPACT_AT_MOST the rebuild stops pausing.
+            if self._appends >= COMPACT_AT_MOST:
+                self._hurry = True
             self._compact_when_idle()
             return
         try:
@@ -313,6 +316,7 @@ class Index:
             log.warning("index compaction of %s deferred: %s", self.name, error)
             return
         if self._fragmented():
+            self._hurry = False
             self._rebuild = threading.Thread(target=self._rebuild_vectors, name="vector-index",
                                              daemon=True)
             self._rebuild.start()
@@ -391,6 +395,7 @@ class Index:
         self._ann = None
         self._rows = None
         if self._fragmented():  # an import waits for it: a one-shot command would not finish it
+            self._hurry = False
             self._rebuild_vectors()
 
     def _build_indexes(self, table, indexed: dict, rows: int) -> None:
