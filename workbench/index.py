@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from contextlib import contextmanager
@@ -341,32 +342,40 @@ class Index:
         wait for it to end (measured: a chat turn's indexing waited 37 s at 100k rows)."""
         started = time.perf_counter()
         command = [sys.executable, "-m", "workbench.index", str(self.path), self.name]
-        with self._index_commit():
-            child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     text=True)
-            with self._lock:
-                self._child = child if _CAN_PAUSE else None
-            try:
-                while child.poll() is None:
-                    with self._lock:
-                        if self._child_stopped and (
-                                self._hurry or time.monotonic() >= self._busy_until):
-                            child.send_signal(signal.SIGCONT)
-                            self._child_stopped = False
-                    time.sleep(0.2)
-            finally:
-                with self._lock:
-                    if self._child_stopped:
-                        child.send_signal(signal.SIGCONT)
-                    self._child, self._child_stopped = None, False
-            errors = child.stderr.read() if child.stderr else ""
-            self.table.checkout_latest()  # the child's commit, without the 2 s consistency wait
+        try:
+            # A file, not a pipe: a child writing more than a pipe holds would block unread.
+            with tempfile.TemporaryFile("w+") as errors, self._index_commit():
+                child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors)
+                self._watch(child)
+                self.table.checkout_latest()  # its commit, without the 2 s consistency wait
+                errors.seek(0)
+                lines = errors.read().strip().splitlines() or ["no error output"]
+        except (OSError, RuntimeError, ValueError) as error:
+            log.warning("vector index of %s not rebuilt: %s", self.name, error)
+            return
         if child.returncode != 0:
-            lines = errors.strip().splitlines() or ["no error output"]
             log.warning("vector index of %s not rebuilt: %s", self.name, lines[-1])
             return
         self.table.prewarm_index("vector_idx")
         self.last_rebuild_s = time.perf_counter() - started
+
+    def _watch(self, child: subprocess.Popen) -> None:
+        """Until the child ends: stopped while the index is in use, resumed once it is quiet."""
+        with self._lock:
+            self._child = child if _CAN_PAUSE else None
+        try:
+            while child.poll() is None:
+                with self._lock:
+                    if self._child_stopped and (
+                            self._hurry or time.monotonic() >= self._busy_until):
+                        child.send_signal(signal.SIGCONT)
+                        self._child_stopped = False
+                time.sleep(0.2)
+        finally:
+            with self._lock:
+                if self._child_stopped:
+                    child.send_signal(signal.SIGCONT)
+                self._child, self._child_stopped = None, False
 
     def prewarm(self) -> None:
         """Load the rewritten indexes now, not in the next search (≈ 130 ms at 100k rows)."""
