@@ -109,7 +109,6 @@ def run_embed_benchmark(settings: Settings, texts: int = 2000) -> list[dict[str,
     cosine between their vectors (fp16 on CUDA, so not exactly 1 there)."""
     import numpy as np
 
-    from .bulk import BulkEncoder
     from .embed import get_embedder
 
     embedder = get_embedder(
@@ -117,7 +116,10 @@ def run_embed_benchmark(settings: Settings, texts: int = 2000) -> list[dict[str,
     )
     corpus = [text for _, text in synthetic.messages(texts, seed=3)]
     model = embedder.model
-    bulk = BulkEncoder(model)
+    bulk = embedder.bulk
+    if bulk is None:
+        raise ValueError(f"{settings.embedding_model}: the bulk encoder reproduces mean-pooled "
+                         "models only")
     warm = corpus[: min(len(corpus), 256)]  # kernels, allocator, tokenizer threads: not measured
     model.encode(warm, batch_size=embedder.batch_size)
     bulk.encode(warm)

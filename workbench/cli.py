@@ -426,7 +426,10 @@ def bench_embed(
     from .embed import model_slug
 
     config = settings()  # no stores: this command also runs where only torch is installed
-    rows = run_embed_benchmark(config, texts)
+    try:
+        rows = run_embed_benchmark(config, texts)
+    except ValueError as error:  # a model the bulk encoder cannot reproduce
+        fail(str(error))
     table = Table(title=f"embedding benchmark ({model_slug(config.embedding_model)}, "
                         f"{rows[0]['device']})")
     for column in ("encoder", "texts", "seconds", "texts/s", "vs encode", "min cosine"):
