@@ -11,7 +11,7 @@ from pathlib import Path
 import streamlit as st
 
 from workbench import Workbench, load_settings
-from workbench.llm import EmbeddedServer, LLMClient, ensure_llm
+from workbench.chat.llm import EmbeddedServer, LLMClient, ensure_llm
 from workbench.ui import chat, conversations, evaluation, import_page, search, settings
 from workbench.ui.common import NAV_KEY
 

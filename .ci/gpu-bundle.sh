@@ -15,7 +15,7 @@ mkdir -p "$dest/wheels"
 import json, sys
 from pathlib import Path
 from sentence_transformers import SentenceTransformer
-from workbench.embed import PACKAGED_MINILM, resolve_model_path
+from workbench.embeddings.model import PACKAGED_MINILM, resolve_model_path
 
 target = Path(sys.argv[1])
 SentenceTransformer(resolve_model_path(PACKAGED_MINILM), device="cpu").half().save(str(target))

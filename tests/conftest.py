@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from workbench import Workbench
-from workbench.cli import app
+from workbench.cli.main import app
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # Derived model files (the ONNX query encoder) go to a folder of this run, not the user's cache;

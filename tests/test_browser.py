@@ -27,8 +27,8 @@ from pathlib import Path
 import pytest
 
 from workbench import Workbench, load_settings
-from workbench.chat import title_from
-from workbench.llm import ensure_llm, free_port, shutdown_embedded, stop_process
+from workbench.chat.turn import title_from
+from workbench.chat.llm import ensure_llm, free_port, shutdown_embedded, stop_process
 
 TESTS = Path(__file__).parent
 FIXTURES = TESTS / "fixtures"

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from conftest import Cli
-from workbench import synthetic
-from workbench.bulk import BulkEncoder
-from workbench.embed import get_embedder
+from workbench.bench import synthetic
+from workbench.embeddings.bulk import BulkEncoder
+from workbench.embeddings.model import get_embedder
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,9 @@ from conftest import FIXTURES, Cli
 pytest.importorskip("llama_cpp", reason="llama-cpp-python[server] is installed by `make setup`")
 
 from workbench import Workbench  # noqa: E402
-from workbench.chat import EmptyMessage, wait_for_indexing  # noqa: E402
+from workbench.chat.turn import EmptyMessage, wait_for_indexing  # noqa: E402
 from workbench.store.conversations import NotFound  # noqa: E402
-from workbench.llm import LLMClient, LLMConfig, ensure_llm  # noqa: E402
+from workbench.chat.llm import LLMClient, LLMConfig, ensure_llm  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import time
 import duckdb
 import pytest
 
-from workbench import synthetic
+from workbench.bench import synthetic
 
 MESSAGES = 20000
 PER_CONVERSATION = 100

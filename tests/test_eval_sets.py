@@ -10,7 +10,7 @@ import pytest
 
 from conftest import FIXTURES, Cli, run_workbench
 from workbench import Workbench
-from workbench.evalsets import fingerprint, parse_question, question_prompt
+from workbench.evaluation.sets import fingerprint, parse_question, question_prompt
 from workbench.store.conversations import NotFound
 
 # Several exports in one workspace: the user's own history, English and Portuguese.
@@ -269,7 +269,7 @@ def test_question_prompt_and_parse():
 @pytest.mark.slow
 def test_llm_questions_from_the_embedded_model(wb):
     pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
-    from workbench.llm import shutdown_embedded
+    from workbench.chat.llm import shutdown_embedded
 
     try:
         # SmolLM2-135M writes a usable question for about half of the longer messages, and

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from workbench.llm import (
+from workbench.chat.llm import (
     EmbeddedServer,
     LLMClient,
     LLMConfig,

@@ -13,8 +13,8 @@ import pytest
 
 from conftest import FIXTURES
 from workbench import Workbench
-from workbench.index import HIT_COLUMNS, Filters, Index
-from workbench.mirror import Mirror
+from workbench.search.table import HIT_COLUMNS, Filters, Index
+from workbench.search.mirror import Mirror
 
 DIM = 16
 START = datetime(2024, 1, 1, tzinfo=timezone.utc)
@@ -164,7 +164,7 @@ def test_vector_index_is_rebuilt_in_one_piece_past_its_limit(tmp_path):
 
 @pytest.mark.skipif(sys.platform != "linux", reason="the rebuild pauses only where it can (Linux)")
 def test_vector_index_rebuild_pauses_while_the_index_is_in_use(tmp_path, monkeypatch):
-    import workbench.index as index_module
+    import workbench.search.table as index_module
 
     monkeypatch.setattr(index_module, "QUIET_S", 0.5)
     index = Index(tmp_path / "lancedb", "chunks", DIM, ann_threshold=300)

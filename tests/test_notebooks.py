@@ -24,7 +24,7 @@ import pytest
 
 from conftest import FIXTURES, run_workbench
 from workbench import Workbench
-from workbench.notebooks import NOTEBOOKS_DIR, batches, get_batch
+from workbench.evaluation.batches import NOTEBOOKS_DIR, batches, get_batch
 
 EXPECTED = {
     "retrieval_eval": ["home", "eval_set", "queries", "retrievers", "retriever_params", "ks",
@@ -268,7 +268,7 @@ def test_scheduled_run_and_app_write_at_the_same_time(home, tmp_path, monkeypatc
     pytest.importorskip("llama_cpp", reason="llama-cpp-python[server] is installed by make setup")
     from streamlit.testing.v1 import AppTest
 
-    from workbench.llm import ensure_llm, shutdown_embedded
+    from workbench.chat.llm import ensure_llm, shutdown_embedded
 
     wb = Workbench.open(home)
     client, _ = ensure_llm(wb.settings.model_copy(update={"llm_base_url": None}), home)

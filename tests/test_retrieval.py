@@ -10,8 +10,8 @@ import pytest
 
 from conftest import FIXTURES
 from workbench import Workbench
-from workbench.chunking import get_chunker
-from workbench.index import Filters
+from workbench.text.chunking import get_chunker
+from workbench.search.table import Filters
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +115,7 @@ def test_interrupted_indexing_resumes_without_duplicates(tmp_path):
         if stage == "embed" and 0 < done < total:
             raise Interrupted
 
-    from workbench.indexing import sync_index
+    from workbench.search.sync import sync_index
 
     with pytest.raises(Interrupted):
         sync_index(wb.store, wb.index(), wb.embedder, chunker, stop_after_first_batch, batch_size=4)
@@ -203,8 +203,8 @@ def test_query_fast_path_gives_the_vector_of_encode(indexed):
 
 
 def test_queries_are_encoded_by_onnx_runtime_with_the_models_vectors(indexed, tmp_path):
-    from workbench import query_encoder
-    from workbench.embed import Embedder, resolve_model_path
+    from workbench.embeddings import query_encoder
+    from workbench.embeddings.model import Embedder, resolve_model_path
 
     assert indexed.embedder.onnx is not None  # the default path of every search
     model_path = resolve_model_path(indexed.embedder.name)
@@ -225,7 +225,7 @@ def test_queries_are_encoded_by_onnx_runtime_with_the_models_vectors(indexed, tm
 def test_chat_appends_are_compacted_into_the_indexes_once_idle(tmp_path):
     import time
 
-    from workbench.index import COMPACT_AT_MOST, COMPACT_EVERY, Index
+    from workbench.search.table import COMPACT_AT_MOST, COMPACT_EVERY, Index
 
     index = Index(tmp_path / "lancedb", "chunks", dimension=8)
     index.compact_idle_s = 0.3
@@ -297,7 +297,7 @@ def test_a_recorded_turn_is_appended_or_pending_again(tmp_path):
     """A chat answer's chunks are stored and marked indexed with the answer, then appended.
     A failed append takes the marks back; marks that a crash left without rows are dropped by
     the next full sync, which embeds those chunks again."""
-    from workbench.indexing import append_turn, plan_turn, record_turn
+    from workbench.search.sync import append_turn, plan_turn, record_turn
 
     wb = Workbench.open(tmp_path)
     conv = wb.create_conversation("default", "Backups")
@@ -333,7 +333,7 @@ def test_a_recorded_turn_is_appended_or_pending_again(tmp_path):
 
 
 def test_a_question_naming_a_participant_lifts_their_own_turns(tmp_path):
-    from workbench.retrieve import _named_speakers
+    from workbench.search.retrieve import _named_speakers
 
     rows = [
         ("Anna", "user", "We went camping in the mountains and hiked to a glacier lake."),

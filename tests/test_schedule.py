@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from workbench.cli import app
-from workbench.schedule import CronError, entries, job_line, tag, validate_cron
+from workbench.cli.main import app
+from workbench.evaluation.schedule import CronError, entries, job_line, tag, validate_cron
 
 EXISTING = "MAILTO=me@example.org\n15 1 * * * /usr/bin/backup --quiet\n"
 

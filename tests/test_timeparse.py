@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from workbench.timeparse import TimeRange, parse_time_range, strip_time_phrase
+from workbench.text.timeparse import TimeRange, parse_time_range, strip_time_phrase
 
 UTC = timezone.utc
 NOW = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)  # a Tuesday; this week began Monday 23 Nov

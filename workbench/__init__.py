@@ -6,10 +6,10 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .api import Workbench
-    from .config import Settings, load_settings
-    from .importers import ImportRejected
-    from .records import Conversation, ImportResult, Message
+    from workbench.api import Workbench
+    from workbench.config import Settings, load_settings
+    from workbench.importers import ImportRejected
+    from workbench.records import Conversation, ImportResult, Message
 
 # Imported on first use, so that a part such as the bulk encoder or the embedding benchmark runs
 # where only torch is installed, and `workbench --help` does not load DuckDB and LanceDB.

@@ -1,5 +1,5 @@
 """`python -m workbench`: the CLI, for machines where the package is on PYTHONPATH only."""
 
-from .cli import app
+from workbench.cli.main import app
 
 app(prog_name="workbench")

@@ -10,20 +10,22 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterable
 
-from . import evalsets, export, runs
-from .chunking import get_chunker
-from .config import Settings, load_settings
-from .embed import Embedder, get_embedder
-from .evalsets import EvalSet
-from .evaluate import Query, locomo_queries
-from .index import Filters, Index
-from .indexing import SyncReport, index_name, index_turn, rebuild, sync_index
-from .ingest import Progress, _quiet, ingest_paths
-from .records import Conversation, ImportResult, Message
-from .retrieve import Retriever, SearchResult, get_retriever_config
-from .runs import Comparison, Run
-from .store import Store
-from .store import conversations as crud
+from workbench.evaluation import sets as evalsets
+from workbench.text import export
+from workbench.evaluation import runs
+from workbench.text.chunking import get_chunker
+from workbench.config import Settings, load_settings
+from workbench.embeddings.model import Embedder, get_embedder
+from workbench.evaluation.sets import EvalSet
+from workbench.evaluation.metrics import Query, locomo_queries
+from workbench.search.table import Filters, Index
+from workbench.search.sync import SyncReport, index_name, index_turn, rebuild, sync_index
+from workbench.ingest import Progress, _quiet, ingest_paths
+from workbench.records import Conversation, ImportResult, Message
+from workbench.search.retrieve import Retriever, SearchResult, get_retriever_config
+from workbench.evaluation.runs import Comparison, Run
+from workbench.store import Store
+from workbench.store import conversations as crud
 
 log = logging.getLogger(__name__)
 
@@ -108,15 +110,15 @@ class Workbench:
     def chat(self, llm=None, **options: Any):
         """A ``Chat`` over this workbench; ``llm`` defaults to the configured endpoint or the
         embedded local model (started on first use)."""
-        from .chat import Chat
-        from .llm import ensure_llm
+        from workbench.chat.turn import Chat
+        from workbench.chat.llm import ensure_llm
 
         if llm is None:
             llm, _ = ensure_llm(self.settings, self.settings.home)
         return Chat(self, llm, **options)
 
     def log_interaction(self, turn, stats=None) -> str:
-        from .store.interactions import log_interaction
+        from workbench.store.interactions import log_interaction
 
         timings = turn.timings_ms
         return log_interaction(self.store, {
@@ -136,7 +138,7 @@ class Workbench:
         })
 
     def interactions(self, conversation: str | None = None) -> list[dict[str, Any]]:
-        from .store.interactions import list_interactions
+        from workbench.store.interactions import list_interactions
 
         cid = self.conversation(conversation).id if conversation else None
         return list_interactions(self.store, cid)
@@ -250,7 +252,7 @@ class Workbench:
         elif method == "llm":
             from dataclasses import replace
 
-            from .llm import LLMClient, ensure_llm
+            from workbench.chat.llm import LLMClient, ensure_llm
 
             client, _ = ensure_llm(self.settings, self.settings.home)
             # Greedy decoding, so the same seed and model give the same questions.

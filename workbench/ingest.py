@@ -13,12 +13,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 
-from . import importers
-from .importers import ImportRejected, Source
-from .clean import Cleaner
-from .records import ImportResult, ParsedFile
-from .store import Store
-from .store.imports import write_import
+from workbench import importers
+from workbench.importers import ImportRejected, Source
+from workbench.text.clean import Cleaner
+from workbench.records import ImportResult, ParsedFile
+from workbench.store import Store
+from workbench.store.imports import write_import
 
 Progress = Callable[[str, int, int], None]
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ..records import ConversationRecord, ParsedFile
-from . import chatgpt, claude, generic, legacy, locomo, openwebui, sharegpt
-from .base import ImportRejected, Source
+from workbench.records import ConversationRecord, ParsedFile
+from workbench.importers import chatgpt, claude, generic, legacy, locomo, openwebui, sharegpt
+from workbench.importers.base import ImportRejected, Source
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ import json
 from datetime import datetime
 from typing import Any
 
-from ..records import ROLES, ConversationRecord, MessageRecord, ParsedFile
-from .base import (
+from workbench.records import ROLES, ConversationRecord, MessageRecord, ParsedFile
+from workbench.importers.base import (
     ImportRejected,
     Source,
     content_hash,

@@ -32,8 +32,8 @@ import io
 import json
 from typing import Any, Iterator
 
-from ..records import ConversationRecord, MessageRecord, ParsedFile
-from .base import (
+from workbench.records import ConversationRecord, MessageRecord, ParsedFile
+from workbench.importers.base import (
     ImportRejected,
     Source,
     iter_dicts,

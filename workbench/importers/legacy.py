@@ -12,8 +12,14 @@ import sqlite3
 from datetime import datetime, timezone
 from typing import Any
 
-from ..records import ConversationRecord, MessageRecord, ParsedFile
-from .base import ImportRejected, Source, message_source_id, normalise_role, parse_timestamp
+from workbench.records import ConversationRecord, MessageRecord, ParsedFile
+from workbench.importers.base import (
+    ImportRejected,
+    Source,
+    message_source_id,
+    normalise_role,
+    parse_timestamp,
+)
 
 NAME = "legacy"
 DESCRIPTION = "the original project's SQLite database (nosso_projeto.db)"

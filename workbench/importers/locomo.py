@@ -11,8 +11,8 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
-from ..records import ConversationRecord, MessageRecord, ParsedFile
-from .base import (
+from workbench.records import ConversationRecord, MessageRecord, ParsedFile
+from workbench.importers.base import (
     ImportRejected,
     Source,
     iter_dicts,

@@ -10,8 +10,8 @@ import json
 import sqlite3
 from typing import Any
 
-from ..records import ConversationRecord, MessageRecord, ParsedFile
-from .base import (
+from workbench.records import ConversationRecord, MessageRecord, ParsedFile
+from workbench.importers.base import (
     ImportRejected,
     Source,
     conversation_source_id,

@@ -14,10 +14,10 @@ from typing import Any
 
 import duckdb
 
-from ..records import Conversation, Message
-from . import ids
-from .database import Store
-from .imports import dumps
+from workbench.records import Conversation, Message
+from workbench.store import ids
+from workbench.store.database import Store
+from workbench.store.imports import dumps
 
 NATIVE_FORMAT = "workbench"
 

@@ -25,7 +25,7 @@ from typing import Iterator
 
 import duckdb
 
-from .migrations import migrate
+from workbench.store.migrations import migrate
 
 
 class StoreBusy(RuntimeError):

@@ -14,9 +14,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from ..records import ImportResult, ParsedFile
-from . import ids
-from .database import Store
+from workbench.records import ImportResult, ParsedFile
+from workbench.store import ids
+from workbench.store.database import Store
 
 TS = pa.timestamp("us", tz="UTC")
 

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
-from .database import Store
+from workbench.store.database import Store
 
 
 def log_interaction(store: Store, row: dict[str, Any]) -> str:

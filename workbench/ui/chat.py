@@ -6,11 +6,11 @@ from typing import Any
 
 import streamlit as st
 
-from ..api import Workbench
-from ..chat import Chat, EmptyMessage, Turn
-from ..llm import LLMClient
-from ..records import Conversation, Message
-from .common import LLMFactory, memory, options
+from workbench.api import Workbench
+from workbench.chat.turn import Chat, EmptyMessage, Turn
+from workbench.chat.llm import LLMClient
+from workbench.records import Conversation, Message
+from workbench.ui.common import LLMFactory, memory, options
 
 SELECTED = "chat_conversation"  # id of the conversation shown, None for a new chat
 LAST_TURN = "chat_last_turn"  # the last turn of this session: its memories and error

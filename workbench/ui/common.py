@@ -7,8 +7,8 @@ from typing import Any, Callable
 
 import streamlit as st
 
-from ..api import Workbench
-from ..llm import LLMClient
+from workbench.api import Workbench
+from workbench.chat.llm import LLMClient
 
 # Session-state keys shared between pages (and set by tests).
 NAV_KEY = "switch_to"  # name of the page the app switches to at the start of the next run

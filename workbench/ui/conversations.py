@@ -6,9 +6,9 @@ import re
 
 import streamlit as st
 
-from ..api import Workbench
-from ..records import Conversation, Message
-from .common import OPEN_CONVERSATION, OPEN_MESSAGE, when
+from workbench.api import Workbench
+from workbench.records import Conversation, Message
+from workbench.ui.common import OPEN_CONVERSATION, OPEN_MESSAGE, when
 
 PICK = "conversations_pick"
 

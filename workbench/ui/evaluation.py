@@ -9,9 +9,9 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from ..api import Workbench
-from ..runs import Run
-from .common import when
+from workbench.api import Workbench
+from workbench.evaluation.runs import Run
+from workbench.ui.common import when
 
 RUN_A = "eval_run_a"
 RUN_B = "eval_run_b"

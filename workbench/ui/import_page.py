@@ -10,10 +10,10 @@ from typing import Any, Iterator
 
 import streamlit as st
 
-from ..api import Workbench
-from ..importers import FORMATS
-from ..records import ImportResult
-from .common import options
+from workbench.api import Workbench
+from workbench.importers import FORMATS
+from workbench.records import ImportResult
+from workbench.ui.common import options
 
 RESULTS = "import_results"
 STAGES = {"parse": "reading", "clean": "cleaning", "write": "writing", "embed": "embedding",

@@ -7,10 +7,10 @@ from typing import Any
 
 import streamlit as st
 
-from ..api import Workbench
-from ..records import ROLES
-from ..retrieve import RETRIEVERS, Hit, SearchResult
-from .common import open_conversation, options, snippet, when
+from workbench.api import Workbench
+from workbench.records import ROLES
+from workbench.search.retrieve import RETRIEVERS, Hit, SearchResult
+from workbench.ui.common import open_conversation, options, snippet, when
 
 
 def render(wb: Workbench, workspace: str) -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ..api import Workbench
-from ..chunking import CHUNKERS
-from ..retrieve import RETRIEVERS
-from .common import LLMFactory, options
+from workbench.api import Workbench
+from workbench.text.chunking import CHUNKERS
+from workbench.search.retrieve import RETRIEVERS
+from workbench.ui.common import LLMFactory, options
 
 CHECK_EMBEDDED = "settings_check_embedded"
 

@@ -22,10 +22,10 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import pyarrow as pa
 
-from .evalsets import EvalSet, SetQuery, resolve_set
-from .evaluate import Report, evaluate
-from .store import Store
-from .store.conversations import NotFound
+from workbench.evaluation.sets import EvalSet, SetQuery, resolve_set
+from workbench.evaluation.metrics import Report, evaluate
+from workbench.store import Store
+from workbench.store.conversations import NotFound
 
 PRIMARY_METRIC = "R@10"
 _RESULT_SCHEMA = pa.schema([
@@ -107,7 +107,7 @@ class RunConfig:
 
 def code_version() -> str | None:
     """``git describe --always --dirty`` of the package's checkout, else the package version."""
-    from . import __version__
+    from workbench import __version__
 
     try:
         found = subprocess.run(

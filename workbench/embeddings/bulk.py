@@ -19,7 +19,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from .embed import is_mean_pooled, mean_pool
+from workbench.embeddings.pooling import is_mean_pooled, mean_pool
 
 SLICE = 16_384  # texts tokenised and sorted together: sorting across more buys little padding
 _DONE = object()

@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from . import synthetic
-from .embed import Embedder
-from .index import Filters, Index
-from .retrieve import DEFAULT_RETRIEVER, Retriever, get_retriever_config
+from workbench.bench import synthetic
+from workbench.embeddings.model import Embedder
+from workbench.search.table import Filters, Index
+from workbench.search.retrieve import DEFAULT_RETRIEVER, Retriever, get_retriever_config
 
 BASE_TEXTS = 3000
 NOISE = 0.035  # per-dimension σ: a perturbed copy keeps cosine ≈ 0.8 to its source

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .embed import is_mean_pooled, mean_pool
+from workbench.embeddings.pooling import is_mean_pooled, mean_pool
 
 log = logging.getLogger(__name__)
 

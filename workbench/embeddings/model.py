@@ -16,6 +16,8 @@ from typing import Sequence
 
 import numpy as np
 
+from workbench.embeddings.pooling import is_mean_pooled, mean_pool
+
 PACKAGED_MINILM = "packaged:all-MiniLM-L6-v2"
 _FEW = 8  # up to this many texts, the ONNX encoder beats torch's batching by a wide margin
 
@@ -109,7 +111,7 @@ class Embedder:
             with self._lock:
                 if not self._onnx_tried:
                     if self.query_encoder == "onnx" and model.device.type == "cpu":
-                        from . import query_encoder
+                        from workbench.embeddings import query_encoder
 
                         self._onnx = query_encoder.load(
                             model, resolve_model_path(self.name), self.cache_dir
@@ -126,7 +128,7 @@ class Embedder:
             with self._lock:
                 if not self._bulk_tried:
                     if is_mean_pooled(model):
-                        from .bulk import BulkEncoder
+                        from workbench.embeddings.bulk import BulkEncoder
 
                         self._bulk = BulkEncoder(model)
                     self._bulk_tried = True
@@ -153,24 +155,6 @@ class Embedder:
             hidden = transformer.auto_model(**batch).last_hidden_state
             vector = mean_pool(hidden, batch["attention_mask"])
         return vector[0].float().cpu().numpy()
-
-
-def is_mean_pooled(model) -> bool:
-    """Transformer → mean pooling → normalise: the shape the fast paths reproduce by hand."""
-    names = [type(module).__name__ for module in model]
-    if names != ["Transformer", "Pooling", "Normalize"]:
-        return False
-    pooling = model[1].get_config_dict()
-    return pooling.get("pooling_mode") == "mean" or bool(pooling.get("pooling_mode_mean_tokens"))
-
-
-def mean_pool(hidden, attention_mask):
-    """The model's pooling and normalisation (torch tensors): padding is left out of the mean."""
-    import torch
-
-    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-    pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-    return torch.nn.functional.normalize(pooled, dim=-1)
 
 
 @lru_cache(maxsize=512)

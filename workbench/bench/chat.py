@@ -21,12 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from . import synthetic
-from .bench_search import BASE_TEXTS, NOISE, percentile
-from .chat import wait_for_indexing
-from .chunking import get_chunker
-from .config import Settings
-from .indexing import SyncReport, _index_row, _PENDING, sync_chunks
+from workbench.bench import synthetic
+from workbench.bench.search import BASE_TEXTS, NOISE, percentile
+from workbench.chat.turn import wait_for_indexing
+from workbench.text.chunking import get_chunker
+from workbench.config import Settings
+from workbench.search.sync import SyncReport, _index_row, _PENDING, sync_chunks
 
 
 def _fill_index(wb, seed: int = 0) -> int:
@@ -63,7 +63,7 @@ def run(settings: Settings, messages: int = 100_000, turns: int = 30,
         pause_s: float = 0.0) -> dict[str, Any]:
     """``pause_s``: a reader's pause after each answer; from 5 s on, the compaction of the
     appends runs in it (and may still run when the next question comes)."""
-    from .api import Workbench
+    from workbench.api import Workbench
 
     with tempfile.TemporaryDirectory() as tmp:
         export = Path(tmp) / "conversations.json"

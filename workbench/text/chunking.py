@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable, Sequence
 
-from .clean import normalise
+from workbench.text.clean import normalise
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
 

@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 
 if TYPE_CHECKING:
-    from .mirror import Mirror
+    from workbench.search.mirror import Mirror
 
 os.environ.setdefault("LANCEDB_LOG", "error")  # every query otherwise logs a warning about _distance
 # Index statistics (read after each compaction) without the vector index's centroids.
@@ -341,7 +341,7 @@ class Index:
         this one it would occupy LanceDB's worker threads, and every search and append would
         wait for it to end (measured: a chat turn's indexing waited 37 s at 100k rows)."""
         started = time.perf_counter()
-        command = [sys.executable, "-m", "workbench.index", str(self.path), self.name]
+        command = [sys.executable, "-m", "workbench.search.table", str(self.path), self.name]
         try:
             # A file, not a pipe: a child writing more than a pipe holds would block unread.
             with tempfile.TemporaryFile("w+") as errors, self._index_commit() as built:
@@ -494,7 +494,7 @@ class Index:
         return False
 
     def _build_mirror(self, generation: int) -> None:
-        from .mirror import Mirror
+        from workbench.search.mirror import Mirror
 
         try:
             handle = self._db.open_table(self.name)

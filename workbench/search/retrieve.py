@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from .embed import Embedder
-from .index import Filters, Index
-from .timeparse import parse_time_range, strip_time_phrase
+from workbench.embeddings.model import Embedder
+from workbench.search.table import Filters, Index
+from workbench.text.timeparse import parse_time_range, strip_time_phrase
 
 
 @dataclass(frozen=True)

@@ -28,9 +28,9 @@ from typing import Any, Callable, Iterable
 import duckdb
 import pyarrow as pa
 
-from .evaluate import Query, locomo_queries
-from .store import Store
-from .store.conversations import NotFound
+from workbench.evaluation.metrics import Query, locomo_queries
+from workbench.store import Store
+from workbench.store.conversations import NotFound
 
 KINDS = ("locomo", "qrels", "known-item", "llm")
 
@@ -454,7 +454,7 @@ def known_item_queries(store: Store, workspace: str, n: int, seed: int = 0,
     is shuffled. The message is the one relevant answer; a message without such a sentence (a
     copy of another, give or take a word) is no known item and is passed over.
     """
-    from .clean import Cleaner
+    from workbench.text.clean import Cleaner
 
     pool = candidates(store, workspace)
     postings, idf = _vocabulary_index(pool)

@@ -25,15 +25,15 @@ from typing import TYPE_CHECKING, Any, Iterator
 import duckdb
 import numpy as np
 
-from .chunking import get_chunker
-from .indexing import TurnChunks, append_turn, plan_turn, record_turn
-from .llm import LLMClient, LLMUnavailable, count_tokens
-from .records import Conversation, Message
-from .retrieve import Hit
-from .store.ids import message_hash
+from workbench.text.chunking import get_chunker
+from workbench.search.sync import TurnChunks, append_turn, plan_turn, record_turn
+from workbench.chat.llm import LLMClient, LLMUnavailable, count_tokens
+from workbench.records import Conversation, Message
+from workbench.search.retrieve import Hit
+from workbench.store.ids import message_hash
 
 if TYPE_CHECKING:
-    from .api import Workbench
+    from workbench.api import Workbench
 
 PROMPT_VERSION = "memory-chat.v1"
 SYSTEM_PROMPT = (

@@ -17,12 +17,12 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from .chunking import Chunk, Chunker, Turn
-from .embed import Embedder
-from .index import Index
-from .records import Message
-from .store import Store
-from .store.ids import workspace_id
+from workbench.text.chunking import Chunk, Chunker, Turn
+from workbench.embeddings.model import Embedder
+from workbench.search.table import Index
+from workbench.records import Message
+from workbench.store import Store
+from workbench.store.ids import workspace_id
 
 Progress = Callable[[str, int, int], None]
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Iterable
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .api import Workbench
+    from workbench.api import Workbench
 
 _SCOPE = """
     FROM messages m
@@ -106,7 +106,7 @@ def entities_and_pii(
     """
     import pandas as pd
 
-    from .clean import _default_model, _ner_pipeline, redact
+    from workbench.text.clean import _default_model, _ner_pipeline, redact
 
     rows = sample(wb, workspace, n, seed)
     texts = [text[:ANALYSED_CHARS] for text in rows["content"]]

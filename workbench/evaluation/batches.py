@@ -1,4 +1,4 @@
-"""Notebook-driven evaluation: what the notebooks call, and their scheduled execution.
+"""Scheduled execution of the notebooks, recorded as batches, and the regression gate.
 
 The notebooks in ``notebooks/`` hold a parameters cell, calls into this package and Altair
 charts. ``run_notebooks`` executes them with papermill into ``WORKBENCH_HOME/runs/<UTC time>/``,
@@ -26,13 +26,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 if TYPE_CHECKING:
-    import pandas as pd
 
-    from .api import Workbench
+    from workbench.api import Workbench
 
-REPOSITORY = Path(__file__).resolve().parent.parent
+REPOSITORY = Path(__file__).resolve().parents[2]
 NOTEBOOKS_DIR = REPOSITORY / "notebooks"
-SAMPLES_DIR = REPOSITORY / "data" / "samples"
 NOTEBOOKS = ("retrieval_eval", "explore_history", "chunking_lab")
 TRACKED_NOTEBOOK = "retrieval_eval"
 METRICS = ("R@5", "R@10", "RR", "nDCG@10")
@@ -41,155 +39,6 @@ THRESHOLD = 0.02
 INJECTED = ("home", "batch_id", "output_path")
 RUNNING, PASSED, REGRESSED, FAILED = "running", "passed", "regressed", "failed"
 FINISHED = (PASSED, REGRESSED)
-
-
-# ---------------------------------------------------------------------------------------------
-# What the notebooks call
-
-
-def ensure_history(wb: "Workbench", samples: Path = SAMPLES_DIR) -> list:
-    """Ingest the repository's sample exports when the home holds no message at all."""
-    if wb.stats()["messages"]:
-        return []
-    files = sorted(p for p in samples.iterdir() if p.is_file()) if samples.is_dir() else []
-    if not files:
-        raise FileNotFoundError(f"{wb.settings.home} holds no messages and {samples} has no "
-                                "samples: import an export first (workbench ingest FILE)")
-    return wb.ingest(files)
-
-
-def pick_eval_set(wb: "Workbench", eval_set: str = "auto", queries: int = 40, seed: int = 0):
-    """The set named by ``eval_set``; "auto": the newest set, or a known-item set generated
-    from the home's largest workspace (after ingesting the samples into an empty home)."""
-    if eval_set != "auto":
-        return wb.eval_set(eval_set)
-    existing = wb.eval_sets()
-    if existing:
-        return existing[0]
-    ensure_history(wb)
-    spaces = sorted(wb.workspaces(), key=lambda w: (-w["messages"], w["name"]))
-    default = wb.settings.default_workspace
-    workspace = default if any(w["name"] == default and w["messages"] for w in spaces) \
-        else spaces[0]["name"]
-    return wb.eval_generate(workspace, queries, seed=seed)
-
-
-def run_retrievers(
-    wb: "Workbench",
-    eval_set: str,
-    retrievers: Iterable[str],
-    ks: Iterable[int] = (5, 10, 25, 50),
-    chunker: str | None = None,
-    label: str | None = None,
-    batch_id: str | None = None,
-    notebook: str | None = None,
-    retriever_params: Mapping[str, Mapping[str, Any]] | None = None,
-) -> list:
-    """One stored run per retriever (``retriever_params``: overrides per retriever name)."""
-    overrides = retriever_params or {}
-    unknown = set(overrides) - set(retrievers)
-    if unknown:
-        raise ValueError(f"retriever_params names retrievers not in the list: {sorted(unknown)}")
-    wb.index_pending(chunker)
-    return [
-        wb.eval_run(eval_set, retriever=name, chunker=chunker, ks=tuple(ks), label=label,
-                    origin="notebook", batch_id=batch_id, notebook=notebook,
-                    **dict(overrides.get(name, {})))
-        for name in retrievers
-    ]
-
-
-def compare_chunkers(
-    wb: "Workbench",
-    eval_set: str,
-    chunkers: Iterable[str],
-    retriever: str | None = None,
-    ks: Iterable[int] = (5, 10, 25),
-    label: str | None = None,
-    batch_id: str | None = None,
-    notebook: str | None = None,
-) -> list:
-    """One stored run per chunker, each on its own index (built here when missing)."""
-    runs = []
-    for name in chunkers:
-        wb.index_pending(name)
-        runs.append(wb.eval_run(eval_set, retriever=retriever, chunker=name, ks=tuple(ks),
-                                label=label, origin="notebook", batch_id=batch_id,
-                                notebook=notebook))
-    return runs
-
-
-def metrics_table(runs: Iterable) -> "pd.DataFrame":
-    import pandas as pd
-
-    rows = []
-    for run in runs:
-        rows.append({
-            "run": run.id[:8], "retriever": run.retriever, "chunker": run.chunker,
-            "set": f"{run.set_name}@{run.set_version}", "queries": run.queries,
-            **{name: round(value, 4) for name, value in run.metrics.items()},
-            "seconds": round(run.seconds, 1), "search p50 ms": run.search_ms_p50,
-        })
-    return pd.DataFrame(rows)
-
-
-def _cutoff(name: str, prefix: str) -> int | None:
-    head, _, tail = name.partition("@")
-    return int(tail) if head == prefix and tail.isdigit() else None
-
-
-def recall_curve(runs: Iterable) -> "pd.DataFrame":
-    """Recall@k of each run at each of its cut-offs (long format: one row per run and k)."""
-    import pandas as pd
-
-    rows = [
-        {"run": run.id[:8], "retriever": run.retriever, "chunker": run.chunker, "k": k,
-         "recall": value}
-        for run in runs for name, value in run.metrics.items()
-        if (k := _cutoff(name, "R")) is not None
-    ]
-    return pd.DataFrame(rows, columns=["run", "retriever", "chunker", "k", "recall"])
-
-
-def category_recall(runs: Iterable) -> "pd.DataFrame":
-    """Recall@k per query category (sets without categories have one: "all")."""
-    import pandas as pd
-
-    rows = [
-        {"run": run.id[:8], "retriever": run.retriever, "chunker": run.chunker,
-         "category": category, "queries": values.get("queries"), "k": k, "recall": value}
-        for run in runs for category, values in run.per_category.items()
-        for name, value in values.items() if (k := _cutoff(name, "R")) is not None
-    ]
-    return pd.DataFrame(rows, columns=["run", "retriever", "chunker", "category", "queries",
-                                       "k", "recall"])
-
-
-def trend(wb: "Workbench", set_name: str, metric: str = "R@10",
-          limit: int | None = 500) -> "pd.DataFrame":
-    """``metric`` of every stored run on any version of the set ``set_name``, oldest first."""
-    import pandas as pd
-
-    rows = [
-        {"started_at": run.started_at, "run": run.id[:8], "retriever": run.retriever,
-         "chunker": run.chunker, "label": run.label, "origin": run.origin,
-         "batch": (run.batch_id or "")[:8], "set_version": run.set_version,
-         "value": run.metrics[metric]}
-        for run in wb.eval_runs(set_ref=set_name, limit=limit)
-        if run.set_name == set_name and metric in run.metrics
-    ]
-    frame = pd.DataFrame(rows, columns=["started_at", "run", "retriever", "chunker", "label",
-                                        "origin", "batch", "set_version", "value"])
-    return frame.sort_values("started_at", ignore_index=True)
-
-
-def write_scrapbook(output_path: str | None, **payload: Any) -> Path | None:
-    """Write ``payload`` as JSON beside the executed notebook (nothing when run by hand)."""
-    if not output_path:
-        return None
-    path = Path(output_path).with_suffix(".json")
-    path.write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
-    return path
 
 
 # ---------------------------------------------------------------------------------------------
@@ -268,7 +117,7 @@ def batches(wb: "Workbench", limit: int | None = None) -> list[Batch]:
 
 def get_batch(wb: "Workbench", ref: str) -> Batch:
     """A batch by id or unique id prefix."""
-    from .store.conversations import NotFound
+    from workbench.store.conversations import NotFound
 
     with wb.store.connect() as con:
         rows = con.execute(f"SELECT {_BATCH_COLUMNS} FROM eval_batches "

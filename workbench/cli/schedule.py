@@ -14,8 +14,8 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from .cli_common import _lookup, emit_json, err, fail, out, workbench
-from .cli_eval import eval_app
+from workbench.cli.common import _lookup, emit_json, err, fail, out, workbench
+from workbench.cli.evaluation import eval_app
 
 schedule_app = typer.Typer(help="Run `workbench eval notebooks` on a schedule (a crontab entry).")
 
@@ -79,7 +79,7 @@ def eval_notebooks(
     comparison of its tracked run with the previous batch's are stored. Exit 1 when a tracked
     metric dropped more than its threshold, 2 when a notebook failed.
     """
-    from .notebooks import (
+    from workbench.evaluation.batches import (
         METRICS,
         NOTEBOOKS,
         NOTEBOOKS_DIR,
@@ -150,7 +150,7 @@ def eval_batches(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Recorded `eval notebooks` batches, newest first."""
-    from .notebooks import batches
+    from workbench.evaluation.batches import batches
 
     items = batches(workbench(), limit)
     if as_json:
@@ -182,8 +182,8 @@ def schedule_install(
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
 ) -> None:
     """Add (or replace) this home's entry: the line is shown before it is written."""
-    from .notebooks import NOTEBOOKS, parse_thresholds, plan_parameters
-    from .schedule import (
+    from workbench.evaluation.batches import NOTEBOOKS, parse_thresholds, plan_parameters
+    from workbench.evaluation.schedule import (
         CronError,
         CrontabError,
         job_line,
@@ -223,7 +223,12 @@ def schedule_remove(
     crontab_file: Optional[Path] = typer.Option(None, "--crontab-file"),
 ) -> None:
     """Take this home's entry out of the crontab (nothing else is touched)."""
-    from .schedule import CrontabError, read_crontab, without_entry, write_crontab
+    from workbench.evaluation.schedule import (
+        CrontabError,
+        read_crontab,
+        without_entry,
+        write_crontab,
+    )
 
     home = workbench().settings.home.resolve()
     try:
@@ -246,7 +251,7 @@ def schedule_list(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Scheduled evaluations in the crontab, for every home."""
-    from .schedule import CrontabError, entries, read_crontab
+    from workbench.evaluation.schedule import CrontabError, entries, read_crontab
 
     try:
         found = entries(read_crontab(crontab_file))

@@ -9,8 +9,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from . import synthetic
-from .config import Settings
+from workbench.bench import synthetic
+from workbench.config import Settings
 
 DEFAULT_FIXTURES = Path("tests/fixtures")
 
@@ -29,9 +29,9 @@ def run_ingest_benchmark(
 ) -> tuple[list[dict[str, Any]], Path]:
     """Parse + store throughput per fixture and for a generated ChatGPT export, into fresh stores."""
     # The stores are imported here: the embedding benchmark must run where only torch is installed.
-    from . import importers
-    from .ingest import ingest_file
-    from .store import Store
+    from workbench import importers
+    from workbench.ingest import ingest_file
+    from workbench.store import Store
 
     fixtures = fixtures or DEFAULT_FIXTURES
     rows = []
@@ -62,8 +62,8 @@ def run_ingest_benchmark(
 def run_pipeline_benchmark(settings: Settings, messages: int = 2000) -> list[dict[str, Any]]:
     """End-to-end import (parse → clean → store → chunk → embed → index) against the raw embedder
     on the very texts the pipeline embedded, in the same process, with and without redaction."""
-    from .api import Workbench
-    from .embed import get_embedder
+    from workbench.api import Workbench
+    from workbench.embeddings.model import get_embedder
 
     embedder = get_embedder(
         settings.embedding_model, settings.device, settings.query_encoder, settings.cache_dir
@@ -78,7 +78,7 @@ def run_pipeline_benchmark(settings: Settings, messages: int = 2000) -> list[dic
             home = Path(tmp) / f"home-{redact}"
             wb = Workbench(settings.model_copy(update={"home": home, "redact": redact}))
             if redact:
-                from .clean import Cleaner
+                from workbench.text.clean import Cleaner
 
                 Cleaner(redact=True).clean(["Warm up John Smith's pipeline."])
             started = time.perf_counter()
@@ -109,7 +109,7 @@ def run_embed_benchmark(settings: Settings, texts: int = 2000) -> list[dict[str,
     cosine between their vectors (fp16 on CUDA, so not exactly 1 there)."""
     import numpy as np
 
-    from .embed import get_embedder
+    from workbench.embeddings.model import get_embedder
 
     embedder = get_embedder(
         settings.embedding_model, settings.device, settings.query_encoder, settings.cache_dir

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .records import Conversation, Message
+from workbench.records import Conversation, Message
 
 
 def to_json(conversation: Conversation, messages: list[Message]) -> str:

@@ -13,7 +13,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from .cli_common import _lookup, _progress_printer, emit_json, err, fail, out, workbench
+from workbench.cli.common import _lookup, _progress_printer, emit_json, err, fail, out, workbench
 
 eval_app = typer.Typer(help="Measure retrieval quality: eval sets, runs, comparisons.")
 
@@ -32,7 +32,7 @@ class _llm_errors(_lookup):
     """Also turn an unreachable LLM endpoint into one error line."""
 
     def __exit__(self, kind, exc, tb) -> bool:
-        from .llm import LLMUnavailable
+        from workbench.chat.llm import LLMUnavailable
 
         if isinstance(exc, LLMUnavailable):
             fail(str(exc))

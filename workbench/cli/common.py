@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.console import Console
 
-from .config import load_settings
+from workbench.config import load_settings
 
 if TYPE_CHECKING:
-    from .api import Workbench
+    from workbench.api import Workbench
 
 # Into a file, a pipe or a CI log, rich assumes 80 columns and cuts the wider benchmark tables.
 out = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160)
@@ -29,7 +29,7 @@ def settings(**overrides: Any):
 
 def workbench(**overrides: Any) -> Workbench:
     # Imported here: the stores load DuckDB and LanceDB, which `--help` and `bench embed` never use.
-    from .api import Workbench
+    from workbench.api import Workbench
 
     return Workbench(settings(**overrides))
 
@@ -63,8 +63,8 @@ class _lookup:
     def __exit__(self, kind, exc, tb) -> bool:
         if exc is None:
             return False
-        from .store import StoreBusy
-        from .store.conversations import NotFound
+        from workbench.store import StoreBusy
+        from workbench.store.conversations import NotFound
 
         if isinstance(exc, (NotFound, StoreBusy, ValueError)):
             fail(str(exc).strip("'\""))

@@ -16,7 +16,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .cli_common import (
+from workbench.cli.common import (
     _lookup,
     _progress_printer,
     _state,
@@ -27,9 +27,9 @@ from .cli_common import (
     settings,
     workbench,
 )
-from .cli_eval import eval_app
-from .cli_schedule import schedule_app  # also registers `eval notebooks` on eval_app
-from .timeparse import parse_time_range
+from workbench.cli.evaluation import eval_app
+from workbench.cli.schedule import schedule_app  # also registers `eval notebooks` on eval_app
+from workbench.text.timeparse import parse_time_range
 
 app = typer.Typer(help="Conversation-memory workbench.", no_args_is_help=True)
 conversations_app = typer.Typer(help="List, read, export, rename and delete conversations.")
@@ -200,7 +200,7 @@ def chat(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Ask with memory: the answer cites past messages; the turn is stored and indexed."""
-    from .chat import EmptyMessage, wait_for_indexing
+    from workbench.chat.turn import EmptyMessage, wait_for_indexing
 
     bench = workbench(search_mirror=False)  # one turn: see `search`
     with _lookup():
@@ -244,7 +244,7 @@ def serve(
     import os
     import subprocess
 
-    from .llm import ensure_llm, shutdown_embedded
+    from workbench.chat.llm import ensure_llm, shutdown_embedded
 
     bench = workbench()
     env = dict(os.environ)
@@ -391,7 +391,7 @@ def bench_ingest(
 ) -> None:
     """Import throughput (messages/s): parse+store on fixtures and a generated export, then the
     whole pipeline (clean, chunk, embed, index) against the raw embedder on the same texts."""
-    from .bench import run_ingest_benchmark, run_pipeline_benchmark, save_results
+    from workbench.bench.ingest import run_ingest_benchmark, run_pipeline_benchmark, save_results
 
     bench = workbench()
     rows, saved = run_ingest_benchmark(bench.settings, messages, fixtures)
@@ -422,8 +422,8 @@ def bench_embed(
 ) -> None:
     """Raw embedding throughput on this machine's device: sentence-transformers' encode
     against the bulk encoder, on the same texts."""
-    from .bench import run_embed_benchmark, save_results
-    from .embed import model_slug
+    from workbench.bench.ingest import run_embed_benchmark, save_results
+    from workbench.embeddings.model import model_slug
 
     config = settings()  # no stores: this command also runs where only torch is installed
     try:
@@ -456,8 +456,8 @@ def bench_chat(
     "waits" is what a turn waits for before and after the model; "with indexing" adds the
     indexing of the turn's messages, which ends after the answer is stored; "compaction" folds
     the turns' appends into the indexes once the chat pauses."""
-    from .bench import save_results
-    from .bench_chat import run
+    from workbench.bench.ingest import save_results
+    from workbench.bench.chat import run
 
     bench = workbench()
     row = run(bench.settings, messages, turns, pause)
@@ -482,10 +482,10 @@ def bench_search(
     sizes: str = typer.Option("10000,100000", "--sizes", help="Messages, comma separated (1000000 too)."),
 ) -> None:
     """Hybrid query latency (query embedding included) and ANN recall vs exact search."""
-    from .bench import save_results
-    from .bench_search import run
-    from .mirror import IVF_FROM
-    from .retrieve import DEFAULT_RETRIEVER
+    from workbench.bench.ingest import save_results
+    from workbench.bench.search import run
+    from workbench.search.mirror import IVF_FROM
+    from workbench.search.retrieve import DEFAULT_RETRIEVER
 
     bench = workbench()
     rows = run(bench.embedder, [int(x) for x in sizes.split(",")], bench.settings.ann_threshold)

@@ -1,0 +1,1 @@
+"""The command line (Typer): a face over the Workbench door."""

@@ -1,0 +1,1 @@
+"""Embeddings: the sentence-transformers model, pooling, the bulk encoder and the query encoder."""

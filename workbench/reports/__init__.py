@@ -1,0 +1,1 @@
+"""Reports: the tables and charts that notebooks and the app's pages draw."""

@@ -1,0 +1,1 @@
+"""Text: cleaning and PII redaction, chunking, time phrases, rendering conversations."""
