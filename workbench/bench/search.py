@@ -12,6 +12,7 @@ from __future__ import annotations
 import statistics
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -78,7 +79,13 @@ def _latencies(retriever: Retriever, texts: list[str]) -> tuple[list[float], lis
 def measure(index: Index, embedder: Embedder, queries: int = 200, seed: int = 1) -> list[dict[str, Any]]:
     """One row per engine (the in-memory mirror, then LanceDB alone), each with its own
     queries: a repeated query's embedding would come from the cache."""
-    retriever = Retriever(index, embedder, get_retriever_config(DEFAULT_RETRIEVER))
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="search") as pool:
+        return _measure(Retriever(index, embedder, get_retriever_config(DEFAULT_RETRIEVER), pool),
+                        index, embedder, queries, seed)
+
+
+def _measure(retriever: Retriever, index: Index, embedder: Embedder, queries: int,
+             seed: int) -> list[dict[str, Any]]:
     started = time.perf_counter()
     mirror = index.mirror(wait=True)
     mirror_build = time.perf_counter() - started

@@ -260,7 +260,7 @@ class LLMClient:
         import openai  # deferred: costs ~0.5 s at import for users who never chat
 
         if not config.base_url:
-            raise ValueError("LLMClient needs a base_url; ensure_llm() provides the embedded one")
+            raise ValueError("LLMClient needs a base_url; LLMSource provides the embedded one")
         self.config, self.endpoint, self._model = config, config.base_url, config.model
         self._openai = openai
         self._client = openai.OpenAI(base_url=config.base_url, api_key=config.api_key,
@@ -344,40 +344,52 @@ class LLMClient:
         return LLMUnavailable(" ".join(f"LLM at {self.endpoint} {why}".split())[:400])
 
 
-# --- process-wide embedded server -------------------------------------------------------------
+# --- the LLM a workbench talks to ---------------------------------------------------------------
 
-_EMBEDDED: dict[tuple[str, int], EmbeddedServer] = {}
-_EMBEDDED_LOCK = threading.Lock()
+class LLMSource:
+    """The configured endpoint, else an embedded server of its own.
 
+    Invariants: at most one embedded server per source, started on the first ``client()`` and
+    restarted if its process died; ``close`` stops it (and a closed source starts a new one if
+    asked again). The client's model is the server's alias for the embedded server
+    (``llm_model`` applies to configured endpoints). Server logs go to ``home/logs``.
+    """
 
-def ensure_llm(settings: Any, home: Path | None = None) -> tuple[LLMClient, EmbeddedServer | None]:
-    """A client for the configured endpoint (no server), or for the embedded server, started
-    once per process per (GGUF, n_ctx) and restarted if its process died; its model is always
-    the server's alias (``llm_model`` applies to configured endpoints). Logs: ``home/logs``."""
-    config = LLMConfig.from_settings(settings)
-    if config.base_url:
-        return LLMClient(config), None
-    gguf = getattr(settings, "llm_gguf", None)
-    model_path = Path(gguf) if gguf else packaged_gguf()
-    n_ctx = int(getattr(settings, "llm_n_ctx", 4096))
-    home = Path(home if home is not None else getattr(settings, "home", "data/workbench"))
-    with _EMBEDDED_LOCK:
-        server = _EMBEDDED.get((str(model_path), n_ctx))
-        # Liveness, not /v1/models: the server answers nothing while another session generates.
-        if server is None or not server.is_running():
-            server = EmbeddedServer(home / "logs", model_path, n_ctx, startup_timeout_s=float(
-                getattr(settings, "llm_startup_timeout_s", 60.0))).start()
-            _EMBEDDED[(str(model_path), n_ctx)] = server
-    return LLMClient(replace(config, base_url=server.base_url, model=server.alias,
-                             api_key=LOCAL_API_KEY)), server
+    def __init__(self, settings: Any, home: Path | None = None) -> None:
+        self.settings = settings
+        self.home = Path(home if home is not None else getattr(settings, "home", "data/workbench"))
+        self.server: EmbeddedServer | None = None
+        self._lock = threading.Lock()
 
+    def client(self) -> LLMClient:
+        config = LLMConfig.from_settings(self.settings)
+        if config.base_url:
+            return LLMClient(config)
+        gguf = getattr(self.settings, "llm_gguf", None)
+        model_path = Path(gguf) if gguf else packaged_gguf()
+        n_ctx = int(getattr(self.settings, "llm_n_ctx", 4096))
+        with self._lock:
+            server = self.server
+            # Liveness, not /v1/models: the server answers nothing while another session generates.
+            if server is None or not server.is_running():
+                server = EmbeddedServer(
+                    self.home / "logs", model_path, n_ctx, startup_timeout_s=float(
+                        getattr(self.settings, "llm_startup_timeout_s", 60.0))).start()
+                self.server = server
+        return LLMClient(replace(config, base_url=server.base_url, model=server.alias,
+                                 api_key=LOCAL_API_KEY))
 
-def shutdown_embedded() -> None:
-    """Stop every embedded server this process started."""
-    with _EMBEDDED_LOCK:
-        for server in _EMBEDDED.values():
+    def close(self) -> None:
+        with self._lock:
+            server, self.server = self.server, None
+        if server is not None:
             server.stop()
-        _EMBEDDED.clear()
+
+    def __enter__(self) -> LLMSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 # --- token counting ---------------------------------------------------------------------------

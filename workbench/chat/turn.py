@@ -16,24 +16,27 @@ import re
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import Any, Iterator, Protocol
 
 import duckdb
 import numpy as np
 
-from workbench.text.chunking import get_chunker
-from workbench.search.sync import TurnChunks, append_turn, plan_turn, record_turn
 from workbench.chat.llm import LLMClient, LLMUnavailable, count_tokens
+from workbench.config import Settings
+from workbench.embeddings.model import Embedder
 from workbench.records import Conversation, Message
-from workbench.search.retrieve import Hit
+from workbench.search.retrieve import Hit, SearchResult
+from workbench.search.sync import SyncReport, TurnChunks, append_turn, plan_turn, record_turn
+from workbench.search.table import Index
+from workbench.store import Store
+from workbench.store import conversations as crud
 from workbench.store.ids import message_hash
-
-if TYPE_CHECKING:
-    from workbench.api import Workbench
+from workbench.store.interactions import log_interaction
+from workbench.text.chunking import get_chunker
 
 PROMPT_VERSION = "memory-chat.v1"
 SYSTEM_PROMPT = (
@@ -48,18 +51,38 @@ _CITATION = re.compile(r"\[(\d{1,3})\]")
 
 
 log = logging.getLogger(__name__)
-# New turns are indexed on one background worker, after the answer is stored: the user does not
-# wait for it, and turns queue in order. The next turn waits for it (see ``wait_for_indexing``),
-# so a question can always find what was said before it.
-_INDEXER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chat-index")
-# Retrieval runs here while the question is being stored.
-_SEARCH = ThreadPoolExecutor(max_workers=2, thread_name_prefix="chat-search")
 _SPARE_HITS = 24  # hits asked beyond k, so that dropping the visible turns still leaves k
 
 
-def wait_for_indexing() -> None:
-    """Return once every turn stored so far in this process is indexed."""
-    _INDEXER.submit(lambda: None).result()
+class Memory(Protocol):
+    """What a chat needs from search: past turns found, and its own turns indexed."""
+
+    def query(self, text: str, workspace: str | None = None, k: int = 10, *,
+              now: datetime | None = None, retriever: str | None = None,
+              chunker: str | None = None, exclude_message_ids: tuple[str, ...] = ()
+              ) -> SearchResult: ...
+
+    def index(self, chunker: str | None = None) -> Index: ...
+
+    def index_turn(self, conversation_id: str, workspace: str, title: str | None,
+                   messages: list[Message], new: set[str], chunker: str | None = None
+                   ) -> SyncReport: ...
+
+
+@dataclass(frozen=True)
+class ChatParts:
+    """What a chat works with, lent by the workbench that owns and closes it.
+
+    ``indexer`` has one worker: new turns are indexed after the answer is stored, in order, and
+    the next turn waits for them, so a question can always find what was said before it.
+    ``searcher`` retrieves while the question is being stored."""
+
+    store: Store
+    memory: Memory
+    embedder: Embedder
+    settings: Settings
+    indexer: Executor
+    searcher: Executor
 
 
 class EmptyMessage(ValueError):
@@ -112,13 +135,34 @@ class Turn:
         }
 
 
-class Chat:
-    """Runs turns against one workbench and one LLM client."""
+def interaction_row(turn: Turn, stats=None) -> dict[str, Any]:
+    """The interaction log's row for a turn."""
+    timings = turn.timings_ms
+    return {
+        "workspace": turn.workspace, "conversation_id": turn.conversation_id,
+        "user_message_id": turn.user_message.id,
+        "assistant_message_id": turn.answer.id if turn.answer else None,
+        "model": turn.model, "endpoint": turn.endpoint,
+        "tokens_in": stats.prompt_tokens if stats else None,
+        "tokens_out": stats.completion_tokens if stats else None,
+        "usage_source": stats.usage_source if stats else None,
+        "retrieval_ms": timings.get("retrieval"), "ttft_ms": timings.get("ttft"),
+        # The workbench's own time is before the model (prepare) and after it (finish).
+        "total_ms": sum(timings.get(part, 0) for part in ("prepare", "generation", "finish")),
+        "overhead_ms": timings.get("prepare", 0) + timings.get("finish", 0),
+        "retrieved_ids": [h.message_id for h in turn.hits],
+        "cited_ids": [c["message_id"] for c in turn.citations], "error": turn.error,
+    }
 
-    def __init__(self, wb: "Workbench", llm: LLMClient | None, k: int = 6,
+
+class Chat:
+    """Runs turns against one workbench's parts and one LLM client; ``llm`` None answers
+    every turn with an error (the question is kept for ``retry``)."""
+
+    def __init__(self, parts: ChatParts, llm: LLMClient | None, k: int = 6,
                  history_tokens: int = 1500, memory_tokens: int = 1200,
                  retriever: str | None = None, chunker: str | None = None):
-        self.wb = wb
+        self.parts = parts
         self.llm = llm
         self.k = k
         self.retriever = retriever
@@ -134,20 +178,21 @@ class Chat:
         text = sanitise(message)
         if not text:
             raise EmptyMessage("the message is empty")
-        wait_for_indexing()
+        self.wait_for_indexing()
         created = conversation is None
-        guess = workspace or self.wb.settings.default_workspace
+        guess = workspace or self.parts.settings.default_workspace
+        store = self.parts.store
         with self._held():
             # Retrieval needs neither the stored question nor this conversation's rows (its
             # visible turns are dropped from the hits afterwards), so it runs while the question
             # is stored; the question is still stored before the model is asked.
-            early = _SEARCH.submit(self._search, text, guess, now, _SPARE_HITS)
-            with self.wb.store.session():
+            early = self.parts.searcher.submit(self._search, text, guess, now, _SPARE_HITS)
+            with store.session():
                 if created:
-                    conv = self.wb.create_conversation(workspace, title_from(text))
+                    conv = crud.create_conversation(store, guess, title_from(text))
                 else:
-                    conv = self.wb.conversation(conversation)
-                user = self.wb.add_message(conv.id, "user", text)
+                    conv = crud.get_conversation(store, conversation)
+                user = crud.add_message(store, conv.id, "user", text)
                 history, before = self._history(conv.id, before=user) if not created else ([], [])
             result = early.result()
             return self._prepare(conv, user, history, before, started, created, now,
@@ -155,9 +200,9 @@ class Chat:
 
     def _search(self, text: str, workspace: str, now: datetime | None, spare: int,
                 exclude: tuple[str, ...] = ()):
-        return self.wb.search(text[:MAX_QUERY_CHARS], workspace, self.k + spare, now=now,
-                              retriever=self.retriever, chunker=self.chunker,
-                              exclude_message_ids=exclude)
+        return self.parts.memory.query(text[:MAX_QUERY_CHARS], workspace, self.k + spare, now=now,
+                                       retriever=self.retriever, chunker=self.chunker,
+                                       exclude_message_ids=exclude)
 
     def _prepare(self, conv: Conversation, user: Message, history: list[Message],
                  before: list[Message], started: float, created: bool, now: datetime | None,
@@ -179,8 +224,8 @@ class Chat:
                     timings_ms={"retrieval": result.timings_ms.get("total", 0.0),
                                 "prepare": (time.perf_counter() - started) * 1000},
                     new_conversation=created, title=conv.title, before=before)
-        if not get_chunker(self.chunker or self.wb.settings.chunker).following:
-            _INDEXER.submit(self._embed_question, turn)
+        if not get_chunker(self.chunker or self.parts.settings.chunker).following:
+            self.parts.indexer.submit(self._embed_question, turn)
         return turn
 
     def stream(self, turn: Turn) -> Iterator[str]:
@@ -214,14 +259,19 @@ class Chat:
             pass
         return turn
 
+    def wait_for_indexing(self) -> None:
+        """Return once every turn stored so far through these parts is indexed."""
+        self.parts.indexer.submit(lambda: None).result()
+
     def retry(self, conversation: str, now: datetime | None = None) -> Turn:
         """Answer the conversation's last question again (after the LLM was down)."""
         started = time.perf_counter()
-        wait_for_indexing()
+        self.wait_for_indexing()
+        store = self.parts.store
         with self._held():
-            with self.wb.store.session():
-                conv = self.wb.conversation(conversation)
-                active = self.wb.messages(conv.id, active_only=True)
+            with store.session():
+                conv = crud.get_conversation(store, conversation)
+                active = crud.list_messages(store, conv.id, active_only=True)
                 if not active or active[-1].role != "user":
                     raise ValueError(f"conversation {conv.id} has no unanswered question")
                 history, before = self._history(conv.id, before=active[-1])
@@ -239,9 +289,9 @@ class Chat:
         # The turn's chunks are embedded while the answer, its log row and the chunk and ledger
         # rows are stored in one transaction; only the index append is left after it.
         stored = threading.Event()
-        _INDEXER.submit(self._index_turn, turn, plan, stored, started)
+        self.parts.indexer.submit(self._index_turn, turn, plan, stored, started)
         try:
-            with self.wb.store.session():
+            with self.parts.store.session():
                 self._record(turn, stats, answer, plan, started)
         finally:
             stored.set()
@@ -275,10 +325,10 @@ class Chat:
         """The answer, its log row and its chunks in one transaction; ``turn.answer`` and
         ``plan.recorded`` say what it committed."""
         try:
-            with self.wb.store.transaction():
+            with self.parts.store.transaction():
                 if answer is not None:
-                    turn.answer = self.wb.add_message(
-                        turn.conversation_id, "assistant", answer.content, speaker=answer.speaker,
+                    turn.answer = crud.add_message(
+                        self.parts.store, turn.conversation_id, "assistant", answer.content, speaker=answer.speaker,
                         metadata=answer.metadata, created_at=answer.created_at,
                         message_id=answer.id,
                     )
@@ -286,9 +336,9 @@ class Chat:
                     turn.error = "the model returned an empty answer"
                 # The log row cannot time its own commit: it counts the finish up to here.
                 turn.timings_ms["finish"] = (time.perf_counter() - started) * 1000
-                self.wb.log_interaction(turn, stats)
+                log_interaction(self.parts.store, interaction_row(turn, stats))
                 if plan is not None:
-                    record_turn(self.wb.store, plan)
+                    record_turn(self.parts.store, plan)
         except BaseException:
             turn.answer = None
             raise
@@ -297,8 +347,8 @@ class Chat:
 
     def _plan(self, turn: Turn, new: list[Message]) -> TurnChunks:
         """The chunks of the turn's ``new`` messages, made from what the chat holds."""
-        chunker = get_chunker(self.chunker or self.wb.settings.chunker)
-        return plan_turn(chunker, self.wb.index(chunker.name), self.wb.embedder,
+        chunker = get_chunker(self.chunker or self.parts.settings.chunker)
+        return plan_turn(chunker, self.parts.memory.index(chunker.name), self.parts.embedder,
                          turn.conversation_id, turn.workspace, turn.title, turn.before + new,
                          {m.id for m in new})
 
@@ -311,14 +361,14 @@ class Chat:
             plan = self._plan(turn, [turn.user_message])
             if plan.chunks:
                 turn.vectors.update(zip((c.id for c in plan.chunks),
-                                        self.wb.embedder.encode(plan.texts)))
+                                        self.parts.embedder.encode(plan.texts)))
         except Exception:  # noqa: BLE001 - the turn's indexing embeds them instead
             log.exception("embedding the question of %s failed", turn.conversation_id)
         turn.timings_ms["embed_question"] = (time.perf_counter() - started) * 1000
 
     def _vectors(self, turn: Turn, plan: TurnChunks) -> np.ndarray:
         missing = [c.text for c in plan.chunks if c.id not in turn.vectors]
-        fresh = iter(self.wb.embedder.encode(missing) if missing else ())
+        fresh = iter(self.parts.embedder.encode(missing) if missing else ())
         return np.stack([turn.vectors[c.id] if c.id in turn.vectors else next(fresh)
                          for c in plan.chunks])
 
@@ -336,17 +386,19 @@ class Chat:
                 if turn.answer is not None:  # another writer may have moved it along
                     plan.restamp(turn.answer)
                 if vectors is not None:
-                    append_turn(self.wb.store, self.wb.index(plan.chunker), plan, vectors)
+                    append_turn(self.parts.store, self.parts.memory.index(plan.chunker), plan,
+                                vectors)
             else:
                 new = [turn.user_message] + ([turn.answer] if turn.answer is not None else [])
-                with self.wb.store.session():
-                    self.wb.index_turn(turn.conversation_id, turn.workspace, turn.title,
-                                       turn.before + new, {m.id for m in new}, self.chunker)
+                with self.parts.store.session():
+                    self.parts.memory.index_turn(turn.conversation_id, turn.workspace, turn.title,
+                                                 turn.before + new, {m.id for m in new},
+                                                 self.chunker)
         except Exception:  # noqa: BLE001 - background work: log it, never lose the turn
             log.exception("indexing conversation %s failed", turn.conversation_id)
         finally:
             stored.wait()
-            self.wb.store.let_go()  # the turn's work is done: the user's think-time starts
+            self.parts.store.let_go()  # the turn's work is done: the user's think-time starts
         ended = time.perf_counter()
         turn.timings_ms["index"] = (ended - started) * 1000
         turn.timings_ms["after_answer"] = (ended - since) * 1000  # what the turn adds after it
@@ -356,17 +408,17 @@ class Chat:
         """Keep the database open from the question to the indexing of the answer (three
         openings at 15-30 ms each otherwise); a turn abandoned midway lets go at the deadline,
         one that fails before the model is asked (an unknown conversation) at once."""
-        self.wb.store.hold(self.wb.settings.llm_timeout_s + 30)
+        self.parts.store.hold(self.parts.settings.llm_timeout_s + 30)
         try:
             yield
         except BaseException:
-            self.wb.store.let_go()
+            self.parts.store.let_go()
             raise
 
     def _history(self, conversation_id: str, before: Message) -> tuple[list[Message], list[Message]]:
         """The recent turns of this conversation that fit the history budget, oldest first,
         and the last active messages before ``before`` (the context its chunk shows)."""
-        earlier = [m for m in self.wb.messages(conversation_id, active_only=True)
+        earlier = [m for m in crud.list_messages(self.parts.store, conversation_id, True)
                    if m.id != before.id]
         turns = [m for m in earlier if m.role in ("user", "assistant")]
         kept, used = [], 0

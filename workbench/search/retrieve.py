@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
@@ -117,16 +117,15 @@ class SearchResult:
     engine: str = "lancedb"  # or "mirror": the in-memory copy answered
 
 
-_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="search")
-
-
 class Retriever:
-    """Searches one index with one configuration."""
+    """Searches one index with one configuration; the full-text half of a search runs on
+    ``pool`` (the caller's, which it shuts down) while the vector half runs in the caller."""
 
-    def __init__(self, index: Index, embedder: Embedder, config: RetrieverConfig):
+    def __init__(self, index: Index, embedder: Embedder, config: RetrieverConfig, pool: Executor):
         self.index = index
         self.embedder = embedder
         self.config = config
+        self.pool = pool
 
     def search(
         self, query: str, filters: Filters | None = None, k: int = 10, now: datetime | None = None
@@ -157,7 +156,7 @@ class Retriever:
         # MMR compares the hits' vectors, which only LanceDB returns.
         mirror = None if want_vectors else self.index.mirror()
         lexical = (
-            _POOL.submit(self._text_rows, mirror, text_query, filters, candidates, want_vectors)
+            self.pool.submit(self._text_rows, mirror, text_query, filters, candidates, want_vectors)
             if config.text_weight > 0 else None
         )
         vector_rows: list[dict[str, Any]] = []

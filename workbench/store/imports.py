@@ -209,3 +209,21 @@ def write_import(
         con.unregister("incoming_c")
         con.unregister("incoming_m")
     return result
+
+
+def list_imports(store: Store, workspace: str | None = None,
+                 limit: int | None = None) -> list[dict[str, Any]]:
+    """The import log, newest first: one row per file imported (or found already imported)."""
+    where, params = ("WHERE workspace = ?", [workspace]) if workspace else ("", [])
+    if limit is not None:
+        params.append(int(limit))
+    with store.connect() as con:
+        cursor = con.execute(
+            f"SELECT * FROM imports {where} ORDER BY started_at DESC"
+            + (" LIMIT ?" if limit is not None else ""), params)
+        names = [d[0] for d in cursor.description]
+        rows = [dict(zip(names, row)) for row in cursor.fetchall()]
+    for row in rows:
+        row["id"] = str(row["id"])
+        row["warnings"] = json.loads(row["warnings"]) if row.get("warnings") else []
+    return rows

@@ -1,0 +1,59 @@
+"""``wb.conversations``: conversations and their messages in one workbench's store."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workbench.config import Settings
+from workbench.records import Conversation, Message
+from workbench.store import Store
+from workbench.store import conversations as crud
+from workbench.text import export
+
+
+class Conversations:
+    """Lists, reads, writes and exports conversations; a conversation is named by its id or a
+    unique prefix of it, and a missing one raises ``NotFound``."""
+
+    def __init__(self, store: Store, settings: Settings):
+        self.store = store
+        self.settings = settings
+
+    def create(
+        self, workspace: str | None = None, title: str | None = None, metadata: dict | None = None
+    ) -> Conversation:
+        return crud.create_conversation(
+            self.store, workspace or self.settings.default_workspace, title, metadata
+        )
+
+    def list(
+        self, workspace: str | None = None, title_contains: str | None = None, limit: int | None = None
+    ) -> list[Conversation]:
+        return crud.list_conversations(self.store, workspace, title_contains, limit)
+
+    def get(self, ref: str) -> Conversation:
+        return crud.get_conversation(self.store, ref)
+
+    def rename(self, ref: str, title: str) -> Conversation:
+        return crud.rename_conversation(self.store, ref, title)
+
+    def delete(self, ref: str) -> int:
+        return crud.delete_conversation(self.store, ref)
+
+    def add_message(self, conversation: str, role: str, content: str, **fields: Any) -> Message:
+        return crud.add_message(self.store, conversation, role, content, **fields)
+
+    def messages(self, conversation: str, active_only: bool = False) -> list[Message]:
+        return crud.list_messages(self.store, conversation, active_only)
+
+    def message(self, message_id: str) -> Message:
+        return crud.get_message(self.store, message_id)
+
+    def export(self, ref: str, fmt: str = "md") -> str:
+        conversation = self.get(ref)
+        messages = self.messages(conversation.id)
+        if fmt == "json":
+            return export.to_json(conversation, messages)
+        if fmt in {"md", "markdown"}:
+            return export.to_markdown(conversation, messages)
+        raise ValueError(f"unknown export format {fmt!r} (use md or json)")

@@ -1,0 +1,113 @@
+"""``wb.search``: the derived index kept in step with the store, and hybrid queries over it."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import Executor
+from datetime import datetime
+from typing import Any
+
+from workbench.config import Settings
+from workbench.embeddings.model import Embedder
+from workbench.ingest import Progress, _quiet
+from workbench.records import Message
+from workbench.search.retrieve import Retriever, SearchResult, get_retriever_config
+from workbench.search.sync import SyncReport, index_name, index_turn, rebuild, sync_index
+from workbench.search.table import Filters, Index
+from workbench.store import Store
+from workbench.store import conversations as crud
+from workbench.text.chunking import get_chunker
+
+log = logging.getLogger(__name__)
+
+
+class Search:
+    """Queries and index upkeep for one store; one ``Index`` per chunker, opened on first use
+    and kept until the workbench closes (``indexes``)."""
+
+    def __init__(self, store: Store, settings: Settings, embedder: Embedder, pool: Executor):
+        self.store = store
+        self.settings = settings
+        self._embedder = embedder
+        self._pool = pool
+        self._lock = threading.Lock()
+        self.indexes: dict[str, Index] = {}
+
+    def index(self, chunker: str | None = None) -> Index:
+        """The LanceDB table for the configured model and ``chunker``."""
+        name = index_name(self._embedder, get_chunker(chunker or self.settings.chunker))
+        with self._lock:
+            if name not in self.indexes:
+                self.indexes[name] = Index(
+                    self.settings.lancedb_path, name, self._embedder.dimension,
+                    self.settings.ann_threshold, self.settings.search_mirror,
+                )
+            return self.indexes[name]
+
+    def query(
+        self,
+        text: str,
+        workspace: str | None = None,
+        k: int = 10,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        role: str | None = None,
+        conversation: str | None = None,
+        retriever: str | None = None,
+        chunker: str | None = None,
+        exclude_message_ids: tuple[str, ...] = (),
+        now: datetime | None = None,
+        neighbours: int = 0,
+        **overrides: Any,
+    ) -> SearchResult:
+        """Hybrid search over one workspace (all when None), newest configuration by default."""
+        config = get_retriever_config(retriever or self.settings.retriever, **overrides)
+        engine = Retriever(self.index(chunker), self._embedder, config, self._pool)
+        filters = Filters(workspace, conversation, role, since, until, exclude_message_ids)
+        result = engine.search(text, filters, k, now)
+        if neighbours:
+            for hit in result.hits:
+                hit.context = [m.to_dict() for m in crud.neighbours(self.store, hit.message_id, neighbours)]
+        return result
+
+    def prepare(self, chunker: str | None = None) -> threading.Thread:
+        """Load the model and build the index's in-memory copy in the background: a
+        long-lived process (the app) calls this at start so its first searches are fast."""
+
+        def prepare() -> None:
+            try:
+                self._embedder.encode_query("warm up")
+                self.index(chunker).mirror()
+            except Exception as error:  # noqa: BLE001 - the first search will say what is wrong
+                log.warning("search not prepared: %s", error)
+
+        thread = threading.Thread(target=prepare, name="prepare-search", daemon=True)
+        thread.start()
+        return thread
+
+    def index_pending(self, chunker: str | None = None, progress: Progress = _quiet) -> SyncReport:
+        """Chunk, embed and index whatever the store holds that the index lacks."""
+        chunker_ = get_chunker(chunker or self.settings.chunker)
+        return sync_index(self.store, self.index(chunker_.name), self._embedder, chunker_, progress)
+
+    def reindex(self, chunker: str | None = None, progress: Progress = _quiet) -> SyncReport:
+        """Drop the derived index and rebuild it from the store."""
+        rebuild(self.store, self.index(chunker))
+        return self.index_pending(chunker, progress)
+
+    def index_turn(
+        self, conversation_id: str, workspace: str, title: str | None, messages: list[Message],
+        new: set[str], chunker: str | None = None,
+    ) -> SyncReport:
+        """Index a chat turn's ``new`` messages (``messages``: those and the ones before them)."""
+        chunker_ = get_chunker(chunker or self.settings.chunker)
+        return index_turn(self.store, self.index(chunker_.name), self._embedder, chunker_,
+                          conversation_id, workspace, title, messages, new)
+
+    def close(self) -> None:
+        """Let every opened index finish its background vector-index rebuild."""
+        with self._lock:
+            indexes, self.indexes = list(self.indexes.values()), {}
+        for index in indexes:
+            index.wait_for_rebuild()
