@@ -11,7 +11,7 @@ from pathlib import Path
 import streamlit as st
 
 from workbench import Workbench, load_settings
-from workbench.chat.llm import EmbeddedServer, LLMClient, ensure_llm
+from workbench.chat.llm import LLMClient, LLMSource
 from workbench.ui import chat, conversations, evaluation, import_page, search, settings
 from workbench.ui.common import NAV_KEY
 
@@ -21,21 +21,28 @@ st.set_page_config(page_title="Workbench", page_icon=":material/neurology:", lay
 @st.cache_resource(show_spinner="Opening the workbench…")
 def open_workbench(home: str) -> Workbench:
     opened = Workbench(load_settings(env_file=".env", home=Path(home)))
-    opened.prepare_search()
+    opened.search.prepare()
     return opened
 
 
-def _alive(resource: tuple[LLMClient, EmbeddedServer | None]) -> bool:
-    return resource[1] is None or resource[1].is_running()
+def _alive(resource: tuple[LLMClient, LLMSource]) -> bool:
+    server = resource[1].server
+    return server is None or server.is_running()
+
+
+def _release(resource: tuple[LLMClient, LLMSource]) -> None:
+    resource[1].close()
 
 
 # Keyed by what reaches the model; re-created if the embedded server died. Failures are not
 # cached, so a model that comes back is used on the next message.
-@st.cache_resource(show_spinner="Connecting to the language model…", validate=_alive)
-def open_llm(home: str, base_url: str | None, model: str | None):
+@st.cache_resource(show_spinner="Connecting to the language model…", validate=_alive,
+                   on_release=_release)
+def open_llm(home: str, base_url: str | None, model: str | None) -> tuple[LLMClient, LLMSource]:
     current = open_workbench(home).settings
-    return ensure_llm(current.model_copy(update={"llm_base_url": base_url, "llm_model": model}),
-                      current.home)
+    source = LLMSource(current.model_copy(update={"llm_base_url": base_url, "llm_model": model}),
+                       current.home)
+    return source.client(), source
 
 
 def llm(base_url: str | None, model: str | None) -> tuple[LLMClient | None, str | None]:

@@ -8,11 +8,13 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 from typer.testing import CliRunner
 
-from workbench import Workbench
+from workbench import Workbench, load_settings
+from workbench.embeddings.model import Embedder
 from workbench.cli.main import app
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -38,9 +40,19 @@ def home(tmp_path: Path) -> Path:
     return tmp_path / "home"
 
 
+@pytest.fixture(scope="session")
+def embedder() -> Iterator[Embedder]:
+    """One model for the whole run, lent to the workbenches of the tests (loading one per
+    workbench costs about 2 s)."""
+    config = load_settings()
+    yield Embedder(config.embedding_model, config.device, query_encoder=config.query_encoder,
+                   cache_dir=config.cache_dir)
+
+
 @pytest.fixture
-def wb(home: Path) -> Workbench:
-    return Workbench.open(home)
+def wb(home: Path, embedder: Embedder) -> Iterator[Workbench]:
+    with Workbench.open(home, embedder) as opened:
+        yield opened
 
 
 class Cli:

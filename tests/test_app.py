@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -24,15 +25,17 @@ DOWN = "http://127.0.0.1:9/v1"
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One home for the module: importing and embedding the fixtures is the slow part."""
     home = tmp_path_factory.mktemp("app") / "home"
-    results = Workbench.open(home).ingest(
-        [FIXTURES / "legacy_nosso_projeto.db", FIXTURES / "chatgpt_branches.json"])
+    with Workbench.open(home) as wb:
+        results = wb.imports.ingest(
+            [FIXTURES / "legacy_nosso_projeto.db", FIXTURES / "chatgpt_branches.json"])
     assert [r.status for r in results] == ["done", "done"]
     return home
 
 
 @pytest.fixture
-def wb(home: Path) -> Workbench:
-    return Workbench.open(home)
+def wb(home: Path) -> Iterator[Workbench]:
+    with Workbench.open(home) as opened:
+        yield opened
 
 
 @pytest.fixture
@@ -73,13 +76,13 @@ def test_chat_page_lists_conversations_in_the_sidebar(app):
 
 def test_chat_send_with_the_llm_down_keeps_the_question_and_shows_memories(app, wb):
     at = app()
-    before = {c.id for c in wb.conversations("default")}
+    before = {c.id for c in wb.conversations.list("default")}
     at.chat_input[0].set_value("How did we set up the daily backup?").run()
     assert not at.exception, at.exception
     # The question is stored, in a new conversation that is now selected and listed.
-    new = [c for c in wb.conversations("default") if c.id not in before]
+    new = [c for c in wb.conversations.list("default") if c.id not in before]
     assert len(new) == 1
-    messages = wb.messages(new[0].id)
+    messages = wb.conversations.messages(new[0].id)
     assert [(m.role, m.content) for m in messages] == [
         ("user", "How did we set up the daily backup?")]
     assert at.session_state["chat_conversation"] == new[0].id
@@ -93,17 +96,17 @@ def test_chat_send_with_the_llm_down_keeps_the_question_and_shows_memories(app, 
     at.button(key=f"retry-{messages[0].id}").click().run()
     assert not at.exception, at.exception
     assert any("127.0.0.1:9" in e.value for e in at.error)
-    assert len(wb.messages(new[0].id)) == 1
+    assert len(wb.conversations.messages(new[0].id)) == 1
     # The failed turns are logged for later inspection.
-    assert all(i["error"] for i in wb.interactions(new[0].id))
+    assert all(i["error"] for i in wb.chat.interactions(new[0].id))
 
 
 def test_chat_shows_the_sources_a_stored_answer_cites(app, wb):
-    backup = next(c for c in wb.conversations("default") if c.title == "Backup diário")
-    cited = wb.messages(backup.id)[1]
-    conversation = wb.create_conversation("default", "Asked before")
-    wb.add_message(conversation.id, "user", "how do we back up?")
-    wb.add_message(conversation.id, "assistant", "With sqlite3 .backup in a cron job [1].",
+    backup = next(c for c in wb.conversations.list("default") if c.title == "Backup diário")
+    cited = wb.conversations.messages(backup.id)[1]
+    conversation = wb.conversations.create("default", "Asked before")
+    wb.conversations.add_message(conversation.id, "user", "how do we back up?")
+    wb.conversations.add_message(conversation.id, "assistant", "With sqlite3 .backup in a cron job [1].",
                    metadata={"citations": [{"n": 1, "message_id": cited.id,
                                             "source_id": cited.source_id,
                                             "conversation_id": backup.id}]})
@@ -130,18 +133,18 @@ def test_chat_empty_message_is_refused_and_nothing_is_stored(app, wb):
 
 
 def test_chat_rename_and_delete_with_confirmation(app, wb):
-    conversation = wb.create_conversation("default", "Scratch")
-    wb.add_message(conversation.id, "user", "a throwaway question")
+    conversation = wb.conversations.create("default", "Scratch")
+    wb.conversations.add_message(conversation.id, "user", "a throwaway question")
     at = app()
     at.sidebar.button(key=f"conv-{conversation.id}").click().run()
     at.sidebar.text_input(key=f"rename-{conversation.id}").input("Renamed scratch")
     next(b for b in at.sidebar.button if b.label == "Rename").click().run()
-    assert wb.conversation(conversation.id).title == "Renamed scratch"
+    assert wb.conversations.get(conversation.id).title == "Renamed scratch"
     next(b for b in at.sidebar.button if b.label == "Delete").click().run()
     assert any("cannot be undone" in w.value for w in at.sidebar.warning)
     next(b for b in at.sidebar.button if b.label == "Yes, delete").click().run()
     assert not at.exception, at.exception
-    assert conversation.id not in {c.id for c in wb.conversations("default")}
+    assert conversation.id not in {c.id for c in wb.conversations.list("default")}
     assert titles(at) == ["New chat"]
 
 
@@ -207,13 +210,13 @@ def test_import_page_renders_the_uploader_and_imports(app, wb):
 
 
 def test_conversations_page_shows_a_conversation_with_its_branches(app, wb):
-    branched = next(c for c in wb.conversations("default") if c.source_format == "chatgpt")
+    branched = next(c for c in wb.conversations.list("default") if c.source_format == "chatgpt")
     at = app("conversations")
     assert titles(at) == ["Conversations"]
     at.selectbox(key="conversations_pick").set_value(branched.id).run()
     assert not at.exception, at.exception
     assert [s.value for s in at.subheader] == [branched.title]
-    messages = wb.messages(branched.id)
+    messages = wb.conversations.messages(branched.id)
     assert len(at.chat_message) == len(messages)
     inactive = [c.value for c in at.caption if "[inactive branch]" in c.value]
     assert len(inactive) == sum(not m.on_active_branch for m in messages) > 0
@@ -250,7 +253,7 @@ def test_chat_answer_from_the_embedded_model_shows_its_sources(app, wb):
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     cid = at.session_state["chat_conversation"]
-    answer = wb.messages(cid)[-1]
+    answer = wb.conversations.messages(cid)[-1]
     assert answer.role == "assistant" and answer.content
     sources = [e for e in at.expander if e.label.startswith("Sources")]
     assert len(sources) == 1 and "Backup diário" in " ".join(m.value for m in sources[0].markdown)
@@ -265,9 +268,9 @@ def test_chat_answer_from_the_embedded_model_shows_its_sources(app, wb):
 
 
 def test_evaluation_page_shows_runs_over_time_a_run_and_a_comparison(app, wb):
-    eval_set = wb.eval_generate("default", n=12, seed=3, name="app-known-item")
-    good = wb.eval_run(eval_set.ref, label="nightly")
-    worse = wb.eval_run(eval_set.ref, retriever="vector.v1", label="nightly")
+    eval_set = wb.evals.generate("default", n=12, seed=3, name="app-known-item")
+    good = wb.evals.run(eval_set.ref, label="nightly")
+    worse = wb.evals.run(eval_set.ref, retriever="vector.v1", label="nightly")
     at = app("evaluation")
     assert titles(at) == ["Evaluation"]
     at.selectbox(key="eval_set").set_value("app-known-item").run()

@@ -1,7 +1,7 @@
 """End to end in a real browser: the app served by Streamlit, the embedded LLM, Chromium.
 
 What ``workbench serve`` does, done by the test so that it can stop everything: the embedded
-SmolLM2 server is started in this process (``ensure_llm``), and ``streamlit run`` in a child
+SmolLM2 server is started in this process (``LLMSource``), and ``streamlit run`` in a child
 process is pointed at it through ``WORKBENCH_LLM_BASE_URL``/``WORKBENCH_LLM_MODEL``, against a
 fresh home that already holds the legacy fixture. Chromium (Debian's ``/usr/bin/chromium``,
 driven by Playwright; ``.ci/browser-setup.sh`` installs both) sends a message, waits for the
@@ -28,7 +28,7 @@ import pytest
 
 from workbench import Workbench, load_settings
 from workbench.chat.turn import title_from
-from workbench.chat.llm import ensure_llm, free_port, shutdown_embedded, stop_process
+from workbench.chat.llm import LLMSource, free_port, stop_process
 
 TESTS = Path(__file__).parent
 FIXTURES = TESTS / "fixtures"
@@ -93,16 +93,18 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], served: Served) -> No
 def served(tmp_path: Path) -> Iterator[Served]:
     """The app on a free port of 127.0.0.1 with the embedded LLM; both stopped afterwards."""
     home = tmp_path / "home"
-    results = Workbench.open(home).ingest([FIXTURES / "legacy_nosso_projeto.db"])
+    with Workbench.open(home) as wb:
+        results = wb.imports.ingest([FIXTURES / "legacy_nosso_projeto.db"])
     assert [r.status for r in results] == ["done"], results
 
     procs: list[subprocess.Popen[bytes]] = []
+    source: LLMSource | None = None
     log = tmp_path / "streamlit.log"
     try:
         # llm_base_url=None: the embedded server, whatever the caller's environment says.
-        settings = load_settings(home=home, llm_base_url=None, llm_model=None)
-        client, server = ensure_llm(settings, home)
-        assert server is not None and server.is_running()
+        source = LLMSource(load_settings(home=home, llm_base_url=None, llm_model=None), home)
+        client = source.client()
+        assert source.server is not None and source.server.is_running()
         port = free_port()
         env = {**os.environ, "WORKBENCH_HOME": str(home),
                "WORKBENCH_LLM_BASE_URL": client.endpoint, "WORKBENCH_LLM_MODEL": client.model,
@@ -123,7 +125,8 @@ def served(tmp_path: Path) -> Iterator[Served]:
     finally:
         for proc in procs:
             _stop(proc)
-        shutdown_embedded()
+        if source is not None:
+            source.close()
 
 
 def test_chat_in_a_real_browser_answers_cites_and_lists_the_conversation(served, tmp_path):
@@ -205,8 +208,8 @@ def test_chat_in_a_real_browser_answers_cites_and_lists_the_conversation(served,
             browser.close()
 
     wb = Workbench.open(served.home)
-    stored = [c for c in wb.conversations("default") if c.title == title]
+    stored = [c for c in wb.conversations.list("default") if c.title == title]
     assert len(stored) == 1
-    messages = wb.messages(stored[0].id)
+    messages = wb.conversations.messages(stored[0].id)
     assert [m.role for m in messages] == ["user", "assistant"]
     assert messages[1].content.strip()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+from typing import Iterator
+
 import pytest
 
 from conftest import FIXTURES, Cli
@@ -11,42 +13,43 @@ from conftest import FIXTURES, Cli
 pytest.importorskip("llama_cpp", reason="llama-cpp-python[server] is installed by `make setup`")
 
 from workbench import Workbench  # noqa: E402
-from workbench.chat.turn import EmptyMessage, wait_for_indexing  # noqa: E402
+from workbench.chat.turn import EmptyMessage  # noqa: E402
 from workbench.store.conversations import NotFound  # noqa: E402
-from workbench.chat.llm import LLMClient, LLMConfig, ensure_llm  # noqa: E402
+from workbench.chat.llm import LLMClient, LLMConfig  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def wb(tmp_path_factory) -> Workbench:
-    wb = Workbench.open(tmp_path_factory.mktemp("chat"))
-    wb.ingest([FIXTURES / "legacy_nosso_projeto.db"])
-    wb.ingest([FIXTURES / "chatgpt_branches.json"], workspace="elsewhere")
-    return wb
+def wb(tmp_path_factory, embedder) -> Iterator[Workbench]:
+    wb = Workbench.open(tmp_path_factory.mktemp("chat"), embedder)
+    wb.imports.ingest([FIXTURES / "legacy_nosso_projeto.db"])
+    wb.imports.ingest([FIXTURES / "chatgpt_branches.json"], workspace="elsewhere")
+    with wb:
+        yield wb
 
 
 @pytest.fixture(scope="module")
 def llm(wb) -> LLMClient:
-    client, server = ensure_llm(wb.settings, wb.settings.home)
-    assert server is not None and server.is_healthy()
+    client = wb.chat.llm()  # the workbench's embedded server, stopped when it closes
+    assert client.health()[0]
     return client
 
 
 def test_first_message_creates_titled_conversation_and_logs(wb, llm):
-    chat = wb.chat(llm)
+    chat = wb.chat.session(llm)
     turn = chat.ask("How do I back up nosso_projeto.db every day?", "default")
     assert turn.error is None and turn.text
-    conv = wb.conversation(turn.conversation_id)
+    conv = wb.conversations.get(turn.conversation_id)
     assert conv.title == "How do I back up nosso_projeto.db every day?"
-    stored = wb.messages(conv.id)
+    stored = wb.conversations.messages(conv.id)
     assert [m.role for m in stored] == ["user", "assistant"]
     assert stored[1].content == turn.text and stored[1].parent_id == stored[0].id
     assert turn.hits and all(h.workspace == "default" for h in turn.hits)
     assert any("backup" in h.text for h in turn.hits)
     for citation in turn.citations:  # the small model cites rarely; what it cites must exist
-        cited = wb.message(citation["message_id"])
-        assert wb.conversation(cited.conversation_id).workspace == "default"
+        cited = wb.conversations.message(citation["message_id"])
+        assert wb.conversations.get(cited.conversation_id).workspace == "default"
     assert stored[1].metadata["citations"] == turn.citations
-    [row] = wb.interactions(conv.id)
+    [row] = wb.chat.interactions(conv.id)
     assert row["assistant_message_id"] == stored[1].id and row["error"] is None
     assert row["retrieval_ms"] > 0 and row["ttft_ms"] > 0 and row["total_ms"] > row["ttft_ms"]
     # The workbench's own time: before the model and after it, up to the log row's write.
@@ -55,7 +58,7 @@ def test_first_message_creates_titled_conversation_and_logs(wb, llm):
     assert row["total_ms"] == pytest.approx(row["overhead_ms"] + timings["generation"])
     assert row["tokens_out"] > 0 and row["model"] == llm.model
     assert row["retrieved_ids"] == [h.message_id for h in turn.hits]
-    wait_for_indexing()  # the turn's work is done: the database is not held over think-time
+    wb.chat.wait_for_indexing()  # the turn's work is done: the database is not held over think-time
     time.sleep(0.3)
     assert wb.store._keeper is None
     with pytest.raises(NotFound):  # a turn that fails before the model lets go at once too
@@ -65,7 +68,7 @@ def test_first_message_creates_titled_conversation_and_logs(wb, llm):
 
 
 def test_follow_up_sees_earlier_turns_and_memory_grows(wb, llm):
-    chat = wb.chat(llm)
+    chat = wb.chat.session(llm)
     first = chat.ask("My sister's dog is called Biscuit and lives in Porto.", "default")
     follow = chat.start("Where does the dog live?", "default", first.conversation_id)
     history = [m["content"] for m in follow.prompt[1:-1]]
@@ -83,59 +86,59 @@ def test_follow_up_sees_earlier_turns_and_memory_grows(wb, llm):
 def assert_turns_indexed_as_a_full_sync_would(wb) -> None:
     """The chat indexes its turns from memory; a full sync finds nothing to add or remove,
     and every chunk is in the index once."""
-    wait_for_indexing()
-    report = wb.index_pending()
+    wb.chat.wait_for_indexing()
+    report = wb.search.index_pending()
     assert (report.chunks_added, report.chunks_removed, report.chunks_embedded) == (0, 0, 0)
     with wb.store.connect() as con:
         ledger = con.execute("SELECT count(*) FROM indexed_chunks").fetchone()[0]
         chunks = con.execute("SELECT count(*) FROM chunks").fetchone()[0]
-    assert wb.index().count() == ledger == chunks
+    assert wb.search.index().count() == ledger == chunks
 
 
 def test_a_message_written_meanwhile_moves_the_answer_along(wb, llm):
     """Two tabs on one conversation: the answer is stored after the other tab's message, and
     its index row carries the position the store gave it, not the one its draft guessed."""
-    chat = wb.chat(llm)
+    chat = wb.chat.session(llm)
     first = chat.ask("Which port does the staging proxy listen on?", "default")
     turn = chat.start("And the production one?", "default", first.conversation_id)
-    other = wb.add_message(first.conversation_id, "user", "(from another tab) never mind")
+    other = wb.conversations.add_message(first.conversation_id, "user", "(from another tab) never mind")
     for _ in chat.stream(turn):
         pass
-    wait_for_indexing()
+    wb.chat.wait_for_indexing()
     assert turn.answer is not None and turn.answer.position == other.position + 1
-    [row] = (wb.index().table.search().where(f"message_id = '{turn.answer.id}'")
+    [row] = (wb.search.index().table.search().where(f"message_id = '{turn.answer.id}'")
              .select(["position"]).to_list())
     assert row["position"] == turn.answer.position
-    wb.index_pending()  # settles what the chat's view missed: the other tab's message
+    wb.search.index_pending()  # settles what the chat's view missed: the other tab's message
     assert_turns_indexed_as_a_full_sync_would(wb)
 
 
 def test_llm_down_keeps_the_question_and_retry_answers_it(wb, llm):
     down = LLMClient(LLMConfig(base_url="http://127.0.0.1:9/v1", model="x", timeout_s=3))
-    turn = wb.chat(down).ask("Which index speeds up conversation_id queries?", "default")
+    turn = wb.chat.session(down).ask("Which index speeds up conversation_id queries?", "default")
     assert turn.error and "127.0.0.1:9" in turn.error
     assert turn.hits and turn.answer is None
-    assert [m.role for m in wb.messages(turn.conversation_id)] == ["user"]
-    assert wb.interactions(turn.conversation_id)[0]["error"] == turn.error
-    again = wb.chat(llm).retry(turn.conversation_id)
+    assert [m.role for m in wb.conversations.messages(turn.conversation_id)] == ["user"]
+    assert wb.chat.interactions(turn.conversation_id)[0]["error"] == turn.error
+    again = wb.chat.session(llm).retry(turn.conversation_id)
     assert again.error is None and again.answer is not None
-    assert [m.role for m in wb.messages(turn.conversation_id)] == ["user", "assistant"]
+    assert [m.role for m in wb.conversations.messages(turn.conversation_id)] == ["user", "assistant"]
     assert_turns_indexed_as_a_full_sync_would(wb)  # the question was indexed once, not twice
 
 
 def test_bad_input(wb, llm):
-    chat = wb.chat(llm)
+    chat = wb.chat.session(llm)
     before = wb.stats()["messages"]
     with pytest.raises(EmptyMessage):
         chat.ask(" \x00\x07 \n", "default")
     assert wb.stats()["messages"] == before
     turn = chat.ask("hello\x00 there\x1b[31m!", "default")
-    assert wb.message(turn.user_message.id).content == "hello there[31m!"
+    assert wb.conversations.message(turn.user_message.id).content == "hello there[31m!"
     paste = ("backup cron sqlite " * 60000)[:1_000_000]
     big = chat.ask(paste, "default")
-    assert len(wb.message(big.user_message.id).content) == len(paste.strip())
+    assert len(wb.conversations.message(big.user_message.id).content) == len(paste.strip())
     assert big.hits and big.error is None
-    assert [m.role for m in wb.messages(big.conversation_id)] == ["user", "assistant"]
+    assert [m.role for m in wb.conversations.messages(big.conversation_id)] == ["user", "assistant"]
 
 
 def test_chat_cli_contract(wb, llm, monkeypatch):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import uuid
 
+from typing import Iterator
+
 import pytest
 
 from conftest import FIXTURES, Cli
@@ -18,23 +20,24 @@ WORSE = {"mmr_lambda": 0.05}
 
 
 @pytest.fixture(scope="module")
-def indexed(tmp_path_factory) -> Workbench:
+def indexed(tmp_path_factory, embedder) -> Iterator[Workbench]:
     """The exports in workspace "mine", indexed, with a generated known-item set."""
-    wb = Workbench.open(tmp_path_factory.mktemp("runs"))
-    assert all(r.status == "done" for r in wb.ingest([FIXTURES / n for n in HISTORY], "mine"))
-    made = wb.eval_generate("mine", N, seed=SEED)
+    wb = Workbench.open(tmp_path_factory.mktemp("runs"), embedder)
+    assert all(r.status == "done" for r in wb.imports.ingest([FIXTURES / n for n in HISTORY], "mine"))
+    made = wb.evals.generate("mine", N, seed=SEED)
     assert made.queries == N
-    return wb
+    with wb:
+        yield wb
 
 
 @pytest.fixture(scope="module")
 def good(indexed):
-    return indexed.eval_run("mine-known-item", label="good")
+    return indexed.evals.run("mine-known-item", label="good")
 
 
 @pytest.fixture(scope="module")
 def worse(indexed):
-    return indexed.eval_run("mine-known-item", label="worse", **WORSE)
+    return indexed.evals.run("mine-known-item", label="worse", **WORSE)
 
 
 def test_default_retriever_finds_generated_targets(indexed, good):
@@ -51,9 +54,9 @@ def test_default_retriever_finds_generated_targets(indexed, good):
     assert set(run.per_category) <= {"user", "assistant"}
     assert sum(c["queries"] for c in run.per_category.values()) == N
     assert run.code_version and 0 < run.search_ms_p50 <= run.search_ms_p95
-    stored = indexed.eval_get_run(run.id[:8])
+    stored = indexed.evals.get_run(run.id[:8])
     assert stored.to_dict() == run.to_dict()
-    rows = indexed.eval_results(run.id)
+    rows = indexed.evals.results(run.id)
     assert len(rows) == N and [r["query_id"] for r in rows] == [f"ki-{i:03d}" for i in range(N)]
     for row in rows:
         assert 0 < len(row["ranking"]) <= 50 and len(set(row["ranking"])) == len(row["ranking"])
@@ -63,7 +66,7 @@ def test_default_retriever_finds_generated_targets(indexed, good):
 
 def test_compare_reports_a_worse_configuration(indexed, good, worse):
     assert worse.params == WORSE and worse.retriever == "hybrid-rrf.v3"
-    comparison = indexed.eval_compare(good.id, worse.id)
+    comparison = indexed.evals.compare(good.id, worse.id)
     print(f"\n{WORSE}: " + ", ".join(f"{name} {m['delta']:+.3f} (p={m['p_value']:.3f})"
                                       for name, m in comparison.metrics.items()))
     assert comparison.queries == N and comparison.primary == "R@10"
@@ -75,7 +78,7 @@ def test_compare_reports_a_worse_configuration(indexed, good, worse):
     assert comparison.worse_count == len(comparison.worse)
     deltas = [w["delta"] for w in comparison.worse]
     assert deltas == sorted(deltas) and all(d < 0 for d in deltas)
-    texts = {q.id: q.text for q in indexed.eval_queries("mine-known-item")}
+    texts = {q.id: q.text for q in indexed.evals.queries("mine-known-item")}
     assert all(w["text"] == texts[w["query_id"]] for w in comparison.worse)
 
     payload = Cli(indexed.settings.home).json("eval", "compare", good.id[:8], worse.id)
@@ -86,7 +89,7 @@ def test_compare_reports_a_worse_configuration(indexed, good, worse):
 
 
 def test_a_run_compared_with_itself(indexed, good):
-    same = indexed.eval_compare(good.id, good.id)
+    same = indexed.evals.compare(good.id, good.id)
     assert all(m["delta"] == 0 and m["p_value"] == 1.0 for m in same.metrics.values())
     assert same.worse == [] and (same.ties, same.better, same.queries) == (N, 0, N)
 
@@ -111,9 +114,9 @@ def test_runs_and_sets_through_the_cli(indexed, good):
     human = cli("eval", "run", "--set", "mine-known-item", "--k", "5,10")
     assert "R@10" in human.stdout and "search p50" in human.stderr
     # Runs made by a scheduled batch are found by it.
-    tagged = indexed.eval_run("mine-known-item", "bm25.v1", ks=(10,), batch_id=batch,
+    tagged = indexed.evals.run("mine-known-item", "bm25.v1", ks=(10,), batch_id=batch,
                               origin="schedule", notebook="retrieval_eval.ipynb")
-    assert [r.id for r in indexed.eval_runs(batch_id=batch)] == [tagged.id]
+    assert [r.id for r in indexed.evals.runs(batch_id=batch)] == [tagged.id]
     assert (tagged.origin, tagged.notebook, tagged.batch_id) == ("schedule", "retrieval_eval.ipynb",
                                                                  batch)
 
@@ -125,20 +128,20 @@ def test_runs_and_sets_through_the_cli(indexed, good):
     (["--set", "mine-known-item", "--k", "ten"], "--k must be positive integers"),
 ])
 def test_run_errors_are_one_line(indexed, args, message):
-    before = len(indexed.eval_runs())
+    before = len(indexed.evals.runs())
     result = Cli(indexed.settings.home)("eval", "run", *args, ok=False)
     assert result.exit_code == 1
     assert result.stderr.startswith("error: ") and message in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1 and len(indexed.eval_runs()) == before
+    assert len(result.stderr.strip().splitlines()) == 1 and len(indexed.evals.runs()) == before
 
 
 def test_run_lookup_errors(indexed, good):
     with pytest.raises(NotFound, match="does not exist"):
-        indexed.eval_get_run("00000000")
+        indexed.evals.get_run("00000000")
     with pytest.raises(NotFound):
-        indexed.eval_get_run(good.id[:4])  # too short to name a run
+        indexed.evals.get_run(good.id[:4])  # too short to name a run
     with pytest.raises(ValueError, match="bad parameters"):
-        indexed.eval_run("mine-known-item", no_such_knob=1)
+        indexed.evals.run("mine-known-item", no_such_knob=1)
     result = Cli(indexed.settings.home)("eval", "compare", good.id, "ffffffff", ok=False)
     assert result.exit_code == 1 and "run 'ffffffff' does not exist" in result.stderr
 

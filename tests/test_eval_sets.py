@@ -6,6 +6,8 @@ import json
 import shutil
 from pathlib import Path
 
+from typing import Iterator
+
 import pytest
 
 from conftest import FIXTURES, Cli, run_workbench
@@ -61,40 +63,41 @@ def history(tmp_path_factory) -> Path:
     """A home with the exports in workspace "mine" and a tiny LoCoMo sample; no index (sets
     need none). Tests copy it, so each starts from the same store."""
     home = tmp_path_factory.mktemp("history")
-    wb = Workbench.open(home, index_on_ingest=False)
-    results = wb.ingest([FIXTURES / name for name in HISTORY], workspace="mine")
-    assert all(r.status == "done" for r in results)
-    locomo = home.parent / "tiny_locomo.json"
-    locomo.write_text(json.dumps(tiny_locomo()), encoding="utf-8")
-    assert wb.ingest([locomo])[0].status == "done"
+    with Workbench.open(home, index_on_ingest=False) as wb:
+        results = wb.imports.ingest([FIXTURES / name for name in HISTORY], workspace="mine")
+        assert all(r.status == "done" for r in results)
+        locomo = home.parent / "tiny_locomo.json"
+        locomo.write_text(json.dumps(tiny_locomo()), encoding="utf-8")
+        assert wb.imports.ingest([locomo])[0].status == "done"
     return home
 
 
 @pytest.fixture
-def wb(history, tmp_path) -> Workbench:
+def wb(history, tmp_path, embedder) -> Iterator[Workbench]:
     home = tmp_path / "home"
     shutil.copytree(history, home)
-    return Workbench.open(home, index_on_ingest=False)
+    with Workbench.open(home, embedder, index_on_ingest=False) as opened:
+        yield opened
 
 
 def _message_ids(wb: Workbench, workspace: str) -> dict[str, list[str]]:
     """source id → message ids of the workspace."""
     found: dict[str, list[str]] = {}
-    for conversation in wb.conversations(workspace):
-        for message in wb.messages(conversation.id):
+    for conversation in wb.conversations.list(workspace):
+        for message in wb.conversations.messages(conversation.id):
             found.setdefault(message.source_id, []).append(message.id)
     return found
 
 
 def test_generated_set_is_reproducible_across_processes(wb, monkeypatch):
-    first = wb.eval_generate("mine", 12, seed=7)
+    first = wb.evals.generate("mine", 12, seed=7)
     assert (first.name, first.version, first.kind, first.seed) == ("mine-known-item", 1, "known-item", 7)
     assert first.queries == 12 and first.params["method"] == "known-item"
-    queries = wb.eval_queries(first.ref)
+    queries = wb.evals.queries(first.ref)
     assert [q.id for q in queries] == [f"ki-{i:03d}" for i in range(12)]
     targets = set()
     for q in queries:
-        target = wb.message(q.metadata["target"])
+        target = wb.conversations.message(q.metadata["target"])
         assert q.relevant == {target.id} and q.category == target.role
         assert target.on_active_branch and q.workspace == "mine"
         words = q.text.lower().split()
@@ -107,7 +110,7 @@ def test_generated_set_is_reproducible_across_processes(wb, monkeypatch):
     assert len(targets) == 12
 
     # The same seed in the same process: the same set, no new version.
-    again = wb.eval_generate("mine", 12, seed=7)
+    again = wb.evals.generate("mine", 12, seed=7)
     assert again.id == first.id and again.ref == "mine-known-item@1"
     # ... and in another process with another hash seed: the same queries (fingerprint).
     monkeypatch.setenv("PYTHONHASHSEED", "12345")
@@ -116,39 +119,39 @@ def test_generated_set_is_reproducible_across_processes(wb, monkeypatch):
     assert done.returncode == 0, done.stderr
     other = json.loads(done.stdout)
     assert other["fingerprint"] == first.fingerprint and other["ref"] == "elsewhere@1"
-    assert [q.text for q in wb.eval_queries("elsewhere")] == [q.text for q in queries]
+    assert [q.text for q in wb.evals.queries("elsewhere")] == [q.text for q in queries]
 
     # Another seed: other queries, stored as version 2.
-    second = wb.eval_generate("mine", 12, seed=8)
+    second = wb.evals.generate("mine", 12, seed=8)
     assert second.ref == "mine-known-item@2" and second.fingerprint != first.fingerprint
-    texts = [q.text for q in wb.eval_queries(second.ref)]
+    texts = [q.text for q in wb.evals.queries(second.ref)]
     assert texts != [q.text for q in queries]
-    assert wb.eval_set("mine-known-item").id == second.id
-    assert wb.eval_set("mine-known-item@1").id == first.id
+    assert wb.evals.set("mine-known-item").id == second.id
+    assert wb.evals.set("mine-known-item@1").id == first.id
 
 
 def test_copies_are_not_known_items(wb):
     # The legacy export repeats each message as "... (continuação N)": no query targets one.
-    legacy = {m.id for c in wb.conversations("mine") if c.source_format == "legacy"
-              for m in wb.messages(c.id)}
-    targets = {q.metadata["target"] for q in wb.eval_queries(wb.eval_generate("mine", 40).ref)}
+    legacy = {m.id for c in wb.conversations.list("mine") if c.source_format == "legacy"
+              for m in wb.conversations.messages(c.id)}
+    targets = {q.metadata["target"] for q in wb.evals.queries(wb.evals.generate("mine", 40).ref)}
     assert targets and not targets & legacy
 
 
 def test_generation_errors(wb):
     with pytest.raises(NotFound, match="nowhere"):
-        wb.eval_generate("nowhere", 5)
+        wb.evals.generate("nowhere", 5)
     with pytest.raises(ValueError, match="known-item or llm"):
-        wb.eval_generate("mine", 5, method="magic")
+        wb.evals.generate("mine", 5, method="magic")
     with pytest.raises(ValueError, match="at least 1"):
-        wb.eval_generate("mine", 0)
-    assert wb.eval_sets() == []
+        wb.evals.generate("mine", 0)
+    assert wb.evals.sets() == []
 
 
 def test_qrels_import_resolves_source_and_message_ids(wb, tmp_path):
     tiny = _message_ids(wb, "tiny")
-    mine_message = wb.conversations("mine")[0]
-    message_id = wb.messages(mine_message.id)[0].id
+    mine_message = wb.conversations.list("mine")[0]
+    message_id = wb.conversations.messages(mine_message.id)[0].id
     qrels = tmp_path / "qrels.jsonl"
     lines = [
         {"id": "cat", "query": "name of the cat", "relevant": ["D1:1"], "workspace": "tiny",
@@ -157,10 +160,10 @@ def test_qrels_import_resolves_source_and_message_ids(wb, tmp_path):
         {"query": "my own message", "relevant": [message_id.upper()]},
     ]
     qrels.write_text("\n".join(json.dumps(x) for x in lines) + "\n\n", encoding="utf-8")
-    imported = wb.eval_import(qrels, workspace="mine")
+    imported = wb.evals.import_file(qrels, workspace="mine")
     assert (imported.name, imported.version, imported.kind, imported.queries) == ("qrels", 1, "qrels", 3)
     assert imported.workspace is None  # the queries span two workspaces
-    cat, marta, own = wb.eval_queries("qrels")
+    cat, marta, own = wb.evals.queries("qrels")
     assert (cat.id, cat.relevant, cat.category, cat.workspace) == ("cat", set(tiny["D1:1"]), "pets", "tiny")
     assert len(tiny["D1:3"]) == 2  # one source id, two messages: both are relevant
     assert marta.id == "2" and marta.relevant == set(tiny["D1:3"]) | set(tiny["D2:1"])
@@ -182,9 +185,9 @@ def test_bad_qrels_line_is_rejected_and_nothing_stored(wb, tmp_path, line, probl
     good = {"id": "a", "query": "cat", "relevant": ["D1:1"], "workspace": "tiny"}
     qrels.write_text(json.dumps(good) + "\n" + line + "\n", encoding="utf-8")
     with pytest.raises(ValueError) as caught:
-        wb.eval_import(qrels)
+        wb.evals.import_file(qrels)
     assert str(caught.value).startswith(f"{qrels}: line 2: ") and problem in str(caught.value)
-    assert wb.eval_sets() == []
+    assert wb.evals.sets() == []
     with wb.store.connect() as con:
         assert con.execute("SELECT count(*) FROM eval_queries").fetchone()[0] == 0
 
@@ -207,18 +210,18 @@ def test_versions_follow_content(wb, tmp_path):
                                      "workspace": "tiny"}) + "\n")
 
     write("D1:1")
-    v1 = wb.eval_import(qrels, name="pets")
-    assert wb.eval_import(qrels, name="pets").id == v1.id  # same content: same version
+    v1 = wb.evals.import_file(qrels, name="pets")
+    assert wb.evals.import_file(qrels, name="pets").id == v1.id  # same content: same version
     write("D1:1", "D2:2")
-    v2 = wb.eval_import(qrels, name="pets")
+    v2 = wb.evals.import_file(qrels, name="pets")
     assert (v1.version, v2.version) == (1, 2) and v1.fingerprint != v2.fingerprint
-    assert [s.ref for s in wb.eval_sets()] == ["pets@2", "pets@1"]
-    assert wb.eval_set("pets").id == v2.id and wb.eval_set("pets@1").id == v1.id
-    assert wb.eval_set(v1.id[:8]).id == v1.id and wb.eval_set(v2.id).ref == "pets@2"
-    assert fingerprint(wb.eval_queries("pets@2")) == v2.fingerprint
+    assert [s.ref for s in wb.evals.sets()] == ["pets@2", "pets@1"]
+    assert wb.evals.set("pets").id == v2.id and wb.evals.set("pets@1").id == v1.id
+    assert wb.evals.set(v1.id[:8]).id == v1.id and wb.evals.set(v2.id).ref == "pets@2"
+    assert fingerprint(wb.evals.queries("pets@2")) == v2.fingerprint
     for missing in ("pets@3", "cats", "pets@x"):
         with pytest.raises(NotFound):
-            wb.eval_set(missing)
+            wb.evals.set(missing)
     listed = Cli(wb.settings.home).json("eval", "sets")
     assert [(s["ref"], s["kind"], s["queries"]) for s in listed] == [("pets@2", "qrels", 1),
                                                                      ("pets@1", "qrels", 1)]
@@ -228,10 +231,10 @@ def test_versions_follow_content(wb, tmp_path):
 def test_locomo_file_is_detected_and_resolved(wb, tmp_path):
     path = tmp_path / "renamed.jsonl"  # detected by content, not by its name
     path.write_text(json.dumps(tiny_locomo()), encoding="utf-8")
-    imported = wb.eval_import(path, name="tiny-locomo")
+    imported = wb.evals.import_file(path, name="tiny-locomo")
     assert (imported.kind, imported.workspace, imported.queries) == ("locomo", "tiny", 4)
     tiny = _message_ids(wb, "tiny")
-    queries = {q.id: q for q in wb.eval_queries("tiny-locomo")}
+    queries = {q.id: q for q in wb.evals.queries("tiny-locomo")}
     assert queries["tiny#0"].relevant == set(tiny["D1:1"]) and queries["tiny#0"].category == "single-hop"
     assert queries["tiny#2"].relevant == set(tiny["D2:1"]) | set(tiny["D1:2"])
     assert queries["tiny#3"].relevant == set()  # no evidence: kept, skipped by runs
@@ -242,9 +245,9 @@ def test_locomo_file_is_imported_when_its_samples_are_missing(tmp_path):
     wb = Workbench.open(tmp_path / "empty", index_on_ingest=False)
     path = tmp_path / "tiny.json"
     path.write_text(json.dumps(tiny_locomo()), encoding="utf-8")
-    imported = wb.eval_import(path)
+    imported = wb.evals.import_file(path)
     assert imported.ref == "tiny@1" and [w["name"] for w in wb.workspaces()] == ["tiny"]
-    assert all(q.relevant for q in wb.eval_queries("tiny") if q.id != "tiny#3")
+    assert all(q.relevant for q in wb.evals.queries("tiny") if q.id != "tiny#3")
 
 
 def test_question_prompt_and_parse():
@@ -269,15 +272,10 @@ def test_question_prompt_and_parse():
 @pytest.mark.slow
 def test_llm_questions_from_the_embedded_model(wb):
     pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
-    from workbench.chat.llm import shutdown_embedded
-
-    try:
-        # SmolLM2-135M writes a usable question for about half of the longer messages, and
-        # for none of the tiny sample's short turns.
-        made = wb.eval_generate("mine", 1, seed=3, method="llm")
-    finally:
-        shutdown_embedded()
+    # SmolLM2-135M writes a usable question for about half of the longer messages, and for
+    # none of the tiny sample's short turns. The fixture's close stops the embedded server.
+    made = wb.evals.generate("mine", 1, seed=3, method="llm")
     assert made.kind == "llm" and made.name == "mine-llm" and made.queries == 1
     assert made.params["model"] and made.params["temperature"] == 0.0
-    for q in wb.eval_queries(made.ref):
+    for q in wb.evals.queries(made.ref):
         assert q.relevant == {q.metadata["target"]} and 3 <= len(q.text.split()) <= 40

@@ -40,9 +40,9 @@ def test_every_fixture_imports_once(cli, name):
 
 def test_chatgpt_branches_tree_and_active_path(wb):
     raw = json.loads((FIXTURES / "chatgpt_branches.json").read_text())[0]
-    wb.ingest([FIXTURES / "chatgpt_branches.json"])
-    conv = wb.conversations()[0]
-    stored = {m.source_id: m for m in wb.messages(conv.id)}
+    wb.imports.ingest([FIXTURES / "chatgpt_branches.json"])
+    conv = wb.conversations.list()[0]
+    stored = {m.source_id: m for m in wb.conversations.messages(conv.id)}
     assert set(stored) == set(raw["mapping"])  # every node, placeholder root included
     by_id = {m.id: m for m in stored.values()}
     for node_id, node in raw["mapping"].items():
@@ -58,32 +58,32 @@ def test_chatgpt_branches_tree_and_active_path(wb):
         and not raw["mapping"][n]["message"]["metadata"].get("is_visually_hidden_from_conversation")
     }
     assert {s for s, m in stored.items() if m.on_active_branch} == visible
-    assert wb.messages(conv.id, active_only=True)[-1].source_id == raw["current_node"]
+    assert wb.conversations.messages(conv.id, active_only=True)[-1].source_id == raw["current_node"]
 
 
 def test_legacy_database_round_trips(wb):
-    wb.ingest([FIXTURES / "legacy_nosso_projeto.db"])
+    wb.imports.ingest([FIXTURES / "legacy_nosso_projeto.db"])
     source = sqlite3.connect(FIXTURES / "legacy_nosso_projeto.db")
     rows = source.execute("SELECT id, conversation_id, role, content, created_at FROM messages").fetchall()
-    stored = {m.source_id: m for c in wb.conversations() for m in wb.messages(c.id)}
+    stored = {m.source_id: m for c in wb.conversations.list() for m in wb.conversations.messages(c.id)}
     assert len(stored) == len(rows) == 48
     for mid, _, role, content, created_at in rows:
         message = stored[mid]
         assert (message.role, message.content) == (role, content)
         assert message.created_at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S") == created_at
-    titles = {c.title for c in wb.conversations()}
+    titles = {c.title for c in wb.conversations.list()}
     assert "Configurar SQLAlchemy com SQLite" in titles
 
 
 def test_locomo_samples_become_workspaces(wb):
-    wb.ingest([FIXTURES / "locomo_dev.json"])
+    wb.imports.ingest([FIXTURES / "locomo_dev.json"])
     spaces = {s["name"]: s for s in wb.workspaces()}
     assert spaces["conv-26"]["messages"] == 419 and spaces["conv-30"]["messages"] == 369
-    first = [c for c in wb.conversations("conv-26") if c.source_id.endswith("/session_1")][0]
+    first = [c for c in wb.conversations.list("conv-26") if c.source_id.endswith("/session_1")][0]
     assert first.created_at.isoformat() == "2023-05-08T13:56:00+00:00"
-    turns = wb.messages(first.id)
+    turns = wb.conversations.messages(first.id)
     assert turns[0].source_id == "D1:1" and turns[0].speaker == "Caroline"
-    captions = [m for c in wb.conversations("conv-26") for m in wb.messages(c.id)
+    captions = [m for c in wb.conversations.list("conv-26") for m in wb.conversations.messages(c.id)
                 if m.metadata.get("blip_caption")]
     assert captions
 

@@ -17,13 +17,12 @@ from workbench.chat.llm import (
     EmbeddedServer,
     LLMClient,
     LLMConfig,
+    LLMSource,
     LLMUnavailable,
     count_tokens,
-    ensure_llm,
     estimate_tokens,
     free_port,
     packaged_gguf,
-    shutdown_embedded,
     token_count_method,
 )
 
@@ -134,25 +133,26 @@ def test_server_dying_mid_stream_raises_unavailable(tmp_path: Path) -> None:
         assert stream.stats.total_s is not None
 
 
-def test_ensure_llm_with_base_url_starts_no_server(server: EmbeddedServer) -> None:
+def test_llm_source_with_base_url_starts_no_server(server: EmbeddedServer) -> None:
     settings = SimpleNamespace(llm_base_url=server.base_url, llm_model=None)
-    client, started = ensure_llm(settings, Path("unused"))
-    assert started is None
+    source = LLMSource(settings, Path("unused"))
+    client = source.client()
+    assert source.server is None
     assert client.endpoint == server.base_url
     assert client.health()[0]
 
 
-def test_ensure_llm_embedded_reused_then_shutdown(tmp_path: Path) -> None:
+def test_llm_source_embedded_reused_then_closed(tmp_path: Path) -> None:
     settings = SimpleNamespace(home=tmp_path, llm_n_ctx=1024)
-    try:
-        client, srv = ensure_llm(settings, tmp_path)
-        again, same = ensure_llm(settings, tmp_path)
-        assert srv is not None and same is srv
+    with LLMSource(settings, tmp_path) as source:
+        source.client()
+        srv = source.server
+        again = source.client()
+        assert srv is not None and source.server is srv
         assert (tmp_path / "logs" / "llm-server.log").is_file()
         assert again.health()[0]
         pid = srv.pid
-    finally:
-        shutdown_embedded()
+    assert source.server is None
     assert pid is not None and wait_gone(pid, 5)
 
 

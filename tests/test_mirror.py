@@ -108,17 +108,17 @@ def test_another_process_write_makes_the_mirror_stale_until_rebuilt(tmp_path):
 
 def test_searches_from_the_mirror_match_lancedb(tmp_path):
     wb = Workbench.open(tmp_path / "home")
-    wb.ingest([FIXTURES / "legacy_nosso_projeto.db", FIXTURES / "chatgpt_2025_linear.json"])
+    wb.imports.ingest([FIXTURES / "legacy_nosso_projeto.db", FIXTURES / "chatgpt_2025_linear.json"])
     queries = ["daily backup of the sqlite database with cron", "pgvector", "chickpeas",
                "how do plants turn light into food", "what did we say about Lisbon last year"]
-    index = wb.index()
-    wb.prepare_search().join()  # what the app does at start
+    index = wb.search.index()
+    wb.search.prepare().join()  # what the app does at start
     assert index._mirror is not None and len(index._mirror) == index.count()
     for query in queries:
         index.mirror_enabled = True
-        memory = wb.search(query, "default", k=8)
+        memory = wb.search.query(query, "default", k=8)
         index.mirror_enabled = False
-        lance = wb.search(query, "default", k=8)
+        lance = wb.search.query(query, "default", k=8)
         assert (memory.engine, lance.engine) == ("mirror", "lancedb")
         assert [h.message_id for h in memory.hits] == [h.message_id for h in lance.hits], query
         for mine, theirs in zip(memory.hits, lance.hits):

@@ -127,10 +127,10 @@ def home(tmp_path_factory) -> Path:
     """Two small exports in ``default`` and a LoCoMo slice as the eval set ``locomo-slice``."""
     root = tmp_path_factory.mktemp("notebooks")
     wb = Workbench.open(root / "home")
-    results = wb.ingest([FIXTURES / name for name in SMALL])
+    results = wb.imports.ingest([FIXTURES / name for name in SMALL])
     assert [r.status for r in results] == ["done", "done"]
-    assert wb.eval_import(_locomo_slice(root / "locomo_slice.json"), "locomo-slice").queries == 35
-    wb.index_pending()
+    assert wb.evals.import_file(_locomo_slice(root / "locomo_slice.json"), "locomo-slice").queries == 35
+    wb.search.index_pending()
     return root / "home"
 
 
@@ -194,10 +194,10 @@ def test_two_batches_in_a_row_record_runs_and_a_comparison(home, tmp_path):
         values = gate["metrics"][name]
         assert values["previous"] == pytest.approx(values["now"]) and values["p_value"] == 1.0
     assert gate["comparison"]["queries"] == 35 and gate["comparison"]["worse"] == 0
-    runs = wb.eval_runs(batch_id=latest.id)
+    runs = wb.evals.runs(batch_id=latest.id)
     assert [r.retriever for r in runs] and {r.notebook for r in runs} == {
         str(Path(latest.directory) / "retrieval_eval.ipynb")}
-    assert len(wb.eval_runs(batch_id=earlier.id)) == 5
+    assert len(wb.evals.runs(batch_id=earlier.id)) == 5
 
 
 def test_a_worse_configuration_trips_the_gate(home, tmp_path):
@@ -268,10 +268,11 @@ def test_scheduled_run_and_app_write_at_the_same_time(home, tmp_path, monkeypatc
     pytest.importorskip("llama_cpp", reason="llama-cpp-python[server] is installed by make setup")
     from streamlit.testing.v1 import AppTest
 
-    from workbench.chat.llm import ensure_llm, shutdown_embedded
+    from workbench.chat.llm import LLMSource
 
     wb = Workbench.open(home)
-    client, _ = ensure_llm(wb.settings.model_copy(update={"llm_base_url": None}), home)
+    source = LLMSource(wb.settings.model_copy(update={"llm_base_url": None}), home)
+    client = source.client()
     try:
         monkeypatch.setenv("WORKBENCH_HOME", str(home))
         monkeypatch.setenv("WORKBENCH_LLM_BASE_URL", client.endpoint)
@@ -297,13 +298,15 @@ def test_scheduled_run_and_app_write_at_the_same_time(home, tmp_path, monkeypatc
             assert not at.exception, at.exception
             assert not [e.value for e in at.error], [e.value for e in at.error]
             asked.append(question)
-            extra = wb.create_conversation("default", f"side note {len(asked)}")
-            wb.add_message(extra.id, "user", f"a note written while the batch ran ({len(asked)})")
+            extra = wb.conversations.create("default", f"side note {len(asked)}")
+            wb.conversations.add_message(extra.id, "user",
+                                         f"a note written while the batch ran ({len(asked)})")
             renamed[extra.id] = f"renamed note {len(asked)}"
-            wb.rename_conversation(extra.id, renamed[extra.id])
+            wb.conversations.rename(extra.id, renamed[extra.id])
         stdout, stderr = batch.communicate(timeout=60)
     finally:
-        shutdown_embedded()
+        source.close()
+        wb.close()
     for text in (stderr, stdout):
         assert "locked" not in text.lower() and "StoreBusy" not in text, text[-2000:]
     assert batch.returncode == 0, stderr[-3000:]
@@ -313,16 +316,16 @@ def test_scheduled_run_and_app_write_at_the_same_time(home, tmp_path, monkeypatc
     # between the app's first and last writes.
     assert during >= 2, during
     assert get_batch(wb, recorded["id"]).status == "passed"
-    assert len(wb.eval_runs(batch_id=recorded["id"])) == 3
+    assert len(wb.evals.runs(batch_id=recorded["id"])) == 3
     # No lost write on the app's side: every question answered and stored, every note renamed.
     chat_id = at.session_state["chat_conversation"]
-    messages = wb.messages(chat_id)
+    messages = wb.conversations.messages(chat_id)
     assert [m.content for m in messages if m.role == "user"] == asked
     assert [m.role for m in messages] == ["user", "assistant"] * len(asked)
-    assert len(wb.interactions(chat_id)) == len(asked)
+    assert len(wb.chat.interactions(chat_id)) == len(asked)
     stored = [datetime.fromisoformat(r["started_at"]) for r in recorded["runs"]]
     assert messages[0].created_at < min(stored) and max(stored) < messages[-1].created_at
-    assert all(i["error"] is None for i in wb.interactions(chat_id))
+    assert all(i["error"] is None for i in wb.chat.interactions(chat_id))
     for conversation_id, title in renamed.items():
-        assert wb.conversation(conversation_id).title == title
-        assert len(wb.messages(conversation_id)) == 1
+        assert wb.conversations.get(conversation_id).title == title
+        assert len(wb.conversations.messages(conversation_id)) == 1

@@ -6,6 +6,8 @@ import json
 from datetime import datetime, timezone
 
 import numpy as np
+from typing import Iterator
+
 import pytest
 
 from conftest import FIXTURES
@@ -15,55 +17,56 @@ from workbench.search.table import Filters
 
 
 @pytest.fixture(scope="module")
-def indexed(tmp_path_factory) -> Workbench:
+def indexed(tmp_path_factory, embedder) -> Iterator[Workbench]:
     """One home with the legacy database and two ChatGPT exports, indexed once for the module."""
     home = tmp_path_factory.mktemp("indexed")
-    wb = Workbench.open(home)
-    wb.ingest([FIXTURES / "legacy_nosso_projeto.db", FIXTURES / "chatgpt_2025_linear.json"])
-    wb.ingest([FIXTURES / "chatgpt_branches.json"], workspace="other")
-    return wb
+    wb = Workbench.open(home, embedder)
+    wb.imports.ingest([FIXTURES / "legacy_nosso_projeto.db", FIXTURES / "chatgpt_2025_linear.json"])
+    wb.imports.ingest([FIXTURES / "chatgpt_branches.json"], workspace="other")
+    with wb:
+        yield wb
 
 
 def test_search_finds_the_message_and_cites_it(indexed):
-    result = indexed.search("daily backup of the sqlite database with cron", "default", k=5)
+    result = indexed.search.query("daily backup of the sqlite database with cron", "default", k=5)
     top = result.hits[0]
     assert "backup" in top.text and "cron" in top.text
-    stored = indexed.message(top.message_id)
+    stored = indexed.conversations.message(top.message_id)
     assert stored.source_id == top.source_id and stored.conversation_id == top.conversation_id
     assert top.title == "Backup diário"
     assert len({h.message_id for h in result.hits}) == len(result.hits) == 5
 
 
 def test_hybrid_uses_words_and_meaning(indexed):
-    lexical = indexed.search("pgvector", "default", k=3, retriever="bm25.v1")
+    lexical = indexed.search.query("pgvector", "default", k=3, retriever="bm25.v1")
     assert lexical.hits and all("pgvector" in h.text for h in lexical.hits)
-    semantic = indexed.search("how do plants turn light into food", "default", k=3,
+    semantic = indexed.search.query("how do plants turn light into food", "default", k=3,
                               retriever="vector.v1")
     assert "photosynthesis" in semantic.hits[0].text.lower()
 
 
 def test_scoping_by_workspace_role_and_conversation(indexed):
-    assert all(h.workspace == "other" for h in indexed.search("joke", "other", k=5).hits)
-    assert not indexed.search("Lisbon tram", "other", k=5, retriever="bm25.v1").hits
-    users = indexed.search("PostgreSQL", "default", k=10, role="user").hits
+    assert all(h.workspace == "other" for h in indexed.search.query("joke", "other", k=5).hits)
+    assert not indexed.search.query("Lisbon tram", "other", k=5, retriever="bm25.v1").hits
+    users = indexed.search.query("PostgreSQL", "default", k=10, role="user").hits
     assert users and all(h.role == "user" for h in users)
     conv = users[0].conversation_id
-    inside = indexed.search("PostgreSQL", "default", k=10, conversation=conv).hits
+    inside = indexed.search.query("PostgreSQL", "default", k=10, conversation=conv).hits
     assert inside and all(h.conversation_id == conv for h in inside)
 
 
 def test_time_phrase_in_the_query(indexed):
     now = datetime(2024, 5, 10, tzinfo=timezone.utc)
-    result = indexed.search("what did I ask about chickpeas last month", "default", k=3, now=now,
+    result = indexed.search.query("what did I ask about chickpeas last month", "default", k=3, now=now,
                             retriever="hybrid-rrf-filter.v2")
     assert result.since == datetime(2024, 4, 1, tzinfo=timezone.utc)
     assert result.until == datetime(2024, 5, 1, tzinfo=timezone.utc)
     assert result.hits and all(result.since <= h.timestamp < result.until for h in result.hits)
     assert "chickpea" in result.hits[0].text.lower()
     # The default retriever lifts in-range turns instead of hiding the others.
-    soft = indexed.search("what did I ask in March 2024", "default", k=5, now=now)
+    soft = indexed.search.query("what did I ask in March 2024", "default", k=5, now=now)
     assert soft.hits[0].timestamp.month == 3
-    explicit = indexed.search("database", "default", k=20,
+    explicit = indexed.search.query("database", "default", k=20,
                               since=datetime(2024, 3, 15, tzinfo=timezone.utc),
                               until=datetime(2024, 3, 23, tzinfo=timezone.utc))
     assert explicit.hits
@@ -72,40 +75,40 @@ def test_time_phrase_in_the_query(indexed):
 
 
 def test_neighbour_context(indexed):
-    hit = indexed.search("Alfama tram 28", "default", k=1, neighbours=1).hits[0]
+    hit = indexed.search.query("Alfama tram 28", "default", k=1, neighbours=1).hits[0]
     assert [m["id"] for m in hit.context].index(hit.message_id) in (0, 1)
     assert 2 <= len(hit.context) <= 3
 
 
 def test_incremental_indexing_embeds_only_what_changed(indexed):
-    again = indexed.index_pending()
+    again = indexed.search.index_pending()
     assert again.chunks_embedded == 0 and again.conversations_rechunked == 0
-    conv = indexed.conversations("other")[0]
-    indexed.add_message(conv.id, "user", "Remind me to water the bonsai on Sunday.")
-    report = indexed.index_pending()
+    conv = indexed.conversations.list("other")[0]
+    indexed.conversations.add_message(conv.id, "user", "Remind me to water the bonsai on Sunday.")
+    report = indexed.search.index_pending()
     assert report.conversations_rechunked == 1
     assert report.chunks_embedded == 1  # the new turn; earlier turns' chunks are unchanged
-    assert indexed.search("bonsai watering", "other", k=1).hits[0].text.startswith("Remind me")
+    assert indexed.search.query("bonsai watering", "other", k=1).hits[0].text.startswith("Remind me")
 
 
 def test_delete_and_reindex_keep_index_in_step(tmp_path):
     wb = Workbench.open(tmp_path)
-    wb.ingest([FIXTURES / "claude_trimmed.json", FIXTURES / "openwebui_chat.json"])
-    index = wb.index()
+    wb.imports.ingest([FIXTURES / "claude_trimmed.json", FIXTURES / "openwebui_chat.json"])
+    index = wb.search.index()
     before = index.count()
-    victim = next(c for c in wb.conversations() if "Goldwater" in (c.title or ""))
-    wb.delete_conversation(victim.id)
-    report = wb.index_pending()
+    victim = next(c for c in wb.conversations.list() if "Goldwater" in (c.title or ""))
+    wb.conversations.delete(victim.id)
+    report = wb.search.index_pending()
     assert report.chunks_unindexed >= 1 and index.count() < before
-    assert not wb.search("Goldwater rule psychiatrists", k=5, retriever="bm25.v1").hits
+    assert not wb.search.query("Goldwater rule psychiatrists", k=5, retriever="bm25.v1").hits
     count = index.count()
-    rebuilt = wb.reindex()
-    assert rebuilt.chunks_embedded == count == wb.index().count()
+    rebuilt = wb.search.reindex()
+    assert rebuilt.chunks_embedded == count == wb.search.index().count()
 
 
 def test_interrupted_indexing_resumes_without_duplicates(tmp_path):
     wb = Workbench.open(tmp_path, index_on_ingest=False)
-    wb.ingest([FIXTURES / "chatgpt_2024_tools.json"])
+    wb.imports.ingest([FIXTURES / "chatgpt_2024_tools.json"])
     chunker = get_chunker(wb.settings.chunker)
 
     class Interrupted(Exception):
@@ -118,24 +121,24 @@ def test_interrupted_indexing_resumes_without_duplicates(tmp_path):
     from workbench.search.sync import sync_index
 
     with pytest.raises(Interrupted):
-        sync_index(wb.store, wb.index(), wb.embedder, chunker, stop_after_first_batch, batch_size=4)
-    partial = wb.index().count()
+        sync_index(wb.store, wb.search.index(), wb.embedder, chunker, stop_after_first_batch, batch_size=4)
+    partial = wb.search.index().count()
     assert 0 < partial
-    report = wb.index_pending()
+    report = wb.search.index_pending()
     with wb.store.connect() as con:
         chunks = con.execute("SELECT count(*) FROM chunks WHERE chunker = ?", [chunker.name]).fetchone()[0]
     assert report.chunks_embedded == chunks - partial
-    assert wb.index().count() == chunks
+    assert wb.search.index().count() == chunks
 
 
 def test_redaction_stores_and_indexes_redacted_text(tmp_path):
     wb = Workbench.open(tmp_path, redact=True)
-    wb.ingest([FIXTURES / "legacy_nosso_projeto.db"])
-    texts = [m.content for c in wb.conversations() for m in wb.messages(c.id)]
+    wb.imports.ingest([FIXTURES / "legacy_nosso_projeto.db"])
+    texts = [m.content for c in wb.conversations.list() for m in wb.conversations.messages(c.id)]
     assert not any("ana.silva@example.com" in t for t in texts)
     redacted = [t for t in texts if "[EMAIL]" in t]
     assert len(redacted) == 3
-    hits = wb.search("ana.silva@example.com email", k=10).hits
+    hits = wb.search.query("ana.silva@example.com email", k=10).hits
     assert hits and not any("ana.silva" in h.text for h in hits)
 
 
@@ -168,8 +171,8 @@ def test_search_cli_contract(indexed, tmp_path):
 
 def test_ann_index_matches_exact_search(tmp_path):
     wb = Workbench.open(tmp_path, ann_threshold=300)
-    wb.ingest([FIXTURES / "sharegpt_dummy.json"])
-    index = wb.index()
+    wb.imports.ingest([FIXTURES / "sharegpt_dummy.json"])
+    index = wb.search.index()
     assert index.count() >= 300 and index.has_ann()
     overlap = []
     for query in ["who trained you", "tell me a joke", "what is your name", "write a poem"]:
@@ -264,25 +267,25 @@ def test_a_chat_turn_indexed_twice_is_stored_once(tmp_path):
     """A retry, or a full sync in another process, may index a turn's messages first: the
     turn's own indexing then adds nothing and keeps one row per chunk everywhere."""
     wb = Workbench.open(tmp_path)
-    conv = wb.create_conversation("default", "Backups")
-    question = wb.add_message(conv.id, "user", "Which rsync flags keep hard links?")
-    answer = wb.add_message(conv.id, "assistant", "Use rsync -aH; -H keeps the hard links.")
+    conv = wb.conversations.create("default", "Backups")
+    question = wb.conversations.add_message(conv.id, "user", "Which rsync flags keep hard links?")
+    answer = wb.conversations.add_message(conv.id, "assistant", "Use rsync -aH; -H keeps the hard links.")
     turn = [question, answer]
-    first = wb.index_turn(conv.id, "default", conv.title, turn, {question.id, answer.id})
-    again = wb.index_turn(conv.id, "default", conv.title, turn, {question.id, answer.id})
+    first = wb.search.index_turn(conv.id, "default", conv.title, turn, {question.id, answer.id})
+    again = wb.search.index_turn(conv.id, "default", conv.title, turn, {question.id, answer.id})
     assert (first.chunks_added, again.chunks_added) == (2, 0)
 
-    later = wb.add_message(conv.id, "assistant", "Add --numeric-ids for a restore.")
-    report = wb.index_turn(conv.id, "default", conv.title, [answer, later], {later.id})
+    later = wb.conversations.add_message(conv.id, "assistant", "Add --numeric-ids for a restore.")
+    report = wb.search.index_turn(conv.id, "default", conv.title, [answer, later], {later.id})
     assert report.chunks_added == 1
 
-    sync = wb.index_pending()
+    sync = wb.search.index_pending()
     assert (sync.chunks_added, sync.chunks_removed, sync.chunks_embedded) == (0, 0, 0)
     with wb.store.connect() as con:
         ledger = con.execute("SELECT count(*) FROM indexed_chunks").fetchone()[0]
         chunks = con.execute("SELECT count(*) FROM chunks").fetchone()[0]
-    assert wb.index().count() == ledger == chunks == 3
-    [hit] = wb.search("numeric ids restore", "default", 1).hits
+    assert wb.search.index().count() == ledger == chunks == 3
+    [hit] = wb.search.query("numeric ids restore", "default", 1).hits
     assert hit.message_id == later.id
 
 
@@ -290,7 +293,7 @@ def _counts(wb) -> tuple[int, int, int]:
     with wb.store.connect() as con:
         ledger = con.execute("SELECT count(*) FROM indexed_chunks").fetchone()[0]
         chunks = con.execute("SELECT count(*) FROM chunks").fetchone()[0]
-    return wb.index().count(), ledger, chunks
+    return wb.search.index().count(), ledger, chunks
 
 
 def test_a_recorded_turn_is_appended_or_pending_again(tmp_path):
@@ -300,13 +303,13 @@ def test_a_recorded_turn_is_appended_or_pending_again(tmp_path):
     from workbench.search.sync import append_turn, plan_turn, record_turn
 
     wb = Workbench.open(tmp_path)
-    conv = wb.create_conversation("default", "Backups")
-    question = wb.add_message(conv.id, "user", "Which rsync flags keep hard links?")
-    wb.index_turn(conv.id, "default", conv.title, [question], {question.id})
-    chunker, index = get_chunker(wb.settings.chunker), wb.index()
+    conv = wb.conversations.create("default", "Backups")
+    question = wb.conversations.add_message(conv.id, "user", "Which rsync flags keep hard links?")
+    wb.search.index_turn(conv.id, "default", conv.title, [question], {question.id})
+    chunker, index = get_chunker(wb.settings.chunker), wb.search.index()
 
     def recorded(text: str, before):
-        answer = wb.add_message(conv.id, "assistant", text)
+        answer = wb.conversations.add_message(conv.id, "assistant", text)
         plan = plan_turn(chunker, index, wb.embedder, conv.id, "default", conv.title,
                          [before, answer], {answer.id})
         with wb.store.transaction():
@@ -319,14 +322,14 @@ def test_a_recorded_turn_is_appended_or_pending_again(tmp_path):
     with pytest.raises(Exception):
         append_turn(wb.store, index, plan, wrong)
     assert _counts(wb) == (1, 1, 2)  # the chunk is pending again
-    assert wb.index_pending().chunks_embedded == 1
+    assert wb.search.index_pending().chunks_embedded == 1
     assert _counts(wb) == (2, 2, 2)
 
     crashed, plan = recorded("Add --numeric-ids for a restore.", answer)  # no append: a crash
-    report = wb.index_pending()
+    report = wb.search.index_pending()
     assert (report.marks_dropped, report.chunks_embedded) == (1, 1)
     assert _counts(wb) == (3, 3, 3)
-    [hit] = wb.search("numeric ids restore", "default", 1).hits
+    [hit] = wb.search.query("numeric ids restore", "default", 1).hits
     assert hit.message_id == crashed.id
     append_turn(wb.store, index, plan, wb.embedder.encode(plan.texts))  # a late append: no copy
     assert _counts(wb) == (3, 3, 3)
@@ -346,9 +349,9 @@ def test_a_question_naming_a_participant_lifts_their_own_turns(tmp_path):
         json.dumps({"conversation_id": "c1", "speaker": speaker, "role": role, "content": text})
         for speaker, role, text in rows))
     wb = Workbench.open(tmp_path / "home")
-    wb.ingest([export])
+    wb.imports.ingest([export])
     for name in ("Anna", "Ben"):
-        [top] = wb.search(f"Where did {name} go camping?", k=1, retriever="hybrid-rrf.v3").hits
+        [top] = wb.search.query(f"Where did {name} go camping?", k=1, retriever="hybrid-rrf.v3").hits
         assert top.speaker == name and "camping" in top.text
 
     candidates = [{"speaker": "Anna Lima", "role": "user"}, {"speaker": "python", "role": "tool"},

@@ -80,36 +80,37 @@ def test_older_database_migrates_and_keeps_rows(tmp_path, version):
 
 
 def test_crud_and_exact_round_trip(wb, cli):
-    conv = wb.create_conversation("personal", "Trip ideas", {"tags": ["travel"], "n": 0.0})
+    conv = wb.conversations.create("personal", "Trip ideas", {"tags": ["travel"], "n": 0.0})
     moment = datetime(2023, 3, 5, 14, 7, 9, 123456, tzinfo=timezone(timedelta(hours=-3)))
     meta = {"nested": {"a": [1, 2.5, None, True]}, "text": "ção ✓", "float": 0.1, "big": 2**60}
-    first = wb.add_message(conv.id, "user", "Lisbon in March?", metadata=meta, created_at=moment)
-    second = wb.add_message(conv.id, "assistant", "Take tram 28.")
+    first = wb.conversations.add_message(conv.id, "user", "Lisbon in March?", metadata=meta,
+                                         created_at=moment)
+    second = wb.conversations.add_message(conv.id, "assistant", "Take tram 28.")
 
-    got = wb.message(first.id)
+    got = wb.conversations.message(first.id)
     assert got.created_at == moment  # same instant, timezone-aware
     assert got.created_at.tzinfo is not None
     assert got.metadata == meta
     assert second.parent_id == first.id
-    assert [m.content for m in wb.messages(conv.id)] == ["Lisbon in March?", "Take tram 28."]
+    assert [m.content for m in wb.conversations.messages(conv.id)] == ["Lisbon in March?", "Take tram 28."]
 
     shown = cli.json("conversations", "show", conv.id)
     assert datetime.fromisoformat(shown["messages"][0]["created_at"]) == moment
     assert shown["messages"][0]["metadata"] == meta
-    exported = json.loads(wb.export_conversation(conv.id, "json"))
+    exported = json.loads(wb.conversations.export(conv.id, "json"))
     assert exported["messages"][0]["metadata"] == meta
     assert exported["metadata"] == {"tags": ["travel"], "n": 0.0}
 
-    assert wb.rename_conversation(conv.id[:8], "Lisbon").title == "Lisbon"
-    assert [c.title for c in wb.conversations("personal")] == ["Lisbon"]
-    assert wb.conversations("personal", title_contains="lis")[0].message_count == 2
-    markdown = wb.export_conversation(conv.id, "md")
+    assert wb.conversations.rename(conv.id[:8], "Lisbon").title == "Lisbon"
+    assert [c.title for c in wb.conversations.list("personal")] == ["Lisbon"]
+    assert wb.conversations.list("personal", title_contains="lis")[0].message_count == 2
+    markdown = wb.conversations.export(conv.id, "md")
     assert markdown.startswith("# Lisbon") and "Take tram 28." in markdown
 
-    assert wb.delete_conversation(conv.id) == 2
+    assert wb.conversations.delete(conv.id) == 2
     assert wb.stats()["messages"] == 0
     with pytest.raises(NotFound):
-        wb.conversation(conv.id)
+        wb.conversations.get(conv.id)
 
 
 def test_unknown_conversation_is_one_error_line(cli):

@@ -23,7 +23,6 @@ import numpy as np
 
 from workbench.bench import synthetic
 from workbench.bench.search import BASE_TEXTS, NOISE, percentile
-from workbench.chat.turn import wait_for_indexing
 from workbench.text.chunking import get_chunker
 from workbench.config import Settings
 from workbench.search.sync import SyncReport, _index_row, _PENDING, sync_chunks
@@ -34,7 +33,7 @@ def _fill_index(wb, seed: int = 0) -> int:
     import pyarrow as pa
 
     chunker = get_chunker(wb.settings.chunker)
-    index = wb.index(chunker.name)
+    index = wb.search.index(chunker.name)
     sync_chunks(wb.store, chunker, wb.embedder, SyncReport())
     rng = np.random.default_rng(seed)
     base = None
@@ -68,45 +67,45 @@ def run(settings: Settings, messages: int = 100_000, turns: int = 30,
     with tempfile.TemporaryDirectory() as tmp:
         export = Path(tmp) / "conversations.json"
         export.write_text(json.dumps(synthetic.chatgpt_export(messages, per_conversation=100)))
-        wb = Workbench(settings.model_copy(update={"home": Path(tmp) / "home",
-                                                   "index_on_ingest": False,
-                                                   "llm_max_tokens": 24}))
-        started = time.perf_counter()
-        imported = wb.ingest([export])[0]
-        indexed = _fill_index(wb)
-        build_s = time.perf_counter() - started
-        chat = wb.chat()
-        questions = synthetic.queries(turns + 3, seed=7)
-        chat.ask(questions[0], "default")  # warm-up: server start, caches
-        wb.index().mirror(wait=True)  # as the app has it a second after its start
-        overhead, total, indexing, early, ttft, retrieval = [], [], [], [], [], []
-        conversation = None
-        for question in questions[3:]:
-            turn = chat.ask(question, "default", conversation)
-            # A reader takes longer than this to read the answer; the wait also makes the
-            # background indexing's own time measurable.
-            wait_for_indexing()
-            wb.store.release()  # the reader's pause: the next question finds the database closed
-            time.sleep(pause_s)
-            conversation = turn.conversation_id if len(overhead) % 5 else None
-            timings = turn.timings_ms
-            overhead.append(timings["overhead"])
-            # The turn's indexing overlaps storing the answer: count the wall time after it.
-            total.append(timings["prepare"] + timings["after_answer"])
-            indexing.append(timings["index"])
-            early.append(timings.get("embed_question", 0.0))
-            ttft.append(timings.get("ttft", 0.0))
-            retrieval.append(timings["retrieval"])
-        # Compaction waits for a pause the back-to-back turns never leave: run it now and
-        # report what it costs (while the person reads, in real use).
-        wb.index().settle()
-        row = {"compaction_ms": wb.index().last_compaction_ms,
-               "messages": imported.messages_added, "chunks_indexed": indexed,
-               "build_s": build_s, "turns": len(overhead), "pause_s": pause_s,
-               "model": chat.llm.model}
-        for name, values in (("overhead", overhead), ("with_indexing", total),
-                             ("indexing", indexing), ("embed_question", early),
-                             ("retrieval", retrieval), ("ttft", ttft)):
-            row[f"{name}_p50_ms"] = statistics.median(values)
-            row[f"{name}_p95_ms"] = percentile(values, 0.95)
-        return row
+        home = Path(tmp) / "home"
+        with Workbench(settings.model_copy(update={"home": home, "index_on_ingest": False,
+                                                   "llm_max_tokens": 24})) as wb:
+            started = time.perf_counter()
+            imported = wb.imports.ingest([export])[0]
+            indexed = _fill_index(wb)
+            build_s = time.perf_counter() - started
+            chat = wb.chat
+            questions = synthetic.queries(turns + 3, seed=7)
+            chat.ask(questions[0], "default")  # warm-up: server start, caches
+            wb.search.index().mirror(wait=True)  # as the app has it a second after its start
+            overhead, total, indexing, early, ttft, retrieval = [], [], [], [], [], []
+            conversation = None
+            for question in questions[3:]:
+                turn = chat.ask(question, "default", conversation)
+                # A reader takes longer than this to read the answer; the wait also makes the
+                # background indexing's own time measurable.
+                chat.wait_for_indexing()
+                wb.store.release()  # the reader's pause: the next question finds the database closed
+                time.sleep(pause_s)
+                conversation = turn.conversation_id if len(overhead) % 5 else None
+                timings = turn.timings_ms
+                overhead.append(timings["overhead"])
+                # The turn's indexing overlaps storing the answer: count the wall time after it.
+                total.append(timings["prepare"] + timings["after_answer"])
+                indexing.append(timings["index"])
+                early.append(timings.get("embed_question", 0.0))
+                ttft.append(timings.get("ttft", 0.0))
+                retrieval.append(timings["retrieval"])
+            # Compaction waits for a pause the back-to-back turns never leave: run it now and
+            # report what it costs (while the person reads, in real use).
+            wb.search.index().settle()
+            row = {"compaction_ms": wb.search.index().last_compaction_ms,
+                   "messages": imported.messages_added, "chunks_indexed": indexed,
+                   "build_s": build_s, "turns": len(overhead), "pause_s": pause_s,
+                   "model": chat.llm().model}
+            for name, values in (("overhead", overhead), ("with_indexing", total),
+                                 ("indexing", indexing), ("embed_question", early),
+                                 ("retrieval", retrieval), ("ttft", ttft)):
+                row[f"{name}_p50_ms"] = statistics.median(values)
+                row[f"{name}_p95_ms"] = percentile(values, 0.95)
+            return row

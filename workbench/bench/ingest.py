@@ -63,11 +63,11 @@ def run_pipeline_benchmark(settings: Settings, messages: int = 2000) -> list[dic
     """End-to-end import (parse → clean → store → chunk → embed → index) against the raw embedder
     on the very texts the pipeline embedded, in the same process, with and without redaction."""
     from workbench.api import Workbench
-    from workbench.embeddings.model import get_embedder
+    from workbench.embeddings.model import Embedder
 
-    embedder = get_embedder(
-        settings.embedding_model, settings.device, settings.query_encoder, settings.cache_dir
-    )
+    # One model for the pipeline runs and the raw run: the comparison is of the pipeline alone.
+    embedder = Embedder(settings.embedding_model, settings.device,
+                        query_encoder=settings.query_encoder, cache_dir=settings.cache_dir)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         export = Path(tmp) / "conversations.json"
@@ -76,18 +76,19 @@ def run_pipeline_benchmark(settings: Settings, messages: int = 2000) -> list[dic
         texts: list[str] = []
         for redact in (False, True):
             home = Path(tmp) / f"home-{redact}"
-            wb = Workbench(settings.model_copy(update={"home": home, "redact": redact}))
             if redact:
                 from workbench.text.clean import Cleaner
 
                 Cleaner(redact=True).clean(["Warm up John Smith's pipeline."])
-            started = time.perf_counter()
-            result = wb.ingest([export])[0]
-            seconds = time.perf_counter() - started
-            with wb.store.connect() as con:
-                texts = [r[0] for r in con.execute(
-                    "SELECT text FROM chunks WHERE chunker = ?", [settings.chunker]
-                ).fetchall()]
+            with Workbench(settings.model_copy(update={"home": home, "redact": redact}),
+                           embedder) as wb:
+                started = time.perf_counter()
+                result = wb.imports.ingest([export])[0]
+                seconds = time.perf_counter() - started
+                with wb.store.connect() as con:
+                    texts = [r[0] for r in con.execute(
+                        "SELECT text FROM chunks WHERE chunker = ?", [settings.chunker]
+                    ).fetchall()]
             rows.append({"run": "end to end" + (" --redact" if redact else ""),
                          "messages": result.messages_added, "chunks": len(texts),
                          "seconds": seconds, "messages_per_s": result.messages_added / seconds})
@@ -109,11 +110,10 @@ def run_embed_benchmark(settings: Settings, texts: int = 2000) -> list[dict[str,
     cosine between their vectors (fp16 on CUDA, so not exactly 1 there)."""
     import numpy as np
 
-    from workbench.embeddings.model import get_embedder
+    from workbench.embeddings.model import Embedder
 
-    embedder = get_embedder(
-        settings.embedding_model, settings.device, settings.query_encoder, settings.cache_dir
-    )
+    embedder = Embedder(settings.embedding_model, settings.device,
+                        query_encoder=settings.query_encoder, cache_dir=settings.cache_dir)
     corpus = [text for _, text in synthetic.messages(texts, seed=3)]
     model = embedder.model
     bulk = embedder.bulk

@@ -135,6 +135,17 @@ class Turn:
         }
 
 
+def citations(text: str, hits: list[Hit]) -> list[dict[str, Any]]:
+    """The hits the answer cites as [n], in the order first cited."""
+    cited = []
+    for number in dict.fromkeys(int(n) for n in _CITATION.findall(text)):
+        if 1 <= number <= len(hits):
+            hit = hits[number - 1]
+            cited.append({"n": number, "message_id": hit.message_id,
+                          "source_id": hit.source_id, "conversation_id": hit.conversation_id})
+    return cited
+
+
 def interaction_row(turn: Turn, stats=None) -> dict[str, Any]:
     """The interaction log's row for a turn."""
     timings = turn.timings_ms
@@ -302,7 +313,7 @@ class Chat:
         """The answer as it is about to be stored (its id and time chosen here), or None."""
         if turn.error is not None or not turn.text:
             return None
-        turn.citations = self._citations(turn.text, turn.hits)
+        turn.citations = citations(turn.text, turn.hits)
         mid = str(uuid.uuid4())
         user = turn.user_message
         return Message(mid, turn.conversation_id, user.id, "assistant", turn.model, turn.text,
@@ -328,8 +339,8 @@ class Chat:
             with self.parts.store.transaction():
                 if answer is not None:
                     turn.answer = crud.add_message(
-                        self.parts.store, turn.conversation_id, "assistant", answer.content, speaker=answer.speaker,
-                        metadata=answer.metadata, created_at=answer.created_at,
+                        self.parts.store, turn.conversation_id, "assistant", answer.content,
+                        speaker=answer.speaker, metadata=answer.metadata, created_at=answer.created_at,
                         message_id=answer.id,
                     )
                 elif turn.error is None:
@@ -447,15 +458,6 @@ class Chat:
         budget = max(self.history_tokens * 4, 2000)  # characters; a huge paste is cut, not dropped
         prompt.append({"role": "user", "content": user.content[:budget]})
         return prompt
-
-    def _citations(self, text: str, hits: list[Hit]) -> list[dict[str, Any]]:
-        cited = []
-        for number in dict.fromkeys(int(n) for n in _CITATION.findall(text)):
-            if 1 <= number <= len(hits):
-                hit = hits[number - 1]
-                cited.append({"n": number, "message_id": hit.message_id,
-                              "source_id": hit.source_id, "conversation_id": hit.conversation_id})
-        return cited
 
     def _model_name(self) -> str:
         return (self.llm.config.model if self.llm and self.llm.config.model else "") or ""

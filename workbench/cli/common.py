@@ -7,6 +7,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
+import click
 import typer
 from rich.console import Console
 
@@ -28,10 +29,15 @@ def settings(**overrides: Any):
 
 
 def workbench(**overrides: Any) -> Workbench:
+    """The workbench of the home the options name, closed when the command ends."""
     # Imported here: the stores load DuckDB and LanceDB, which `--help` and `bench embed` never use.
     from workbench.api import Workbench
 
-    return Workbench(settings(**overrides))
+    opened = Workbench(settings(**overrides))
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        context.call_on_close(opened.close)
+    return opened
 
 
 def fail(message: str, code: int = 1) -> None:

@@ -63,7 +63,7 @@ def eval_locomo(
     """Recall@k of dialog turns for LoCoMo questions (categories 1-4), as the paper computes it."""
     ks = _ks(k)
     with _lookup():
-        report = workbench().eval_locomo(path, retriever, chunker, ks, _progress_printer(),
+        report = workbench().evals.locomo(path, retriever, chunker, ks, _progress_printer(),
                                          origin="cli")
     if as_json:
         emit_json(report.to_dict())
@@ -92,7 +92,7 @@ def eval_run(
     """Run an eval set with a retriever configuration, store the run and print its metrics."""
     ks = _ks(k)
     with _lookup():
-        run = workbench().eval_run(set_ref, retriever, chunker, ks, label, origin="cli",
+        run = workbench().evals.run(set_ref, retriever, chunker, ks, label, origin="cli",
                                    progress=_progress_printer())
     if as_json:
         emit_json(run.to_dict())
@@ -117,7 +117,7 @@ def eval_run(
 def eval_sets(as_json: bool = typer.Option(False, "--json")) -> None:
     """Stored eval sets, every version, newest first."""
     with _lookup():
-        items = workbench().eval_sets()
+        items = workbench().evals.sets()
     if as_json:
         emit_json([s.to_dict() for s in items])
         return
@@ -143,7 +143,7 @@ def eval_runs(
 ) -> None:
     """Stored runs, newest first."""
     with _lookup():
-        items = workbench().eval_runs(set_ref, label, limit=limit)
+        items = workbench().evals.runs(set_ref, label, limit=limit)
     if as_json:
         emit_json([r.to_dict() for r in items])
         return
@@ -169,7 +169,7 @@ def eval_compare(
 ) -> None:
     """Per-metric deltas (b - a) with Wilcoxon p-values, and the queries that got worse."""
     with _lookup():
-        comparison = workbench().eval_compare(run_a, run_b)
+        comparison = workbench().evals.compare(run_a, run_b)
     if as_json:
         emit_json(comparison.to_dict())
         return
@@ -200,7 +200,7 @@ def eval_generate(
 ) -> None:
     """Make an eval set from your own history (a new version when the queries change)."""
     with _llm_errors():
-        item = workbench().eval_generate(workspace, n, seed, name, method)
+        item = workbench().evals.generate(workspace, n, seed, name, method)
     _print_set(item, as_json)
 
 
@@ -215,7 +215,7 @@ def eval_import(
 ) -> None:
     """Store a qrels or LoCoMo file as an eval set; relevant ids become message ids."""
     with _lookup():
-        item = workbench().eval_import(path, name, workspace, _progress_printer())
+        item = workbench().evals.import_file(path, name, workspace, _progress_printer())
     _print_set(item, as_json)
 
 

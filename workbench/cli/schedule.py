@@ -104,6 +104,11 @@ def eval_notebooks(
                               threshold=default, thresholds=per_metric,
                               metrics=metric or METRICS, source=source or NOTEBOOKS_DIR,
                               cell_timeout=cell_timeout, progress=progress)
+    _report(batch, as_json)
+
+
+def _report(batch, as_json: bool) -> None:
+    """Print the batch, name what failed or regressed, and exit with the gate's code."""
     if as_json:
         emit_json(batch.to_dict())
     else:

@@ -267,7 +267,7 @@ def run_notebooks(
             "note": f"interrupted: {type(exc).__name__}: {exc}"})
         raise
 
-    runs = wb.eval_runs(batch_id=batch_id)
+    runs = wb.evals.runs(batch_id=batch_id)
     gate = {"notebooks": [r.to_dict() for r in results]}
     if TRACKED_NOTEBOOK in plan:
         gate |= _gate(wb, batch_id, started, runs, str(outputs[TRACKED_NOTEBOOK]),
@@ -409,7 +409,7 @@ def _gate(wb: "Workbench", batch_id: str, started: datetime, runs: list, noteboo
         return gate
     gate["baseline_batch"], gate["baseline_run"] = baseline
     try:
-        comparison = wb.eval_compare(baseline[1], run.id)
+        comparison = wb.evals.compare(baseline[1], run.id)
     except (LookupError, ValueError) as exc:  # the baseline run deleted, or no shared query
         gate["note"] = f"cannot compare with run {baseline[1][:8]}: {exc}"
         return gate

@@ -26,15 +26,15 @@ def ensure_history(wb: "Workbench", samples: Path = SAMPLES_DIR) -> list:
     if not files:
         raise FileNotFoundError(f"{wb.settings.home} holds no messages and {samples} has no "
                                 "samples: import an export first (workbench ingest FILE)")
-    return wb.ingest(files)
+    return wb.imports.ingest(files)
 
 
 def pick_eval_set(wb: "Workbench", eval_set: str = "auto", queries: int = 40, seed: int = 0):
     """The set named by ``eval_set``; "auto": the newest set, or a known-item set generated
     from the home's largest workspace (after ingesting the samples into an empty home)."""
     if eval_set != "auto":
-        return wb.eval_set(eval_set)
-    existing = wb.eval_sets()
+        return wb.evals.set(eval_set)
+    existing = wb.evals.sets()
     if existing:
         return existing[0]
     ensure_history(wb)
@@ -42,7 +42,7 @@ def pick_eval_set(wb: "Workbench", eval_set: str = "auto", queries: int = 40, se
     default = wb.settings.default_workspace
     workspace = default if any(w["name"] == default and w["messages"] for w in spaces) \
         else spaces[0]["name"]
-    return wb.eval_generate(workspace, queries, seed=seed)
+    return wb.evals.generate(workspace, queries, seed=seed)
 
 
 def run_retrievers(
@@ -61,9 +61,9 @@ def run_retrievers(
     unknown = set(overrides) - set(retrievers)
     if unknown:
         raise ValueError(f"retriever_params names retrievers not in the list: {sorted(unknown)}")
-    wb.index_pending(chunker)
+    wb.search.index_pending(chunker)
     return [
-        wb.eval_run(eval_set, retriever=name, chunker=chunker, ks=tuple(ks), label=label,
+        wb.evals.run(eval_set, retriever=name, chunker=chunker, ks=tuple(ks), label=label,
                     origin="notebook", batch_id=batch_id, notebook=notebook,
                     **dict(overrides.get(name, {})))
         for name in retrievers
@@ -83,8 +83,8 @@ def compare_chunkers(
     """One stored run per chunker, each on its own index (built here when missing)."""
     runs = []
     for name in chunkers:
-        wb.index_pending(name)
-        runs.append(wb.eval_run(eval_set, retriever=retriever, chunker=name, ks=tuple(ks),
+        wb.search.index_pending(name)
+        runs.append(wb.evals.run(eval_set, retriever=retriever, chunker=name, ks=tuple(ks),
                                 label=label, origin="notebook", batch_id=batch_id,
                                 notebook=notebook))
     return runs
@@ -146,7 +146,7 @@ def trend(wb: "Workbench", set_name: str, metric: str = "R@10",
          "chunker": run.chunker, "label": run.label, "origin": run.origin,
          "batch": (run.batch_id or "")[:8], "set_version": run.set_version,
          "value": run.metrics[metric]}
-        for run in wb.eval_runs(set_ref=set_name, limit=limit)
+        for run in wb.evals.runs(set_ref=set_name, limit=limit)
         if run.set_name == set_name and metric in run.metrics
     ]
     frame = pd.DataFrame(rows, columns=["started_at", "run", "retriever", "chunker", "label",

@@ -21,7 +21,7 @@ def render(wb: Workbench, workspace: str, llm: LLMFactory) -> None:
     conversation = _selected(wb, workspace)
     cid = conversation.id if conversation else None
     st.title((conversation.title or "Untitled") if conversation else "New chat")
-    history = wb.messages(cid, active_only=True) if cid else []
+    history = wb.conversations.messages(cid, active_only=True) if cid else []
     for message in history:
         _show(wb, message)
     if history and history[-1].role == "user":
@@ -37,7 +37,7 @@ def _selected(wb: Workbench, workspace: str) -> Conversation | None:
     cid = st.session_state.get(SELECTED)
     if cid:
         try:
-            conversation = wb.conversation(cid)
+            conversation = wb.conversations.get(cid)
         except LookupError:  # deleted elsewhere
             conversation = None
         if conversation is not None and conversation.workspace == workspace:
@@ -54,7 +54,8 @@ def _client(wb: Workbench, llm: LLMFactory) -> tuple[LLMClient | None, str | Non
 def _chat(wb: Workbench, client: LLMClient | None) -> Chat:
     """A Chat with this session's k, retriever and chunker (the Settings page edits them)."""
     opts = options(wb)
-    return Chat(wb, client, k=opts["k"], retriever=opts["retriever"], chunker=opts["chunker"])
+    return wb.chat.session(client, k=opts["k"], retriever=opts["retriever"],
+                           chunker=opts["chunker"])
 
 
 def _send(wb: Workbench, llm: LLMFactory, workspace: str, cid: str | None, prompt: str) -> None:
@@ -127,8 +128,8 @@ def _sources(wb: Workbench, answer: Message, last: dict[str, Any] | None) -> Non
 def _lookup(wb: Workbench, message_id: str) -> dict[str, Any] | None:
     """A cited message as a memory item (None once it has been deleted)."""
     try:
-        message = wb.message(message_id)
-        title = wb.conversation(message.conversation_id).title
+        message = wb.conversations.message(message_id)
+        title = wb.conversations.get(message.conversation_id).title
     except LookupError:
         return None
     return {"message_id": message.id, "conversation_id": message.conversation_id,
@@ -170,11 +171,11 @@ def _select(cid: str | None) -> None:
 def _rename(wb: Workbench, cid: str, key: str) -> None:
     title = (st.session_state.get(key) or "").strip()
     if title:
-        wb.rename_conversation(cid, title)
+        wb.conversations.rename(cid, title)
 
 
 def _delete(wb: Workbench, cid: str) -> None:
-    wb.delete_conversation(cid)
+    wb.conversations.delete(cid)
     _select(None)
 
 
@@ -183,7 +184,7 @@ def _sidebar(wb: Workbench, workspace: str) -> None:
     selected = st.session_state.get(SELECTED)
     bar.button("New chat", icon=":material/add:", width="stretch", on_click=_select, args=(None,))
     text = bar.text_input("Filter conversations by title", key="chat_filter")
-    conversations = wb.conversations(workspace, text.strip() or None, limit=50)
+    conversations = wb.conversations.list(workspace, text.strip() or None, limit=50)
     if not conversations:
         bar.caption("No conversations yet." if not text else "No title matches.")
     for c in conversations:
@@ -194,7 +195,7 @@ def _sidebar(wb: Workbench, workspace: str) -> None:
         return
     bar.divider()
     key = f"rename-{selected}"
-    current = wb.conversation(selected).title or ""
+    current = wb.conversations.get(selected).title or ""
     bar.text_input("Title", value=current, key=key)
     left, right = bar.columns(2)
     left.button("Rename", on_click=_rename, args=(wb, selected, key), width="stretch")

@@ -16,11 +16,11 @@ PICK = "conversations_pick"
 def render(wb: Workbench, workspace: str) -> None:
     st.title("Conversations")
     text = st.text_input("Filter by title", key="conversations_filter")
-    listed = {c.id: c for c in wb.conversations(workspace, text.strip() or None, limit=500)}
+    listed = {c.id: c for c in wb.conversations.list(workspace, text.strip() or None, limit=500)}
     wanted = st.session_state.get(OPEN_CONVERSATION)
     if wanted and wanted not in listed and not text.strip():
         try:  # opened from a link, but past the list's limit: list it first
-            listed = {wanted: wb.conversation(wanted), **listed}
+            listed = {wanted: wb.conversations.get(wanted), **listed}
         except LookupError:  # deleted meanwhile
             pass
     if not listed:
@@ -46,7 +46,7 @@ def _label(c: Conversation) -> str:
 
 
 def _show(wb: Workbench, conversation: Conversation, highlight: str | None) -> None:
-    messages = wb.messages(conversation.id)
+    messages = wb.conversations.messages(conversation.id)
     inactive = sum(not m.on_active_branch for m in messages)
     st.subheader(conversation.title or "Untitled", anchor=False)
     st.caption(f"{conversation.workspace} · {conversation.source_format} · created "
@@ -55,10 +55,10 @@ def _show(wb: Workbench, conversation: Conversation, highlight: str | None) -> N
                + f" · id {conversation.id}")
     name = re.sub(r"[^\w-]+", "-", conversation.title or "conversation").strip("-")[:60]
     left, right, _ = st.columns([1, 1, 4])
-    left.download_button("Markdown", wb.export_conversation(conversation.id, "md"),
+    left.download_button("Markdown", wb.conversations.export(conversation.id, "md"),
                          file_name=f"{name}.md", mime="text/markdown",
                          icon=":material/download:", key="export_md")
-    right.download_button("JSON", wb.export_conversation(conversation.id, "json"),
+    right.download_button("JSON", wb.conversations.export(conversation.id, "json"),
                           file_name=f"{name}.json", mime="application/json",
                           icon=":material/download:", key="export_json")
     for message in messages:

@@ -20,7 +20,7 @@ METRIC = "eval_metric"
 
 def render(wb: Workbench) -> None:
     st.title("Evaluation")
-    runs = wb.eval_runs(limit=500)
+    runs = wb.evals.runs(limit=500)
     if not runs:
         st.info("No evaluation runs yet. Run `workbench eval generate --workspace NAME --n 50`, "
                 "then `workbench eval run --set NAME`, or `workbench eval notebooks`.")
@@ -107,7 +107,7 @@ def _compare(wb: Workbench, runs: list[Run], metric: str) -> None:
     if a.id == b.id:
         st.caption("Pick two different runs.")
         return
-    comparison = wb.eval_compare(a.id, b.id)
+    comparison = wb.evals.compare(a.id, b.id)
     table = pd.DataFrame([
         {"metric": name, "A": v["a"], "B": v["b"], "delta": v["delta"], "p": v["p_value"]}
         for name, v in comparison.metrics.items()

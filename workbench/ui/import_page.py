@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import tempfile
-import threading
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import streamlit as st
 
@@ -18,7 +16,6 @@ from workbench.ui.common import options
 RESULTS = "import_results"
 STAGES = {"parse": "reading", "clean": "cleaning", "write": "writing", "embed": "embedding",
           "index": "updating the search index"}
-_INGEST_LOCK = threading.Lock()
 
 
 def render(wb: Workbench, workspace: str) -> None:
@@ -67,25 +64,9 @@ def _ingest(wb: Workbench, files: list, workspace: str, fmt: str | None,
             path.parent.mkdir()
             path.write_bytes(upload.getvalue())
             paths.append(path)
-        with _redaction(wb, redact):
-            results = wb.ingest(paths, workspace, fmt, progress)
+        results = wb.imports.ingest(paths, workspace, fmt, progress, redact=redact)
     bar.progress(1.0, text="Done")
     return [_row(upload.name, path, result) for upload, path, result in zip(files, paths, results)]
-
-
-@contextmanager
-def _redaction(wb: Workbench, redact: bool) -> Iterator[None]:
-    """``Workbench.ingest`` reads redaction from the settings of the workbench, which every
-    session shares: apply this session's choice under a lock that serialises imports (DuckDB
-    takes one writer at a time anyway) and put the settings back afterwards."""
-    with _INGEST_LOCK:
-        saved = wb.settings
-        if redact != saved.redact:
-            wb.settings = saved.model_copy(update={"redact": redact})
-        try:
-            yield
-        finally:
-            wb.settings = saved
 
 
 def _row(name: str, path: Path, result: ImportResult) -> dict[str, Any]:

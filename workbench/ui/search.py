@@ -19,7 +19,7 @@ def render(wb: Workbench, workspace: str) -> None:
     query = st.text_input("Search your conversations", key="search_query",
                           persist_state="session",
                           placeholder="e.g. backup of the database last April")
-    conversations = {c.id: c for c in wb.conversations(workspace, limit=500)}
+    conversations = {c.id: c for c in wb.conversations.list(workspace, limit=500)}
     with st.expander("Filters", expanded=False):
         first, second, third = st.columns(3)
         since = first.date_input("From", value=None, key="search_since")
@@ -37,7 +37,7 @@ def render(wb: Workbench, workspace: str) -> None:
     if not query.strip():
         st.caption("Type a query. A time phrase in it (“last March”, “ontem”) narrows the dates.")
         return
-    result = wb.search(query, workspace, k, since=_moment(since), until=_moment(until, end=True),
+    result = wb.search.query(query, workspace, k, since=_moment(since), until=_moment(until, end=True),
                        role=None if role == "any" else role, conversation=conversation,
                        retriever=retriever, chunker=opts["chunker"], neighbours=1)
     _summary(result)

@@ -59,7 +59,7 @@ def _llm_status(llm: LLMFactory, base_url: str | None, model: str | None) -> Non
 
 def _index_status(wb: Workbench, workspace: str, chunker: str) -> None:
     stats = wb.stats(workspace)
-    index = wb.index(chunker)
+    index = wb.search.index(chunker)
     st.info(f"**Index** `{index.name}`: {index.count()} chunks indexed (all workspaces). "
             f"**Store:** {stats['conversations']} conversations, {stats['messages']} messages "
             f"in workspace “{workspace}”.")
@@ -67,6 +67,6 @@ def _index_status(wb: Workbench, workspace: str, chunker: str) -> None:
                "whatever the index lacks.")
     if st.button("Index pending now"):
         with st.spinner("Chunking and embedding…"):
-            report = wb.index_pending(chunker)
+            report = wb.search.index_pending(chunker)
         st.success(f"{report.chunks_embedded} chunks embedded, {report.chunks_removed} removed, "
                    f"in {report.seconds:.1f} s.")

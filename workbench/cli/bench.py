@@ -1,0 +1,139 @@
+"""``workbench bench``: benchmarks that print a table and store their results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from workbench.cli.common import err, fail, out, settings, workbench
+
+bench_app = typer.Typer(help="Benchmarks: print a table and store the results.")
+
+
+@bench_app.command("ingest")
+def bench_ingest(
+    messages: int = typer.Option(20000, "--messages", help="Size of the generated export."),
+    fixtures: Optional[Path] = typer.Option(None, "--fixtures", help="Folder of real exports."),
+    pipeline_messages: int = typer.Option(
+        2000, "--pipeline-messages", help="Size of the end-to-end run (0 to skip it)."
+    ),
+) -> None:
+    """Import throughput (messages/s): parse+store on fixtures and a generated export, then the
+    whole pipeline (clean, chunk, embed, index) against the raw embedder on the same texts."""
+    from workbench.bench.ingest import run_ingest_benchmark, run_pipeline_benchmark, save_results
+
+    bench = workbench()
+    rows, saved = run_ingest_benchmark(bench.settings, messages, fixtures)
+    table = Table(title="import benchmark (parse → clean → store)")
+    for column in ("dataset", "format", "messages", "seconds", "messages/s"):
+        table.add_column(column, justify="left" if column in {"dataset", "format"} else "right")
+    for row in rows:
+        table.add_row(row["dataset"], row["format"], str(row["messages"]), f"{row['seconds']:.3f}",
+                      f"{row['messages_per_s']:,.0f}")
+    out.print(table)
+    err.print(f"results stored in {saved}")
+    if pipeline_messages <= 0:
+        return
+    rows = run_pipeline_benchmark(bench.settings, pipeline_messages)
+    table = Table(title=f"end-to-end ingest ({bench.settings.chunker}, {bench.embedder.slug})")
+    for column in ("run", "messages", "chunks", "seconds", "messages/s", "vs raw"):
+        table.add_column(column, justify="left" if column == "run" else "right")
+    for row in rows:
+        table.add_row(row["run"], str(row["messages"]), str(row["chunks"]), f"{row['seconds']:.1f}",
+                      f"{row['messages_per_s']:.1f}", f"{100 * row['ratio_to_raw']:.0f}%")
+    out.print(table)
+    err.print(f"results stored in {save_results(bench.settings, 'pipeline', rows)}")
+
+
+@bench_app.command("embed")
+def bench_embed(
+    texts: int = typer.Option(2000, "--texts", help="Messages to embed (200000 on a GPU)."),
+) -> None:
+    """Raw embedding throughput on this machine's device: sentence-transformers' encode
+    against the bulk encoder, on the same texts."""
+    from workbench.bench.ingest import run_embed_benchmark, save_results
+    from workbench.embeddings.model import model_slug
+
+    config = settings()  # no stores: this command also runs where only torch is installed
+    try:
+        rows = run_embed_benchmark(config, texts)
+    except ValueError as error:  # a model the bulk encoder cannot reproduce
+        fail(str(error))
+    table = Table(title=f"embedding benchmark ({model_slug(config.embedding_model)}, "
+                        f"{rows[0]['device']})")
+    for column in ("encoder", "texts", "seconds", "texts/s", "vs encode", "min cosine"):
+        table.add_column(column, justify="left" if column == "encoder" else "right")
+    for row in rows:
+        table.add_row(row["encoder"], f"{row['texts']:,}", f"{row['seconds']:.2f}",
+                      f"{row['texts_per_s']:,.0f}", f"{row['ratio_to_encode']:.2f}×",
+                      "–" if row["min_cosine_to_encode"] is None
+                      else f"{row['min_cosine_to_encode']:.5f}")
+    out.print(table)
+    err.print(f"results stored in {save_results(config, 'embed', rows)}")
+
+
+@bench_app.command("chat")
+def bench_chat(
+    messages: int = typer.Option(100_000, "--messages", help="Size of the workspace."),
+    turns: int = typer.Option(30, "--turns"),
+    pause: float = typer.Option(
+        0.0, "--pause", help="Seconds of a reader's pause after each answer (compaction runs "
+        "in pauses of 5 s and more)."),
+) -> None:
+    """Chat overhead (all but the LLM's generation) with a large workspace; TTFT reported.
+
+    "waits" is what a turn waits for before and after the model; "with indexing" adds the
+    indexing of the turn's messages, which ends after the answer is stored; "compaction" folds
+    the turns' appends into the indexes once the chat pauses."""
+    from workbench.bench.ingest import save_results
+    from workbench.bench.chat import run
+
+    bench = workbench()
+    row = run(bench.settings, messages, turns, pause)
+    table = Table(title=f"chat benchmark: {row['messages']:,} messages, {row['turns']} turns, "
+                        f"{pause:g} s pauses, {row['model']}")
+    for column in ("ms", "p50", "p95"):
+        table.add_column(column, justify="left" if column == "ms" else "right")
+    for label, name in (("turn waits", "overhead"), ("turn with indexing", "with_indexing"),
+                        ("  indexing after the answer", "indexing"),
+                        ("  retrieval", "retrieval"),
+                        ("question's chunk embedded while the model writes", "embed_question"),
+                        ("time to first token", "ttft")):
+        table.add_row(label, f"{row[f'{name}_p50_ms']:.0f}", f"{row[f'{name}_p95_ms']:.0f}")
+    compaction = row["compaction_ms"]
+    table.add_row("compaction, in a pause", "-" if compaction is None else f"{compaction:.0f}", "")
+    out.print(table)
+    err.print(f"results stored in {save_results(bench.settings, 'chat', [row])}")
+
+
+@bench_app.command("search")
+def bench_search(
+    sizes: str = typer.Option("10000,100000", "--sizes", help="Messages, comma separated (1000000 too)."),
+) -> None:
+    """Hybrid query latency (query embedding included) and ANN recall vs exact search."""
+    from workbench.bench.ingest import save_results
+    from workbench.bench.search import run
+    from workbench.search.mirror import IVF_FROM
+    from workbench.search.retrieve import DEFAULT_RETRIEVER
+
+    bench = workbench()
+    rows = run(bench.embedder, [int(x) for x in sizes.split(",")], bench.settings.ann_threshold)
+    table = Table(
+        title=f"search benchmark ({DEFAULT_RETRIEVER}, k=10, 200 distinct queries per row)")
+    for column in ("messages", "build s", "engine", "vectors", "ready s", "p50 ms", "p95 ms",
+                   "embed ms", "ANN R@10", "bare"):
+        table.add_column(column, justify="right")
+    for row in rows:
+        if row["engine"] == "mirror":
+            engine, ready = "memory", f"{row['mirror_build_s']:.1f}"
+            vectors = "faiss IVF" if row["messages"] >= IVF_FROM else "faiss scan"
+        else:
+            engine, ready, vectors = "LanceDB", "", "IVF-HNSW-SQ" if row["ann"] else "exact"
+        table.add_row(f"{row['messages']:,}", f"{row['build_s']:.0f}", engine, vectors, ready,
+                      f"{row['p50_ms']:.1f}", f"{row['p95_ms']:.1f}", f"{row['embed_p50_ms']:.1f}",
+                      f"{row['ann_recall_at_10']:.3f}", f"{row['ann_recall_at_10_bare']:.3f}")
+    out.print(table)
+    err.print(f"results stored in {save_results(bench.settings, 'search', rows)}")

@@ -1,0 +1,84 @@
+"""``workbench chat | serve``: a turn from the command line, and the app with its LLM."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from workbench.cli.common import _lookup, emit_json, err, fail, out, workbench
+
+
+def chat(
+    message: str = typer.Argument(..., help="Your message."),
+    workspace: Optional[str] = typer.Option(None, "--workspace", "-w"),
+    conversation: Optional[str] = typer.Option(None, "--conversation", "-c",
+                                               help="Continue this conversation."),
+    retry: bool = typer.Option(False, "--retry", help="Answer the conversation's last question."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Ask with memory: the answer cites past messages; the turn is stored and indexed."""
+    from workbench.chat.turn import EmptyMessage
+
+    bench = workbench(search_mirror=False)  # one turn: see `search`
+    with _lookup():
+        engine = bench.chat
+        try:
+            if retry:
+                if not conversation:
+                    fail("--retry needs --conversation")
+                turn = engine.retry(conversation)
+            else:
+                turn = engine.start(message, workspace, conversation)
+                if not as_json:
+                    for delta in engine.stream(turn):
+                        out.print(delta, end="", markup=False, highlight=False, soft_wrap=True)
+                    out.print()
+                else:
+                    for _ in engine.stream(turn):
+                        pass
+        except EmptyMessage as exc:
+            fail(str(exc))
+        bench.chat.wait_for_indexing()  # the process ends here: let the new turns reach the index
+    if as_json:
+        emit_json(turn.to_dict())
+    else:
+        for n, hit in enumerate(turn.hits, start=1):
+            when = hit.timestamp.strftime("%Y-%m-%d") if hit.timestamp else "undated"
+            err.print(f"[{n}] {when} · {hit.title or '(untitled)'} · {hit.speaker or hit.role}: "
+                      f"{' '.join(hit.text.split())[:120]}", markup=False, highlight=False)
+        err.print(f"conversation {turn.conversation_id}", highlight=False)
+    if turn.error:
+        err.print(f"error: {turn.error}", markup=False, highlight=False)
+        raise typer.Exit(2)
+
+
+def serve(
+    port: int = typer.Option(8501, "--port"),
+    app_file: Path = typer.Option(Path("app_streamlit.py"), "--app", help="The Streamlit entry point."),
+) -> None:
+    """The embedded LLM (when no endpoint is configured) and the app, on 127.0.0.1 only."""
+    import os
+    import subprocess
+
+    bench = workbench()
+    env = dict(os.environ)
+    if not bench.settings.llm_base_url:
+        client = bench.chat.llm()
+        ok, detail = client.health()
+        err.print(f"LLM: {detail if ok else 'not answering: ' + detail}", markup=False)
+        env["WORKBENCH_LLM_BASE_URL"] = client.endpoint
+        env["WORKBENCH_LLM_MODEL"] = client.model
+    env["WORKBENCH_HOME"] = str(bench.settings.home.resolve())
+    command = [sys.executable, "-m", "streamlit", "run", str(app_file), "--server.headless", "true",
+               "--server.address", "127.0.0.1", "--server.port", str(port),
+               "--browser.gatherUsageStats", "false"]
+    err.print(f"app: http://127.0.0.1:{port}  (Ctrl-C to stop)")
+    try:
+        subprocess.run(command, env=env, check=False)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        bench.close()  # stops the embedded LLM
