@@ -15,7 +15,10 @@ from typer.testing import CliRunner
 from workbench import Workbench
 from workbench.cli.main import app
 
-FIXTURES = Path(__file__).parent / "fixtures"
+TESTS = Path(__file__).parent
+REPO = TESTS.parent
+FIXTURES = TESTS / "fixtures"
+APP = REPO / "app_streamlit.py"
 # Derived model files (the ONNX query encoder) go to a folder of this run, not the user's cache;
 # subprocesses, the app and notebook kernels inherit it.
 if "WORKBENCH_CACHE_DIR" not in os.environ:

@@ -26,13 +26,11 @@ from pathlib import Path
 
 import pytest
 
+from conftest import APP, FIXTURES, TESTS
 from workbench import Workbench, load_settings
 from workbench.chat.turn import title_from
 from workbench.chat.llm import ensure_llm, free_port, shutdown_embedded, stop_process
 
-TESTS = Path(__file__).parent
-FIXTURES = TESTS / "fixtures"
-APP = TESTS.parent / "app_streamlit.py"
 OUTPUT = TESTS / "output"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

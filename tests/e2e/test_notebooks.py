@@ -22,7 +22,7 @@ import nbformat
 import papermill
 import pytest
 
-from conftest import FIXTURES, run_workbench
+from conftest import APP, FIXTURES, run_workbench
 from workbench import Workbench
 from workbench.evaluation.batches import NOTEBOOKS_DIR, batches, get_batch
 
@@ -259,9 +259,6 @@ def test_bad_params_are_refused_before_anything_runs(home, tmp_path):
 
 
 # --- a scheduled run while the app writes ----------------------------------------------------
-
-
-APP = Path(__file__).parent.parent / "app_streamlit.py"
 
 
 def test_scheduled_run_and_app_write_at_the_same_time(home, tmp_path, monkeypatch):
