@@ -45,6 +45,7 @@ UI_MS = 60_000
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.timeout(900),  # the bounds above, one after another
     pytest.mark.skipif(not CHROMIUM.is_file(),
                        reason=f"{CHROMIUM} is missing: run .ci/browser-setup.sh (make browser-setup)"),
     pytest.mark.skipif(importlib.util.find_spec("playwright") is None,

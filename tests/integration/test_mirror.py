@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import FIXTURES
+from conftest import FIXTURES, wait_until
 from workbench import Workbench
 from workbench.search.table import HIT_COLUMNS, Filters, Index
 from workbench.search.mirror import Mirror
@@ -98,7 +98,8 @@ def test_another_process_write_makes_the_mirror_stale_until_rebuilt(tmp_path):
     other = Index(tmp_path / "lancedb", "chunks", DIM)  # as another process would
     imported, vectors = rows("import", 3, seed=3)
     other.upsert(imported, vectors)
-    time.sleep(2.2)  # LanceDB's read consistency interval
+    # Seen once LanceDB's read consistency interval (2 s) has passed.
+    assert wait_until(lambda: (seen := index.mirror(wait=True)) is not None and seen is not first)
     rebuilt = index.mirror(wait=True)
     assert rebuilt is not None and rebuilt is not first and len(rebuilt) == 203
     assert rebuilt.search_vector(vectors[2], Filters(), 1)[0]["chunk_id"] == "import2"
