@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from conftest import HISTORY, ingest_into
 from workbench import Workbench
 
 
 @pytest.fixture
-def wb(indexed_copy: Workbench) -> Workbench:
-    return indexed_copy
+def wb(tmp_path: Path) -> Workbench:
+    """The exports in workspace "mine", store only: questions need no index."""
+    return ingest_into(tmp_path / "home", {"mine": HISTORY}, index_on_ingest=False)
 
 
 @pytest.mark.slow

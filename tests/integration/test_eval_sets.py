@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Cli, copy_home, run_workbench
+from conftest import HISTORY, Cli, copy_home, ingest_into, run_workbench
 from workbench import Workbench
 from workbench.evaluation.sets import fingerprint, parse_question, question_prompt
 from workbench.store.conversations import NotFound
@@ -52,11 +52,12 @@ def tiny_locomo() -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def history(indexed_home, tmp_path_factory) -> Path:
-    """The session's home (the exports in workspace "mine") with a tiny LoCoMo sample, not
-    indexed (sets need no index). Tests copy it, so each starts from the same store."""
-    home = copy_home(indexed_home, tmp_path_factory.mktemp("history") / "home")
-    wb = Workbench.open(home, index_on_ingest=False)
+def history(tmp_path_factory) -> Path:
+    """A home with the exports in workspace "mine" and a tiny LoCoMo sample; no index (sets
+    need none, and the store alone imports in seconds where the session's indexed home takes
+    minutes). Tests copy it, so each starts from the same store."""
+    home = tmp_path_factory.mktemp("history") / "home"
+    wb = ingest_into(home, {"mine": HISTORY}, index_on_ingest=False)
     locomo = home.parent / "tiny_locomo.json"
     locomo.write_text(json.dumps(tiny_locomo()), encoding="utf-8")
     assert wb.ingest([locomo])[0].status == "done"

@@ -11,8 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import FIXTURES, wait_until
-from workbench import Workbench
+from conftest import wait_until
 from workbench.search.table import HIT_COLUMNS, Filters, Index
 from workbench.search.mirror import Mirror
 
@@ -107,9 +106,8 @@ def test_another_process_write_makes_the_mirror_stale_until_rebuilt(tmp_path):
     assert index.mirror() is None
 
 
-def test_searches_from_the_mirror_match_lancedb(tmp_path):
-    wb = Workbench.open(tmp_path / "home")
-    wb.ingest([FIXTURES / "legacy_nosso_projeto.db", FIXTURES / "chatgpt_2025_linear.json"])
+def test_searches_from_the_mirror_match_lancedb(indexed_copy):
+    wb = indexed_copy  # "default" holds the legacy database and the 2025 ChatGPT export
     queries = ["daily backup of the sqlite database with cron", "pgvector", "chickpeas",
                "how do plants turn light into food", "what did we say about Lisbon last year"]
     index = wb.index()
