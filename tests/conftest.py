@@ -86,19 +86,19 @@ def copy_home(source: Path, target: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def indexed_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def indexed(tmp_path_factory: pytest.TempPathFactory) -> Workbench:
     """The fixture exports imported and indexed once for the whole run (see ``INDEXED``).
 
-    Nothing writes to it: readers share ``indexed``; a test that writes takes ``indexed_copy``
-    or copies the folder with ``copy_home``."""
-    home = tmp_path_factory.mktemp("indexed") / "home"
-    ingest_into(home, INDEXED)
-    return home
+    Nothing writes to it: readers share it; a test that writes takes ``indexed_copy`` or
+    copies ``indexed_home`` with ``copy_home``."""
+    wb = ingest_into(tmp_path_factory.mktemp("indexed") / "home", INDEXED)
+    wb.index().settle()  # no background work left to race a copy of its files
+    return wb
 
 
 @pytest.fixture(scope="session")
-def indexed(indexed_home: Path) -> Workbench:
-    return Workbench.open(indexed_home)
+def indexed_home(indexed: Workbench) -> Path:
+    return indexed.settings.home
 
 
 @pytest.fixture
