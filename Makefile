@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup browser-setup demo test bench clean
+.PHONY: setup browser-setup demo test test-unit test-fast bench clean
 
 setup: $(VENV)/.installed
 
@@ -21,7 +21,7 @@ demo: setup
 	$(VENV)/bin/workbench stats
 	$(VENV)/bin/workbench serve
 
-# Chromium (apt) and playwright (pip) for tests/test_browser.py; idempotent.
+# Chromium (apt) and playwright (pip) for tests/e2e/test_browser.py; idempotent.
 browser-setup: setup
 	bash .ci/browser-setup.sh $(VENV)
 
@@ -31,6 +31,14 @@ test: setup browser-setup
 	$(PY) -m ruff check workbench tests notebooks app_streamlit.py
 	$(PY) -m pytest -q
 	$(PY) -m pytest -q --nbval-lax --nbval-current-env notebooks/
+
+# While working: tests/unit needs no embedding model, server or index (seconds); test-fast adds
+# tests/integration (the real model, DuckDB and LanceDB in temp folders) less what is marked slow.
+test-unit: setup
+	$(PY) -m pytest -q tests/unit
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow" tests/unit tests/integration
 
 bench: setup
 	$(VENV)/bin/workbench bench ingest

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what tests/test_browser.py needs: Debian's Chromium and the Python `playwright` package.
+# Installs what tests/e2e/test_browser.py needs: Debian's Chromium and the Python `playwright` package.
 # Idempotent and non-interactive; one line per action. Usage: .ci/browser-setup.sh [VENV]
 # Playwright's own browser download cannot work here: never run `playwright install`;
 # the test drives /usr/bin/chromium through `executable_path`.

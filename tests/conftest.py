@@ -7,17 +7,24 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Iterator
 
+import nbformat
 import pytest
 from typer.testing import CliRunner
 
 from workbench import Workbench, load_settings
 from workbench.embeddings.model import Embedder
 from workbench.cli.main import app
+from workbench.evaluation.batches import NOTEBOOKS_DIR
 
-FIXTURES = Path(__file__).parent / "fixtures"
+TESTS = Path(__file__).parent
+REPO = TESTS.parent
+FIXTURES = TESTS / "fixtures"
+APP = REPO / "app_streamlit.py"
 # Derived model files (the ONNX query encoder) go to a folder of this run, not the user's cache;
 # subprocesses, the app and notebook kernels inherit it.
 if "WORKBENCH_CACHE_DIR" not in os.environ:
@@ -33,6 +40,85 @@ EXPORTS = [
     "legacy_nosso_projeto.db",
     "locomo_dev.json",
 ]
+# Several exports in one workspace: the user's own history, English and Portuguese.
+HISTORY = ["chatgpt_2024_tools.json", "chatgpt_branches.json", "chatgpt_2025_linear.json",
+           "claude_trimmed.json", "openwebui_chat.json", "legacy_nosso_projeto.db"]
+# The session's indexed home, workspace by workspace: retrieval reads "default" and "other",
+# evaluation "mine". A file imported into two workspaces is two sets of conversations.
+INDEXED = {
+    "default": ["legacy_nosso_projeto.db", "chatgpt_2025_linear.json"],
+    "other": ["chatgpt_branches.json"],
+    "mine": HISTORY,
+}
+E2E = TESTS / "e2e"
+# The parameters each evaluation notebook declares, in order.
+NOTEBOOK_PARAMETERS = {
+    "retrieval_eval": ["home", "eval_set", "queries", "retrievers", "retriever_params", "ks",
+                       "chunker", "label", "batch_id", "output_path"],
+    "explore_history": ["home", "workspace", "sample", "seed", "top"],
+    "chunking_lab": ["home", "eval_set", "queries", "chunkers", "retriever", "ks", "label",
+                     "batch_id", "output_path"],
+}
+
+
+def read_notebook(name: str) -> nbformat.NotebookNode:
+    return nbformat.read(NOTEBOOKS_DIR / f"{name}.ipynb", as_version=4)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every end-to-end test is slow, so `-m "not slow"` leaves out browsers, servers and kernels."""
+    for item in items:
+        if E2E in item.path.parents:
+            item.add_marker(pytest.mark.slow)
+
+
+def ingest_into(home: Path, layout: dict[str, list[str]], embedder: Embedder | None = None,
+                **overrides) -> Workbench:
+    """A workbench at ``home`` holding each workspace's fixture exports, every import done."""
+    wb = Workbench.open(home, embedder, **overrides)
+    for workspace, names in layout.items():
+        results = wb.imports.ingest([FIXTURES / name for name in names], workspace=workspace)
+        assert [r.status for r in results] == ["done"] * len(names), [r.error for r in results]
+    return wb
+
+
+def copy_home(source: Path, target: Path) -> Path:
+    """A home of one's own to write to, with the files of ``source`` (a store, an index)."""
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("*.wait.*"))
+    return target
+
+
+@pytest.fixture(scope="session")
+def indexed(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[Workbench]:
+    """The fixture exports imported and indexed once for the whole run (see ``INDEXED``).
+
+    Nothing writes to it: readers share it; a test that writes takes ``indexed_copy`` or
+    copies ``indexed_home`` with ``copy_home``."""
+    wb = ingest_into(tmp_path_factory.mktemp("indexed") / "home", INDEXED, embedder)
+    wb.search.index().settle()  # no background work left to race a copy of its files
+    with wb:
+        yield wb
+
+
+@pytest.fixture(scope="session")
+def indexed_home(indexed: Workbench) -> Path:
+    return indexed.settings.home
+
+
+@pytest.fixture
+def indexed_copy(indexed_home: Path, tmp_path: Path, embedder: Embedder) -> Iterator[Workbench]:
+    with Workbench.open(copy_home(indexed_home, tmp_path / "indexed"), embedder) as wb:
+        yield wb
+
+
+def wait_until(condition: Callable[[], object], within_s: float = 30.0) -> bool:
+    """Polls ``condition`` until it holds or ``within_s`` has passed; says whether it held."""
+    deadline = time.monotonic() + within_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 @pytest.fixture

@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 from typing import Iterator
 
 import pytest
 
-from conftest import FIXTURES, Cli, run_workbench
+from conftest import HISTORY, Cli, copy_home, ingest_into, run_workbench
 from workbench import Workbench
 from workbench.evaluation.sets import fingerprint, parse_question, question_prompt
 from workbench.store.conversations import NotFound
-
-# Several exports in one workspace: the user's own history, English and Portuguese.
-HISTORY = ["chatgpt_2024_tools.json", "chatgpt_branches.json", "chatgpt_2025_linear.json",
-           "claude_trimmed.json", "openwebui_chat.json", "legacy_nosso_projeto.db"]
 
 
 def tiny_locomo() -> list[dict]:
@@ -61,11 +56,10 @@ def tiny_locomo() -> list[dict]:
 @pytest.fixture(scope="module")
 def history(tmp_path_factory) -> Path:
     """A home with the exports in workspace "mine" and a tiny LoCoMo sample; no index (sets
-    need none). Tests copy it, so each starts from the same store."""
-    home = tmp_path_factory.mktemp("history")
-    with Workbench.open(home, index_on_ingest=False) as wb:
-        results = wb.imports.ingest([FIXTURES / name for name in HISTORY], workspace="mine")
-        assert all(r.status == "done" for r in results)
+    need none, and the store alone imports in seconds where the session's indexed home takes
+    minutes). Tests copy it, so each starts from the same store."""
+    home = tmp_path_factory.mktemp("history") / "home"
+    with ingest_into(home, {"mine": HISTORY}, index_on_ingest=False) as wb:
         locomo = home.parent / "tiny_locomo.json"
         locomo.write_text(json.dumps(tiny_locomo()), encoding="utf-8")
         assert wb.imports.ingest([locomo])[0].status == "done"
@@ -75,7 +69,7 @@ def history(tmp_path_factory) -> Path:
 @pytest.fixture
 def wb(history, tmp_path, embedder) -> Iterator[Workbench]:
     home = tmp_path / "home"
-    shutil.copytree(history, home)
+    copy_home(history, home)
     with Workbench.open(home, embedder, index_on_ingest=False) as opened:
         yield opened
 
@@ -267,15 +261,3 @@ def test_question_prompt_and_parse():
     assert parse_question("Why don't scientists trust atoms?", message) is None
     assert parse_question("Why do scientists distrust atoms?", message) == \
         "Why do scientists distrust atoms?"
-
-
-@pytest.mark.slow
-def test_llm_questions_from_the_embedded_model(wb):
-    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
-    # SmolLM2-135M writes a usable question for about half of the longer messages, and for
-    # none of the tiny sample's short turns. The fixture's close stops the embedded server.
-    made = wb.evals.generate("mine", 1, seed=3, method="llm")
-    assert made.kind == "llm" and made.name == "mine-llm" and made.queries == 1
-    assert made.params["model"] and made.params["temperature"] == 0.0
-    for q in wb.evals.queries(made.ref):
-        assert q.relevant == {q.metadata["target"]} and 3 <= len(q.text.split()) <= 40

@@ -11,8 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import FIXTURES
-from workbench import Workbench
+from conftest import wait_until
 from workbench.search.table import HIT_COLUMNS, Filters, Index
 from workbench.search.mirror import Mirror
 
@@ -98,7 +97,8 @@ def test_another_process_write_makes_the_mirror_stale_until_rebuilt(tmp_path):
     other = Index(tmp_path / "lancedb", "chunks", DIM)  # as another process would
     imported, vectors = rows("import", 3, seed=3)
     other.upsert(imported, vectors)
-    time.sleep(2.2)  # LanceDB's read consistency interval
+    # Seen once LanceDB's read consistency interval (2 s) has passed.
+    assert wait_until(lambda: (seen := index.mirror(wait=True)) is not None and seen is not first)
     rebuilt = index.mirror(wait=True)
     assert rebuilt is not None and rebuilt is not first and len(rebuilt) == 203
     assert rebuilt.search_vector(vectors[2], Filters(), 1)[0]["chunk_id"] == "import2"
@@ -106,9 +106,8 @@ def test_another_process_write_makes_the_mirror_stale_until_rebuilt(tmp_path):
     assert index.mirror() is None
 
 
-def test_searches_from_the_mirror_match_lancedb(tmp_path):
-    wb = Workbench.open(tmp_path / "home")
-    wb.imports.ingest([FIXTURES / "legacy_nosso_projeto.db", FIXTURES / "chatgpt_2025_linear.json"])
+def test_searches_from_the_mirror_match_lancedb(indexed_copy):
+    wb = indexed_copy  # "default" holds the legacy database and the 2025 ChatGPT export
     queries = ["daily backup of the sqlite database with cron", "pgvector", "chickpeas",
                "how do plants turn light into food", "what did we say about Lisbon last year"]
     index = wb.search.index()

@@ -6,25 +6,13 @@ import json
 from datetime import datetime, timezone
 
 import numpy as np
-from typing import Iterator
 
 import pytest
 
-from conftest import FIXTURES
+from conftest import FIXTURES, wait_until
 from workbench import Workbench
 from workbench.text.chunking import get_chunker
 from workbench.search.table import Filters
-
-
-@pytest.fixture(scope="module")
-def indexed(tmp_path_factory, embedder) -> Iterator[Workbench]:
-    """One home with the legacy database and two ChatGPT exports, indexed once for the module."""
-    home = tmp_path_factory.mktemp("indexed")
-    wb = Workbench.open(home, embedder)
-    wb.imports.ingest([FIXTURES / "legacy_nosso_projeto.db", FIXTURES / "chatgpt_2025_linear.json"])
-    wb.imports.ingest([FIXTURES / "chatgpt_branches.json"], workspace="other")
-    with wb:
-        yield wb
 
 
 def test_search_finds_the_message_and_cites_it(indexed):
@@ -80,15 +68,15 @@ def test_neighbour_context(indexed):
     assert 2 <= len(hit.context) <= 3
 
 
-def test_incremental_indexing_embeds_only_what_changed(indexed):
-    again = indexed.search.index_pending()
+def test_incremental_indexing_embeds_only_what_changed(indexed_copy):
+    again = indexed_copy.search.index_pending()
     assert again.chunks_embedded == 0 and again.conversations_rechunked == 0
-    conv = indexed.conversations.list("other")[0]
-    indexed.conversations.add_message(conv.id, "user", "Remind me to water the bonsai on Sunday.")
-    report = indexed.search.index_pending()
+    conv = indexed_copy.conversations.list("other")[0]
+    indexed_copy.conversations.add_message(conv.id, "user", "Remind me to water the bonsai on Sunday.")
+    report = indexed_copy.search.index_pending()
     assert report.conversations_rechunked == 1
     assert report.chunks_embedded == 1  # the new turn; earlier turns' chunks are unchanged
-    assert indexed.search.query("bonsai watering", "other", k=1).hits[0].text.startswith("Remind me")
+    assert indexed_copy.search.query("bonsai watering", "other", k=1).hits[0].text.startswith("Remind me")
 
 
 def test_delete_and_reindex_keep_index_in_step(tmp_path):
@@ -184,6 +172,7 @@ def test_ann_index_matches_exact_search(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # imports, embeds and asks all of the dev set
 def test_locomo_dev_recall(tmp_path):
     from conftest import Cli
 
@@ -226,7 +215,6 @@ def test_queries_are_encoded_by_onnx_runtime_with_the_models_vectors(indexed, tm
 
 
 def test_chat_appends_are_compacted_into_the_indexes_once_idle(tmp_path):
-    import time
 
     from workbench.search.table import COMPACT_AT_MOST, COMPACT_EVERY, Index
 
@@ -252,7 +240,7 @@ def test_chat_appends_are_compacted_into_the_indexes_once_idle(tmp_path):
     assert unindexed == 2 * COMPACT_EVERY and index.last_compaction_ms is None
     found = index.search_text("last", Filters(workspace="w"), 10)  # searchable meanwhile
     assert {r["chunk_id"] for r in found} == {"last0", "last1"}
-    time.sleep(1.0)
+    assert wait_until(lambda: index.last_compaction_ms is not None)  # the idle timer fired
     assert index.table.index_stats("search_text_idx").num_unindexed_rows == 0
     assert index.last_compaction_ms > 0 and index.count() == 50 + 2 * COMPACT_EVERY
     index.append(*rows("last", 2))  # already present: not added twice

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from conftest import FIXTURES
 from workbench.importers import claude, generic, legacy, locomo, openwebui, sharegpt
 from workbench.importers.base import ImportRejected, Source, parse_timestamp
 
-FIXTURES = Path(__file__).parent / "fixtures"
 UTC = timezone.utc
 
 # Which module owns which fixture; every other module must refuse it.

@@ -26,13 +26,11 @@ from pathlib import Path
 
 import pytest
 
+from conftest import APP, FIXTURES, TESTS
 from workbench import Workbench, load_settings
 from workbench.chat.turn import title_from
 from workbench.chat.llm import LLMSource, free_port, stop_process
 
-TESTS = Path(__file__).parent
-FIXTURES = TESTS / "fixtures"
-APP = TESTS.parent / "app_streamlit.py"
 OUTPUT = TESTS / "output"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -47,6 +45,7 @@ UI_MS = 60_000
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.timeout(900),  # the bounds above, one after another
     pytest.mark.skipif(not CHROMIUM.is_file(),
                        reason=f"{CHROMIUM} is missing: run .ci/browser-setup.sh (make browser-setup)"),
     pytest.mark.skipif(importlib.util.find_spec("playwright") is None,

@@ -14,10 +14,9 @@ from typing import Iterator
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from conftest import APP, FIXTURES
 from workbench import Workbench
 
-FIXTURES = Path(__file__).parent / "fixtures"
-APP = Path(__file__).parent.parent / "app_streamlit.py"
 DOWN = "http://127.0.0.1:9/v1"
 
 

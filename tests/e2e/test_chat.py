@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
 
 from typing import Iterator
 
 import pytest
 
-from conftest import FIXTURES, Cli
+from conftest import Cli, ingest_into, wait_until
 
 pytest.importorskip("llama_cpp", reason="llama-cpp-python[server] is installed by `make setup`")
 
@@ -20,10 +19,9 @@ from workbench.chat.llm import LLMClient, LLMConfig  # noqa: E402
 
 @pytest.fixture(scope="module")
 def wb(tmp_path_factory, embedder) -> Iterator[Workbench]:
-    wb = Workbench.open(tmp_path_factory.mktemp("chat"), embedder)
-    wb.imports.ingest([FIXTURES / "legacy_nosso_projeto.db"])
-    wb.imports.ingest([FIXTURES / "chatgpt_branches.json"], workspace="elsewhere")
-    with wb:
+    with ingest_into(tmp_path_factory.mktemp("chat"), {
+            "default": ["legacy_nosso_projeto.db"], "elsewhere": ["chatgpt_branches.json"]},
+            embedder) as wb:
         yield wb
 
 
@@ -59,12 +57,10 @@ def test_first_message_creates_titled_conversation_and_logs(wb, llm):
     assert row["tokens_out"] > 0 and row["model"] == llm.model
     assert row["retrieved_ids"] == [h.message_id for h in turn.hits]
     wb.chat.wait_for_indexing()  # the turn's work is done: the database is not held over think-time
-    time.sleep(0.3)
-    assert wb.store._keeper is None
+    assert wait_until(lambda: wb.store._keeper is None, within_s=5)  # a turn holds it 30 s and more
     with pytest.raises(NotFound):  # a turn that fails before the model lets go at once too
         chat.ask("Which conversation is this?", "default", "ffffffff-0000-4000-8000-000000000000")
-    time.sleep(0.3)
-    assert wb.store._keeper is None
+    assert wait_until(lambda: wb.store._keeper is None, within_s=5)  # a turn holds it 30 s and more
 
 
 def test_follow_up_sees_earlier_turns_and_memory_grows(wb, llm):

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
+from conftest import FIXTURES
 from workbench.importers import chatgpt
 from workbench.importers.base import ImportRejected, Source
 from workbench.records import ParsedFile
 
-FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def raw(name: str) -> Any:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import random
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
+from conftest import REPO
 from workbench.text.clean import (
     Cleaned,
     Cleaner,
@@ -346,7 +346,7 @@ def test_cleaner_sentences_are_substrings_in_order_with_code_and_redaction():
 
 def test_importing_the_module_loads_no_model():
     # Loaded standalone so that only this module's imports count, not the package's.
-    path = Path(__file__).parents[1] / "workbench" / "text" / "clean.py"
+    path = REPO / "workbench" / "text" / "clean.py"
     code = (
         "import importlib.util, sys\n"
         f"spec = importlib.util.spec_from_file_location('clean', {str(path)!r})\n"

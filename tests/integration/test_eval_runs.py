@@ -9,8 +9,8 @@ from typing import Iterator
 
 import pytest
 
-from conftest import FIXTURES, Cli
-from test_eval_sets import HISTORY, tiny_locomo
+from conftest import Cli, copy_home
+from test_eval_sets import tiny_locomo
 from workbench import Workbench
 from workbench.store.conversations import NotFound
 
@@ -20,10 +20,10 @@ WORSE = {"mmr_lambda": 0.05}
 
 
 @pytest.fixture(scope="module")
-def indexed(tmp_path_factory, embedder) -> Iterator[Workbench]:
-    """The exports in workspace "mine", indexed, with a generated known-item set."""
-    wb = Workbench.open(tmp_path_factory.mktemp("runs"), embedder)
-    assert all(r.status == "done" for r in wb.imports.ingest([FIXTURES / n for n in HISTORY], "mine"))
+def indexed(indexed_home, tmp_path_factory, embedder) -> Iterator[Workbench]:
+    """The session's home (the exports in workspace "mine", indexed), copied for the module's
+    runs, with a generated known-item set."""
+    wb = Workbench.open(copy_home(indexed_home, tmp_path_factory.mktemp("runs") / "home"), embedder)
     made = wb.evals.generate("mine", N, seed=SEED)
     assert made.queries == N
     with wb:

@@ -1,14 +1,12 @@
 """The evaluation notebooks and their scheduled execution (`workbench eval notebooks`).
 
 Real papermill, real kernels, a small home (two fixture exports, ~60 messages), so that a
-batch takes seconds: the tests check the notebooks' declared parameters and stripped outputs,
-that nbval fails on a broken notebook, that batches in a row are recorded and compared, that a
-worse configuration trips the gate, and that a batch and the app can write at the same time.
-"""
+batch takes seconds: the tests check that nbval fails on a broken notebook, that batches in a
+row are recorded and compared, that a worse configuration trips the gate, and that a batch and
+the app can write at the same time (the notebooks as committed: tests/unit)."""
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import re
@@ -19,20 +17,14 @@ from datetime import datetime
 from pathlib import Path
 
 import nbformat
-import papermill
 import pytest
 
-from conftest import FIXTURES, run_workbench
+from conftest import APP, FIXTURES, run_workbench
+from conftest import NOTEBOOK_PARAMETERS as EXPECTED
+from conftest import read_notebook as _notebook
 from workbench import Workbench
-from workbench.evaluation.batches import NOTEBOOKS_DIR, batches, get_batch
+from workbench.evaluation.batches import batches, get_batch
 
-EXPECTED = {
-    "retrieval_eval": ["home", "eval_set", "queries", "retrievers", "retriever_params", "ks",
-                       "chunker", "label", "batch_id", "output_path"],
-    "explore_history": ["home", "workspace", "sample", "seed", "top"],
-    "chunking_lab": ["home", "eval_set", "queries", "chunkers", "retriever", "ks", "label",
-                     "batch_id", "output_path"],
-}
 SMALL = ["legacy_nosso_projeto.db", "chatgpt_branches.json"]
 SLICE_SESSIONS = 4  # of LoCoMo's first dev sample: 76 turns, 35 questions of categories 1-4
 # Small but complete: the LoCoMo slice, two chunkers, a 50-message sample for spaCy.
@@ -41,36 +33,11 @@ FAST = {"eval_set": "locomo-slice", "chunkers": ["turn.v1", "turn-context.v1"], 
 # retriever (R@10 0.63 against 0.89 for hybrid-rrf.v2 on this slice), a drop no threshold of
 # 0.02 can miss.
 WORSE = {"retrieval_eval": {"eval_set": "locomo-slice", "retrievers": ["bm25.v1"]}}
+# Two batches in a row, each allowed up to 540 s on a loaded machine.
+pytestmark = pytest.mark.timeout(1200)
 REGRESSION = re.compile(
     r"regression: (?P<metric>\S+) dropped (?P<drop>\d+\.\d{3}) "
     r"\((?P<previous>\d+\.\d{3}) → (?P<now>\d+\.\d{3})\) on set (?P<set>\S+)")
-
-
-def _notebook(name: str) -> nbformat.NotebookNode:
-    return nbformat.read(NOTEBOOKS_DIR / f"{name}.ipynb", as_version=4)
-
-
-@pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_notebook_declares_its_parameters(name):
-    declared = papermill.inspect_notebook(str(NOTEBOOKS_DIR / f"{name}.ipynb"))
-    assert list(declared) == EXPECTED[name]
-    cell = next(c for c in _notebook(name).cells if "parameters" in c.metadata.get("tags", []))
-    # Literals only: papermill appends overrides after this cell, so it must hold no logic.
-    for statement in ast.parse(cell.source).body:
-        assert isinstance(statement, ast.Assign), ast.dump(statement)
-        ast.literal_eval(statement.value)
-
-
-@pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_notebook_is_committed_without_outputs(name):
-    book = _notebook(name)
-    nbformat.validate(book)
-    code = [c for c in book.cells if c.cell_type == "code"]
-    assert code[0].metadata.get("tags") == ["parameters"]
-    assert sum("parameters" in c.metadata.get("tags", []) for c in book.cells) == 1
-    for cell in code:
-        assert cell.outputs == [] and cell.execution_count is None, cell.source[:60]
-        assert "import sqlite" not in cell.source and "SELECT " not in cell.source
 
 
 def _jupyter_env(root: Path) -> dict[str, str]:
@@ -259,9 +226,6 @@ def test_bad_params_are_refused_before_anything_runs(home, tmp_path):
 
 
 # --- a scheduled run while the app writes ----------------------------------------------------
-
-
-APP = Path(__file__).parent.parent / "app_streamlit.py"
 
 
 def test_scheduled_run_and_app_write_at_the_same_time(home, tmp_path, monkeypatch):
