@@ -405,6 +405,13 @@ def parse_time_range(text: str, now: datetime) -> TimeRange | None:
     return TimeRange(best.since, best.until, text[best.start:best.end])
 
 
+def parse_now(value: str) -> datetime:
+    """When a question is asked, from an ISO date or date-time; naive values are UTC.
+    Raises ValueError."""
+    moment = datetime.fromisoformat(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
 def find_time_ranges(text: str, now: datetime) -> list[TimeRange]:
     """Every separate time window ``text`` names, left to right, read relative to ``now``.
 
