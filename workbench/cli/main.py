@@ -29,6 +29,7 @@ from workbench.cli.common import (
 )
 from workbench.cli.evaluation import eval_app
 from workbench.cli.schedule import schedule_app  # also registers `eval notebooks` on eval_app
+from workbench.cli import holdout as _holdout  # noqa: F401  registers `eval holdout` on eval_app
 from workbench.text.timeparse import parse_now, parse_time_range
 
 app = typer.Typer(help="Conversation-memory workbench.", no_args_is_help=True)
