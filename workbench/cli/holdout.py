@@ -16,10 +16,14 @@ from workbench.evaluation.sets import read_qrels
 
 
 def _setting(value: str) -> holdout.Setting:
-    retriever, _, chunker = value.partition(":")
+    retriever, _, rest = value.partition(":")
+    chunker, _, extra = rest.partition(":")
     if not retriever or not chunker:
-        fail(f"--config takes RETRIEVER:CHUNKER, not {value!r}")
-    return holdout.Setting(retriever, chunker)
+        fail(f"--config takes RETRIEVER:CHUNKER[:PARAM=V,...], not {value!r}")
+    pairs = [p.partition("=") for p in extra.split(",") if p]
+    if any(not name or not v for name, _, v in pairs):
+        fail(f"--config takes RETRIEVER:CHUNKER[:PARAM=V,...], not {value!r}")
+    return holdout.Setting(retriever, chunker, tuple((n, _number(v)) for n, _, v in pairs))
 
 
 def _number(text: str) -> Any:
@@ -70,7 +74,7 @@ def _print(report: holdout.Report) -> None:
 @eval_app.command("holdout")
 def eval_holdout(
     locomo: Path = typer.Argument(..., exists=True, dir_okay=False, help="LoCoMo dev JSON."),
-    configs: list[str] = typer.Option(..., "--config", help="RETRIEVER:CHUNKER (repeatable)."),
+    configs: list[str] = typer.Option(..., "--config", help="RETRIEVER:CHUNKER[:PARAM=V,...] (repeatable)."),
     tune: list[str] = typer.Option([], "--tune", help="PARAM=V1,V2 tuned leave-one-out."),
     export: Optional[Path] = typer.Option(None, "--export", exists=True, dir_okay=False,
                                           help="The second set's history (any import format)."),
