@@ -37,7 +37,7 @@ class Setting:
     @property
     def label(self) -> str:
         extra = ",".join(f"{k}={v}" for k, v in self.overrides)
-        return f"{self.retriever}+{self.chunker}" + (f" [{extra}]" if extra else "")
+        return f"{self.retriever}+{self.chunker}" + (f" ({extra})" if extra else "")
 
 
 def grid(base: Setting, tune: dict[str, list[Any]]) -> list[Setting]:

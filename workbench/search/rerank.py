@@ -29,6 +29,15 @@ _WHEN = re.compile(r"^\s*(?:when|what (?:date|day|month|year)|how long ago|quand
                    r"mes|mês|ano))\b", re.I)
 
 
+# Questions about how something was solved: the reply holds the fix, the question the words.
+_HOW = re.compile(r"\b(?:how (?:did|do|does|can|could|should|to)|fix(?:ed)?|solved?|solution|"
+                  r"workaround|resolved?|como (?:resolv|corrig|fa[cç]o|fiz|posso)|resolvi)", re.I)
+
+
+def asks_how(query: str) -> bool:
+    return _HOW.search(query) is not None
+
+
 def asks_for_current_state(query: str) -> bool:
     return _CURRENT.search(query) is not None
 

@@ -43,7 +43,7 @@ class RetrieverConfig:
     # v4 steps, all off for the older names (see workbench.search.rerank):
     event_dates: bool = False  # a time phrase also matches the dates a turn's own words point to
     when_weight: float = 0.0  # "when …?" lifts turns that date an event, in first places
-    answer_weight: float = 0.0  # share of a question's score its reply takes (and back, half)
+    answer_weight: float = 0.0  # "how did we fix …": share of a question's score its reply takes
     latest_weight: float = 0.0  # "what did I finally decide": first places for the newest match
     collapse: bool = False  # near-identical turns share one slot
 
@@ -214,9 +214,10 @@ class Retriever:
         if config.event_dates and (window is not None or when):
             merged = rerank.lift_event_dates(merged, window, when, unit, config.temporal_boost,
                                              config.when_weight)
-        if config.answer_weight > 0:
+        if config.answer_weight > 0 and rerank.asks_how(query):
             merged = rerank.lift_answers(merged, config.answer_weight)
-        if config.latest_weight > 0 and rerank.asks_for_current_state(query):
+        # A question that names its time ("latest project in July") has said when it means.
+        if config.latest_weight > 0 and window is None and rerank.asks_for_current_state(query):
             merged = rerank.prefer_latest(merged, unit, config.latest_weight)
         if config.collapse:
             return rerank.collapse_duplicates(merged, max(k * 3, 30))
