@@ -83,3 +83,4 @@ def test_the_reply_to_a_matching_question_rises_and_the_latest_match_wins_when_a
     assert not rerank.asks_for_current_state("What did I decide in March?")
     assert rerank.asks_how("How did we fix the error?") and not rerank.asks_how("Where do I live?")
     assert rerank.asks_when("When did I adopt the dog?")
+    assert rerank.asks_since("How long has Caroline had her current group of friends?")

@@ -42,6 +42,14 @@ def asks_for_current_state(query: str) -> bool:
     return _CURRENT.search(query) is not None
 
 
+# "How long has she had her current friends?" asks since when, which the first mention answers.
+_SINCE = re.compile(r"\b(?:how long|since when|h[aá] quanto tempo|desde quando)\b", re.I)
+
+
+def asks_since(query: str) -> bool:
+    return _SINCE.search(query) is not None
+
+
 def asks_when(query: str) -> bool:
     return _WHEN.search(query) is not None
 

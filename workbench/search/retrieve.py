@@ -216,8 +216,10 @@ class Retriever:
                                              config.when_weight)
         if config.answer_weight > 0 and rerank.asks_how(query):
             merged = rerank.lift_answers(merged, config.answer_weight)
-        # A question that names its time ("latest project in July") has said when it means.
-        if config.latest_weight > 0 and window is None and rerank.asks_for_current_state(query):
+        # A question that names its time ("latest project in July") has said when it means, and
+        # "when" or "how long" ask how things began, not how they ended.
+        if (config.latest_weight > 0 and window is None and not when and not rerank.asks_since(query)
+                and rerank.asks_for_current_state(query)):
             merged = rerank.prefer_latest(merged, unit, config.latest_weight)
         if config.collapse:
             return rerank.collapse_duplicates(merged, max(k * 3, 30))
