@@ -195,16 +195,19 @@ class Retriever:
         merged = _merge_by_message(fused)
         if config.neighbour_weight > 0:
             merged = _smooth(merged, config.neighbour_weight)
-        merged, duplicates = self._rerank(query, merged, window, k)
-        if config.mmr_lambda is not None and merged:
+        hits = self._hits(*self._rerank(query, merged, window, k), k)
+        timings["total"] = (time.perf_counter() - started) * 1000
+        engine = "lancedb" if mirror is None else "mirror"
+        return SearchResult(hits[:k], query, filters.since, filters.until, phrase, timings, engine)
+
+    def _hits(self, merged: list[Merged], duplicates: dict[str, list[str]], k: int) -> list[Hit]:
+        if self.config.mmr_lambda is not None and merged:
             hits = self._mmr([_hit(m) for m in merged[: max(k * 3, 30)]], k)
         else:
             hits = [_hit(m) for m in merged[:k]]
         for hit in hits:
             hit.duplicates = duplicates.get(hit.message_id, [])
-        timings["total"] = (time.perf_counter() - started) * 1000
-        engine = "lancedb" if mirror is None else "mirror"
-        return SearchResult(hits[:k], query, filters.since, filters.until, phrase, timings, engine)
+        return hits
 
     def _rerank(self, query: str, merged: list[Merged], window, k: int
                 ) -> tuple[list[Merged], dict[str, list[str]]]:
