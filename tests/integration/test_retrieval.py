@@ -345,3 +345,30 @@ def test_a_question_naming_a_participant_lifts_their_own_turns(tmp_path):
     candidates = [{"speaker": "Anna Lima", "role": "user"}, {"speaker": "python", "role": "tool"},
                   {"speaker": None, "role": "assistant"}]
     assert _named_speakers("what did anna's python script print?", candidates) == {"Anna Lima"}
+
+
+def test_v4_finds_the_reply_that_holds_the_fix_and_counts_the_repeated_question(indexed):
+    question = "How did we fix the datetime JSON serialization error?"
+    result = indexed.search.query(question, "default", k=6, retriever="hybrid-rrf.v4")
+    assert any(h.role == "assistant" and "isoformat()" in h.text for h in result.hits[:3])
+    repeated = [h for h in result.hits if "not JSON serializable" in h.text]
+    assert len(repeated) == 1 and len(repeated[0].duplicates) >= 1
+    assert result.hits[0].to_dict()["duplicates"] == len(result.hits[0].duplicates)
+    old = indexed.search.query(question, "default", k=6, retriever="hybrid-rrf.v3")
+    assert all(h.duplicates == [] for h in old.hits)
+
+
+def test_search_reads_time_phrases_against_now(indexed, tmp_path):
+    from conftest import Cli
+
+    cli = Cli(indexed.settings.home)
+    payload = cli.json("search", "backup last March", "--workspace", "default", "--now", "2024-07-01",
+                       "--retriever", "hybrid-rrf-filter.v2")
+    assert payload["time_phrase"] == "last March"
+    assert payload["since"].startswith("2024-03-01") and payload["until"].startswith("2024-04-01")
+    queries = tmp_path / "q.jsonl"
+    queries.write_text(json.dumps({"id": "a", "query": "backup", "now": "2024-07-01"}) + "\n")
+    assert cli("search", "--queries", queries, "--json").exit_code == 0
+    queries.write_text(json.dumps({"id": "a", "query": "backup", "now": "July"}) + "\n")
+    bad = cli("search", "--queries", queries, "--json", ok=False)
+    assert bad.exit_code == 1 and "ISO date" in bad.stderr

@@ -17,6 +17,7 @@ from workbench.cli.bench import bench_app
 from workbench.cli.common import _state
 from workbench.cli.conversations import conversations_app
 from workbench.cli.evaluation import eval_app
+from workbench.cli import holdout as _holdout  # noqa: F401  registers `eval holdout` on eval_app
 from workbench.cli.schedule import schedule_app  # also registers `eval notebooks` on eval_app
 
 app = typer.Typer(help="Conversation-memory workbench.", no_args_is_help=True)

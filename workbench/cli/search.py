@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 
 from workbench.cli.common import _lookup, emit_json, err, fail, out, workbench
-from workbench.text.timeparse import parse_time_range
+from workbench.text.timeparse import parse_now, parse_time_range
 
 
 def search(
@@ -28,6 +28,8 @@ def search(
     retriever: Optional[str] = typer.Option(None, "--retriever"),
     chunker: Optional[str] = typer.Option(None, "--chunker"),
     neighbours: int = typer.Option(0, "--neighbours", help="Turns of context around each hit."),
+    now: Optional[str] = typer.Option(None, "--now", help="ISO date the question is asked on: "
+                                      "time phrases are read against it (default: today)."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Hybrid search over the history: message-level hits with where they came from."""
@@ -37,11 +39,13 @@ def search(
     bench = workbench(search_mirror=queries is not None)
     options = dict(k=k, since=_moment(since, False), until=_moment(until, True), role=role,
                    conversation=conversation, retriever=retriever, chunker=chunker,
-                   neighbours=neighbours)
+                   neighbours=neighbours, now=_now(now))
     if queries is not None:
         for number, item in enumerate(_read_queries(queries), start=1):
+            asked = {"now": _now(str(item["now"]))} if item.get("now") else {}
             with _lookup():
-                result = bench.search.query(item["query"], item.get("workspace") or workspace, **options)
+                result = bench.search.query(item["query"], item.get("workspace") or workspace,
+                                            **(options | asked))
             sys.stdout.write(json.dumps(
                 {"id": item.get("id", number), "hits": [h.to_dict() for h in result.hits]},
                 ensure_ascii=False, default=str) + "\n")
@@ -80,6 +84,15 @@ def _moment(value: Optional[str], end: bool) -> Optional[datetime]:
         if found is None:
             fail(f"cannot read the date {value!r} (use YYYY-MM-DD or a phrase like 'last March')")
         return found.until if end else found.since
+
+
+def _now(value: Optional[str]) -> Optional[datetime]:
+    if not value:
+        return None
+    try:
+        return parse_now(value)
+    except ValueError:
+        fail(f"--now / \"now\" must be an ISO date (YYYY-MM-DD), not {value!r}")
 
 
 def _read_queries(path: Path) -> list[dict]:

@@ -136,7 +136,9 @@ class Evals:
 
         def search(query: Query, k: int) -> list[str]:
             result = self.search.query(query.text, query.workspace, k, retriever=name,
-                                       chunker=chunker_, **params)
+                                       chunker=chunker_,
+                                       now=evalsets.query_now(getattr(query, "metadata", {})),
+                                       **params)
             return [hit.message_id for hit in result.hits]
 
         config = runs.RunConfig(name, dict(params), self.settings.embedding_model, chunker_)

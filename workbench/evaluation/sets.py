@@ -31,6 +31,7 @@ import pyarrow as pa
 from workbench.evaluation.metrics import Query, locomo_queries
 from workbench.store import Store
 from workbench.store.conversations import NotFound
+from workbench.text.timeparse import parse_now
 
 KINDS = ("locomo", "qrels", "known-item", "llm")
 
@@ -89,10 +90,14 @@ def _eval_set(row: tuple) -> EvalSet:
 
 
 def fingerprint(queries: Iterable[Query]) -> str:
-    """sha256 over each query's text, relevant ids, workspace and category, in order."""
+    """sha256 over each query's text, relevant ids, workspace, category and (when it has one)
+    the date it is asked, in order."""
     digest = hashlib.sha256()
     for q in queries:
         item = [q.text, sorted(q.relevant), q.workspace, q.category]
+        now = getattr(q, "metadata", {}).get("now")
+        if now:  # only then, so that sets stored before "now" keep their fingerprint
+            item.append(now)
         digest.update(json.dumps(item, ensure_ascii=False).encode("utf-8") + b"\n")
     return digest.hexdigest()
 
@@ -222,6 +227,13 @@ class _QrelsLine:
     given: list[str]
     workspace: str
     category: str | None
+    now: str | None = None
+
+
+def query_now(metadata: dict[str, Any]) -> datetime | None:
+    """When a stored query is asked (its qrels line's ``"now"``), for its time phrases."""
+    value = metadata.get("now")
+    return None if not value else parse_now(value)
 
 
 def _bad_line(path: Path, number: int, problem: str) -> ValueError:
@@ -259,9 +271,16 @@ def read_qrels(path: Path, workspace: str | None = None) -> list[_QrelsLine]:
         if not isinstance(space, str) or not space:
             raise bad('needs a "workspace" (or pass one for the whole file)')
         category = item.get("category")
+        now = item.get("now")
+        try:
+            if now is not None:
+                parse_now(str(now))
+        except ValueError:
+            raise bad(f'"now" must be an ISO date, not {now!r}') from None
         items.append(_QrelsLine(number, str(item.get("id", number)), text.strip(),
                                 [str(r).strip() for r in relevant], space,
-                                None if category is None else str(category)))
+                                None if category is None else str(category),
+                                None if now is None else str(now)))
     if not items:
         raise ValueError(f"{path}: no queries")
     return items
@@ -334,8 +353,11 @@ def qrels_queries(store: Store, path: Path, workspace: str | None = None) -> lis
         if missing:
             raise ValueError(f"{path}: line {item.number}: no message or source id "
                              f"{missing[0]!r} in workspace {item.workspace!r}")
+        metadata: dict[str, Any] = {"given": item.given, "line": item.number}
+        if item.now:
+            metadata["now"] = item.now
         queries.append(SetQuery(item.id, item.text, relevant, item.workspace, item.category,
-                                {"given": item.given, "line": item.number}))
+                                metadata))
     return queries
 
 

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Callable, Sequence
 
 from workbench.text.clean import normalise
+from workbench.text.events import describe
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
 
@@ -55,14 +56,17 @@ class Chunker:
     """Builds chunks for one conversation's active branch.
 
     ``context`` adds the speaker, date and title and the previous turn to the embedded text;
-    ``speaker`` adds just the speaker's name. Long turns are split at sentence boundaries so that
-    no chunk exceeds ``max_tokens`` of the embedding model.
+    ``speaker`` adds just the speaker's name; ``events`` adds, to both texts, the dates that the
+    turn's relative time phrases point to ("yesterday" on 8 May 2023 is "7 May 2023").
+    Long turns are split at sentence boundaries so that no chunk exceeds ``max_tokens`` of the
+    embedding model.
     """
 
     name: str
     speaker: bool = False
     context: bool = False
     following: bool = False
+    events: bool = False
     neighbour_tokens: int = 64
     max_tokens: int = 256
 
@@ -71,7 +75,7 @@ class Chunker:
         bodies = [_body(t) for t in turns]
         keep = [i for i, body in enumerate(bodies) if body]
         turns, bodies = [turns[i] for i in keep], [bodies[i] for i in keep]
-        extra = self.neighbour_tokens * (2 if self.following else 1) + 24
+        extra = self.neighbour_tokens * (2 if self.following else 1) + 24 + (16 if self.events else 0)
         budget = self.max_tokens - (extra if self.context else 8)
         parts = _split_long(bodies, budget, count_tokens)
         chunks: list[Chunk] = []
@@ -84,6 +88,10 @@ class Chunker:
                     text += f"\n(answered by {following.who}: " \
                             f"{_clip(bodies[index + 1], self.neighbour_tokens)})"
                 search = f"{turn.who}: {piece}" if self.speaker or self.context else piece
+                when = describe(piece, turn.created_at) if self.events else ""
+                if when:
+                    text += f"\n(events of {when})"
+                    search += f" ({when})"
                 ids = [turn.message_id] + ([previous.message_id] if previous and self.context else [])
                 ids += [following.message_id] if following is not None else []
                 chunks.append(
@@ -178,6 +186,7 @@ CHUNKERS: dict[str, Chunker] = {
     "turn-speaker.v1": Chunker("turn-speaker.v1", speaker=True),
     "turn-context.v1": Chunker("turn-context.v1", context=True),
     "turn-window.v1": Chunker("turn-window.v1", context=True, following=True),
+    "turn-event.v1": Chunker("turn-event.v1", context=True, events=True),
 }
 DEFAULT_CHUNKER = "turn-context.v1"
 

@@ -405,6 +405,33 @@ def parse_time_range(text: str, now: datetime) -> TimeRange | None:
     return TimeRange(best.since, best.until, text[best.start:best.end])
 
 
+def parse_now(value: str) -> datetime:
+    """When a question is asked, from an ISO date or date-time; naive values are UTC.
+    Raises ValueError."""
+    moment = datetime.fromisoformat(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def find_time_ranges(text: str, now: datetime) -> list[TimeRange]:
+    """Every separate time window ``text`` names, left to right, read relative to ``now``.
+
+    Overlapping matches resolve as in :func:`parse_time_range` (the longest wins); a message
+    that says "yesterday … and last week" yields both.
+    """
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=timezone.utc)
+    folded = _fold(text)
+    candidates = sorted(_candidates(folded, _atoms(folded, now), now), key=lambda c: (c.start, -c.end))
+    found: list[TimeRange] = []
+    while candidates:
+        first = candidates[0]
+        overlapping = [c for c in candidates if c.start < first.end and first.start < c.end]
+        best = max(overlapping, key=lambda c: (c.end - c.start, -c.start))
+        found.append(TimeRange(best.since, best.until, text[best.start:best.end]))
+        candidates = [c for c in candidates if c.start >= max(best.end, first.end)]
+    return found
+
+
 _DANGLING = re.compile(
     r"(?<![\w-])(?:in|on|at|from|during|since|of|em|de|do|da|no|na|nos|nas|durante|desde)\s*$", re.I
 )
