@@ -20,6 +20,7 @@ from workbench.evaluation.sets import EvalSet
 from workbench.evaluation.metrics import Query, locomo_queries
 from workbench.search.table import Filters, Index
 from workbench.search.sync import SyncReport, index_name, index_turn, rebuild, sync_index
+from workbench.importers.reading import Limits
 from workbench.ingest import Progress, _quiet, ingest_paths
 from workbench.records import Conversation, ImportResult, Message
 from workbench.search.retrieve import Retriever, SearchResult, get_retriever_config
@@ -58,7 +59,8 @@ class Workbench:
         progress: Progress = _quiet,
     ) -> list[ImportResult]:
         results = ingest_paths(
-            self.store, paths, self._workspace(workspace), format, progress, self.settings.redact
+            self.store, paths, self._workspace(workspace), format, progress, self.settings.redact,
+            Limits.of(self.settings),
         )
         if self.settings.index_on_ingest and any(r.status == "done" for r in results):
             self.index_pending(progress=progress)

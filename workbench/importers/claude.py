@@ -44,12 +44,12 @@ def parse(source: Source) -> ParsedFile:
 
     Raises ImportRejected when the file is not a list of Claude conversations.
     """
-    data = source.data
-    if not isinstance(data, list) or not any("chat_messages" in i for i in iter_dicts(data)):
+    sample = source.sample
+    if not isinstance(sample, list) or not any("chat_messages" in i for i in iter_dicts(sample)):
         raise ImportRejected(source.name, "not a Claude export: no list of chat_messages found")
     warnings: list[str] = []
     conversations = []
-    for index, item in enumerate(data, start=1):
+    for index, item in enumerate(source.items(), start=1):
         record = _conversation(item, index, warnings)
         if record is not None:
             conversations.append(record)

@@ -10,6 +10,7 @@ import json
 import sqlite3
 from typing import Any
 
+from workbench.importers.reading import Limits, loads
 from workbench.records import ConversationRecord, MessageRecord, ParsedFile
 from workbench.importers.base import (
     ImportRejected,
@@ -123,8 +124,8 @@ def _decode(value: Any) -> Any:
     """JSON text decoded (as the database stores it); anything else unchanged."""
     if isinstance(value, (str, bytes)):
         try:
-            return json.loads(value)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            return loads(value, Limits())
+        except (ValueError, RecursionError):  # not JSON, or JSON past the limits: kept as text
             return value
     return value
 
