@@ -289,7 +289,7 @@ def json_or_none(source: Source) -> Any:
 def content_hash(*parts: object) -> str:
     digest = hashlib.sha256()
     for part in parts:
-        digest.update(str(part).encode("utf-8"))
+        digest.update(str(part).encode("utf-8", "surrogatepass"))  # scrubbed later, hashed now
         digest.update(b"\x1f")
     return digest.hexdigest()
 

@@ -74,6 +74,7 @@ def scrub(parsed: ParsedFile, limits: Limits) -> None:
             m.parent_source_id = s.optional(m.parent_source_id, where)
             m.content = s.text(m.content, where)
             m.content_type = s.text(m.content_type, where)
+            m.role = s.text(m.role, where)
             m.speaker = s.optional(m.speaker, where)
             m.metadata = s.value(m.metadata, where)
     parsed.workspace_metadata = s.value(parsed.workspace_metadata, lambda: "workspace metadata")
