@@ -128,6 +128,7 @@ def redact_fields(parsed: ParsedFile, cleaner: Cleaner) -> None:
     parsed.workspace_metadata = {
         name: _replace(value, done) for name, value in parsed.workspace_metadata.items()
     }
+    parsed.warnings = cleaner.redact_fields(parsed.warnings)  # they quote titles, and are stored
 
 
 def _strings(value: Any) -> Iterator[str]:

@@ -40,7 +40,7 @@ def _chatgpt() -> list:
             f"Ontem falei com a {PT_NAME} sobre o contrato."]}),
     ]
     return [{"id": "g1", "conversation_id": "g1", "title": f"Call with {NAME} <{EMAIL}>",
-             "create_time": 1700000000, "current_node": "u2",
+             "create_time": 1700000000, "current_node": "missing",
              "mapping": {n["id"]: n for n in nodes}, "owner": EMAIL}]
 
 
@@ -75,6 +75,7 @@ def test_no_planted_value_lands_anywhere_in_the_home(tmp_path, home):
              write_json(tmp_path / "claude.json", _claude()), _generic(tmp_path / "rows.csv")]
     results = wb.ingest(files)
     assert [r.status for r in results] == ["done"] * 3, [r.error for r in results]
+    assert results[0].warnings  # quoting the title, and stored with the import
     assert wb.stats()["messages"] >= 8
     wb.store.close() if hasattr(wb.store, "close") else None
     leaks = {}
