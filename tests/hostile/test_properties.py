@@ -35,7 +35,7 @@ SCALAR = st.one_of(
 VALUE = st.recursive(SCALAR, lambda inner: st.one_of(
     st.lists(inner, max_size=4), st.dictionaries(TEXT, inner, max_size=4)), max_leaves=12)
 TIME = st.one_of(SCALAR, st.floats(min_value=-1e20, max_value=1e20))
-PROPERTY = settings(max_examples=30, deadline=None,
+PROPERTY = settings(max_examples=25, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
