@@ -141,6 +141,20 @@ def wb(home: Path, embedder: Embedder) -> Iterator[Workbench]:
         yield opened
 
 
+@pytest.fixture
+def wb_factory(embedder: Embedder) -> Iterator[Callable[..., Workbench]]:
+    """Opens workbenches with settings of the test's choosing; closes them at the end."""
+    opened: list[Workbench] = []
+
+    def open_(home: Path, **overrides) -> Workbench:
+        opened.append(Workbench.open(home, embedder, **overrides))
+        return opened[-1]
+
+    yield open_
+    for wb in opened:
+        wb.close()
+
+
 class Cli:
     """Runs the real Typer app in-process against one workbench home."""
 

@@ -43,6 +43,22 @@ class Settings(BaseSettings):
         "first use; 1.1 GB of data, 3.8 GB resident at 1M chunks); false: always query LanceDB",
     )
     redact: bool = Field(False, description="Redact PII before anything is stored or indexed")
+    max_file_bytes: int = Field(4 << 30, description="Import files larger than this are refused")
+    max_inflated_bytes: int = Field(
+        2 << 30, description="A zip whose members inflate past this in total is refused"
+    )
+    max_zip_members: int = Field(10000, description="A zip with more members is refused")
+    max_zip_ratio: float = Field(
+        200.0, description="A zip member inflating more than this many times its size is refused"
+    )
+    max_json_depth: int = Field(64, description="JSON nested deeper is refused")
+    max_number_digits: int = Field(40, description="A JSON number with more digits is refused")
+    max_message_chars: int = Field(
+        1_000_000, description="A file holding a longer message (title, metadata string) is refused"
+    )
+    stream_json_bytes: int = Field(
+        32 << 20, description="JSON files past this size are parsed as a stream, item by item"
+    )
     index_on_ingest: bool = Field(True, description="Chunk, embed and index right after import")
     llm_base_url: str | None = Field(
         None, description="OpenAI-compatible endpoint; none = the embedded local model"

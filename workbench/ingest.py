@@ -7,14 +7,17 @@ follow (``indexing.sync_index``), outside the import transaction: the index is d
 
 from __future__ import annotations
 
-import hashlib
+import csv
 import time
+import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from workbench import importers
 from workbench.importers import ImportRejected, Source
+from workbench.importers.reading import Limits, Refused
+from workbench.importers.scrub import scrub
 from workbench.text.clean import Cleaner
 from workbench.records import ImportResult, ParsedFile
 from workbench.store import Store
@@ -27,6 +30,13 @@ def _quiet(stage: str, done: int, total: int) -> None:
     pass
 
 
+# What input can make the parsers raise: each is the file's fault, so one error line, not a
+# traceback. RecursionError: nesting past the stack; ValueError: Python's int digit limit,
+# dates; UnicodeError: undecodable text; MemoryError: a file larger than it claims to be.
+INPUT_ERRORS = (RecursionError, ValueError, UnicodeError, OverflowError, MemoryError, csv.Error,
+                zipfile.BadZipFile, EOFError)
+
+
 def ingest_file(
     store: Store,
     path: Path | str,
@@ -34,20 +44,17 @@ def ingest_file(
     format: str | None = None,
     progress: Progress = _quiet,
     redact: bool = False,
+    limits: Limits | None = None,
 ) -> ImportResult:
     """Import one file; raises ImportRejected (nothing written) when it cannot be imported."""
     started, started_at = time.perf_counter(), datetime.now(timezone.utc)
-    source = Source(path)
-    if source.path.is_dir():
-        raise ImportRejected(source.name, "is a folder; give the export files inside it")
-    if not source.path.exists():
-        raise ImportRejected(source.name, "no such file")
-    progress("parse", 0, 1)
-    parsed = importers.parse(source, format)
-    progress("clean", 0, parsed.message_count)
-    clean(parsed, Cleaner(redact=redact))
+    source = Source(path, limits=limits)
+    try:
+        parsed = _read(source, format, redact, progress)
+        sha256 = source.sha256
+    finally:
+        source.close()
     progress("write", 0, parsed.message_count)
-    sha256 = hashlib.sha256(source.raw).hexdigest()
     result = write_import(
         store, parsed, workspace, str(path), sha256, started, started_at
     )
@@ -55,11 +62,31 @@ def ingest_file(
     return result
 
 
+def _read(source: Source, format: str | None, redact: bool, progress: Progress) -> ParsedFile:
+    """Parse, scrub and clean ``source``; whatever its content makes fail is ImportRejected."""
+    try:
+        _ = source.size  # refuses folders, special files and huge files before any read
+        progress("parse", 0, 1)
+        parsed = importers.parse(source, format)
+        scrub(parsed, source.limits)
+        progress("clean", 0, parsed.message_count)
+        clean(parsed, Cleaner(redact=redact))
+        return parsed
+    except ImportRejected:
+        raise
+    except Refused as exc:
+        raise ImportRejected(source.name, str(exc)) from None
+    except INPUT_ERRORS as exc:
+        reason = " ".join(str(exc).split())[:300] or "no detail"
+        raise ImportRejected(source.name, f"unreadable input ({type(exc).__name__}: {reason})") from exc
+
+
 def clean(parsed: ParsedFile, cleaner: Cleaner) -> None:
     """Detect each message's language; with redaction, replace its content by the redacted text.
 
     Without redaction the stored content stays exactly as exported (normalisation happens when
-    chunks are built), so an export round-trips.
+    chunks are built), so an export round-trips. With it, every other text that is stored or
+    indexed is redacted too (see ``redact_fields``).
     """
     messages = [m for c in parsed.conversations for m in c.messages]
     for start in range(0, len(messages), 2048):
@@ -70,6 +97,60 @@ def clean(parsed: ParsedFile, cleaner: Cleaner) -> None:
                 message.content = cleaned.text
                 if cleaned.pii:
                     message.metadata = {**message.metadata, "pii": cleaned.pii}
+    if cleaner.redact:
+        redact_fields(parsed, cleaner)
+
+
+def redact_fields(parsed: ParsedFile, cleaner: Cleaner) -> None:
+    """Redact titles, speakers and every string of every metadata (keys too) in place.
+
+    Metadata holds raw copies of content (ChatGPT code and multimodal parts, Claude blocks) and
+    extra source columns, all of which land in the store; each distinct string is redacted
+    once. A human speaker's name is a name by definition, so it becomes ``[PERSON]``.
+    """
+    texts: set[str] = set()
+    for conversation in parsed.conversations:
+        texts.update(_strings([conversation.title, conversation.metadata]))
+        for m in conversation.messages:
+            texts.update(_strings(m.metadata))
+            if m.speaker is not None and m.role == "tool":
+                texts.add(m.speaker)
+    texts.update(_strings(list(parsed.workspace_metadata.values())))
+    ordered = sorted(texts)
+    done = dict(zip(ordered, cleaner.redact_fields(ordered)))
+    for conversation in parsed.conversations:
+        conversation.title = _replace(conversation.title, done)
+        conversation.metadata = _replace(conversation.metadata, done)
+        for m in conversation.messages:
+            m.metadata = _replace(m.metadata, done)
+            if m.speaker is not None:
+                m.speaker = done[m.speaker] if m.role == "tool" else "[PERSON]"
+    parsed.workspace_metadata = {
+        name: _replace(value, done) for name, value in parsed.workspace_metadata.items()
+    }
+    parsed.warnings = cleaner.redact_fields(parsed.warnings)  # they quote titles, and are stored
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield str(key)
+            yield from _strings(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _strings(item)
+
+
+def _replace(value: Any, done: dict[str, str]) -> Any:
+    if isinstance(value, str):
+        return done.get(value, value)
+    if isinstance(value, dict):
+        return {done.get(str(k), str(k)): _replace(v, done) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_replace(v, done) for v in value]
+    return value
 
 
 def ingest_paths(
@@ -79,12 +160,13 @@ def ingest_paths(
     format: str | None = None,
     progress: Progress = _quiet,
     redact: bool = False,
+    limits: Limits | None = None,
 ) -> list[ImportResult]:
     """Import each file on its own; a rejected file is reported and the others still land."""
     results = []
     for path in paths:
         try:
-            results.append(ingest_file(store, path, workspace, format, progress, redact))
+            results.append(ingest_file(store, path, workspace, format, progress, redact, limits))
         except ImportRejected as exc:
             results.append(
                 ImportResult(

@@ -34,7 +34,7 @@ def ingest(
     if as_json:
         emit_json([r.to_dict() for r in results])
     else:
-        _print_import_summary([r for r in results if r.status == "done"])
+        _print_import_summary(results)
     for result in rejected:
         err.print(f"error: {result.error}", markup=False, highlight=False, soft_wrap=True)
     if rejected:
@@ -51,6 +51,9 @@ def _print_import_summary(results: list) -> None:
     for column in ("conv +", "conv ~", "msgs +", "msgs =", "warn", "sec"):
         table.add_column(column, justify="right")
     for r in results:
+        if r.status != "done":  # its error line follows the table
+            table.add_row(Path(r.path).name, r.status, *[""] * 6)
+            continue
         table.add_row(
             Path(r.path).name, r.format, str(r.conversations_added), str(r.conversations_updated),
             str(r.messages_added), str(r.messages_skipped), str(len(r.warnings)), f"{r.seconds:.2f}",

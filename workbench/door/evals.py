@@ -14,6 +14,7 @@ from workbench.evaluation import sets as evalsets
 from workbench.evaluation.metrics import Query, locomo_queries
 from workbench.evaluation.runs import Comparison, Run
 from workbench.evaluation.sets import EvalSet
+from workbench.importers.reading import Limits
 from workbench.ingest import Progress, _quiet, ingest_paths
 from workbench.search.retrieve import get_retriever_config
 from workbench.store import Store
@@ -53,7 +54,8 @@ class Evals:
             samples = {q.workspace for q in locomo_queries(path)}
             if not samples <= {w["name"] for w in crud.list_workspaces(self.store)}:
                 for result in ingest_paths(self.store, [path], self.settings.default_workspace,
-                                           "locomo", progress, self.settings.redact):
+                                           "locomo", progress, self.settings.redact,
+                                           Limits.of(self.settings)):
                     if result.status != "done":
                         raise ValueError(result.error or f"{path}: import failed")
             queries = evalsets.locomo_set_queries(self.store, path)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from workbench.config import Settings
+from workbench.importers.reading import Limits
 from workbench.ingest import Progress, _quiet, ingest_paths
 from workbench.records import ImportResult
 from workbench.search.sync import SyncReport
@@ -34,7 +35,7 @@ class Imports:
         """``redact`` overrides the settings' for this call (the app's per-session choice)."""
         redact = self.settings.redact if redact is None else redact
         results = ingest_paths(self.store, paths, workspace or self.settings.default_workspace,
-                               format, progress, redact)
+                               format, progress, redact, Limits.of(self.settings))
         if self.settings.index_on_ingest and any(r.status == "done" for r in results):
             self._index_pending(progress=progress)
         return results

@@ -40,7 +40,7 @@ def detect(source: Source) -> Format:
         if fmt.sniff(source):
             return fmt
     if source.kind == "json":
-        _ = source.data  # raises on a syntax error, the more useful message
+        _ = source.sample  # raises on a syntax error, the more useful message
     raise ImportRejected(
         source.name,
         f"unrecognised {_describe(source)}; tried formats: {', '.join(FORMATS)}",

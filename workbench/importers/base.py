@@ -6,13 +6,15 @@ read-only SQLite connection, so format detection and parsing never read a file t
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
+import itertools
 import json
+import math
 import sqlite3
 import tempfile
-import zipfile
 from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
@@ -20,8 +22,11 @@ from typing import Any, Callable, Iterator
 
 from dateutil import parser as dateparser
 
+from workbench.importers.reading import Limits, Refused, check_file, loads, stream_items, extract_zip
+
 SQLITE_MAGIC = b"SQLite format 3\x00"
 ZIP_MAGIC = b"PK\x03\x04"
+HEAD_BYTES = 1 << 20
 
 ROLE_ALIASES = {
     "human": "user",
@@ -51,40 +56,85 @@ class ImportRejected(Exception):
 
 
 class Source:
-    """An import file opened for sniffing and parsing; every view is read lazily and once."""
+    """An import file opened for sniffing and parsing; every view is read lazily and once.
 
-    def __init__(self, path: Path | str, raw: bytes | None = None, name: str | None = None):
+    Nothing is read before the file is known to be a regular file within ``limits``; a JSON
+    array past ``limits.stream_json_bytes`` is never loaded whole (see ``items``).
+    """
+
+    def __init__(
+        self, path: Path | str, raw: bytes | None = None, name: str | None = None,
+        limits: Limits | None = None,
+    ):
         self.path = Path(path)
         self.name = name or str(path)
+        self.limits = limits or Limits()
         self._raw = raw
         self._spill: tempfile._TemporaryFileWrapper | None = None
+        self._folder: tempfile.TemporaryDirectory | None = None
+
+    def refuse(self, problem: str) -> ImportRejected:
+        return ImportRejected(self.name, problem)
+
+    @cached_property
+    def size(self) -> int:
+        if self._raw is not None:
+            return len(self._raw)
+        try:
+            return check_file(self.path, self.limits)
+        except Refused as exc:
+            raise self.refuse(str(exc)) from None
+
+    @cached_property
+    def head(self) -> bytes:
+        """The first MiB, enough to tell the kind of any file."""
+        if self._raw is not None or self.size <= HEAD_BYTES:
+            return self.raw[:HEAD_BYTES]
+        with open(self.path, "rb") as handle:
+            return handle.read(HEAD_BYTES)
 
     @cached_property
     def raw(self) -> bytes:
         if self._raw is not None:
             return self._raw
+        _ = self.size
         try:
             return self.path.read_bytes()
         except OSError as exc:
-            raise ImportRejected(self.name, f"cannot read file ({exc.strerror or exc})") from exc
+            raise self.refuse(f"cannot read file ({exc.strerror or exc})") from exc
+
+    @cached_property
+    def sha256(self) -> str:
+        if self._raw is not None:
+            return hashlib.sha256(self._raw).hexdigest()
+        _ = self.size
+        with open(self.path, "rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest()
+
+    @cached_property
+    def streams(self) -> bool:
+        """True for a big JSON array, read item by item rather than loaded whole."""
+        return (self._raw is None and self.size > self.limits.stream_json_bytes
+                and self.kind == "json" and self.head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"[")
 
     @cached_property
     def kind(self) -> str:
         """One of zip, sqlite, json, jsonl, csv, empty, binary — judged from content, not name."""
-        raw = self.raw
-        if not raw.strip():
+        head = self.head
+        whole = len(head) >= self.size
+        if not head.strip() and whole:
             return "empty"
-        if raw.startswith(ZIP_MAGIC):
+        if head.startswith(ZIP_MAGIC):
             return "zip"
-        if raw.startswith(SQLITE_MAGIC):
+        if head.startswith(SQLITE_MAGIC):
             return "sqlite"
-        text = self.text
-        if text is None:
+        text = _decode_head(head, whole)
+        if text is None or "\x00" in text:
             return "binary"
         stripped = text.lstrip()
         if stripped[:1] in "[{":
-            first = stripped.split("\n", 1)[0].strip()
-            if first.startswith("{") and "\n" in stripped.strip() and _is_json_object(first):
+            first, newline, rest = stripped.partition("\n")
+            if first.startswith("{") and newline and rest.strip() and _is_json_object(first.strip()):
                 return "jsonl"
             return "json"
         return "csv"
@@ -99,50 +149,89 @@ class Source:
             return None
         return text
 
+    def load(self, text: str | bytes) -> Any:
+        """One JSON document within the limits; a refusal names this file."""
+        try:
+            return loads(text, self.limits)
+        except json.JSONDecodeError as exc:
+            raise self.refuse(
+                f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+            ) from None
+        except Refused as exc:
+            raise self.refuse(str(exc)) from None
+
     @cached_property
     def data(self) -> Any:
         """The file as one JSON document."""
+        return self.load(self.text or "")
+
+    def items(self) -> Iterator[Any]:
+        """The items of a top-level JSON array: streamed for a big file, else from ``data``."""
+        if not self.streams:
+            data = self.data
+            yield from data if isinstance(data, list) else [data]
+            return
         try:
-            return json.loads(self.text or "")
-        except json.JSONDecodeError as exc:
-            raise ImportRejected(
-                self.name, f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
-            ) from exc
+            yield from stream_items(self.path, self.limits)
+        except Refused as exc:
+            raise self.refuse(str(exc)) from None
 
     @cached_property
-    def json_lines(self) -> list[dict[str, Any]]:
+    def sample(self) -> Any:
+        """What a sniffer may look at: the document, or a big array's first five items."""
+        if not self.streams:
+            return self.data
+        return list(itertools.islice(self.items(), 5))
+
+    @cached_property
+    def json_lines(self) -> list[tuple[int, dict[str, Any]]]:
+        """``(line number, object)`` per non-blank line."""
         rows = []
         for number, line in enumerate((self.text or "").splitlines(), start=1):
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
+                row = loads(line, self.limits)
             except json.JSONDecodeError as exc:
-                raise ImportRejected(self.name, f"invalid JSON on line {number}: {exc.msg}") from exc
+                raise self.refuse(f"invalid JSON on line {number}: {exc.msg}") from None
+            except Refused as exc:
+                raise self.refuse(f"line {number}: {exc}") from None
             if not isinstance(row, dict):
-                raise ImportRejected(self.name, f"line {number} is not a JSON object")
-            rows.append(row)
+                raise self.refuse(f"line {number} is not a JSON object")
+            rows.append((number, row))
         return rows
 
     @cached_property
     def csv_rows(self) -> list[dict[str, str]]:
         try:
-            return list(csv.DictReader(io.StringIO(self.text or "")))
+            return list(csv.DictReader(io.StringIO(self.text or ""), strict=True))
         except csv.Error as exc:
-            raise ImportRejected(self.name, f"invalid CSV: {exc}") from exc
+            raise self.refuse(f"invalid CSV: {exc}") from exc
 
     @cached_property
     def members(self) -> list[Source]:
-        """The files inside a zip, as sources of their own (folders and macOS debris skipped)."""
+        """The files inside a zip, as sources of their own, copied out within the limits."""
+        self._folder = tempfile.TemporaryDirectory(prefix="workbench-zip-")
+        archive = self.path
+        if self._raw is not None:
+            archive = Path(self._folder.name) / "archive.zip"
+            archive.write_bytes(self._raw)
+        _ = self.size
         try:
-            with zipfile.ZipFile(io.BytesIO(self.raw)) as archive:
-                return [
-                    Source(self.path, archive.read(info), name=f"{self.name}!{info.filename}")
-                    for info in archive.infolist()
-                    if not info.is_dir() and "__MACOSX" not in info.filename
-                ]
-        except (zipfile.BadZipFile, OSError, RuntimeError) as exc:
-            raise ImportRejected(self.name, f"damaged zip archive ({exc})") from exc
+            copies = extract_zip(archive, Path(self._folder.name), self.limits)
+        except Refused as exc:
+            raise self.refuse(str(exc)) from None
+        return [Source(copy, name=f"{self.name}!{inner}", limits=self.limits)
+                for inner, copy in copies]
+
+    def close(self) -> None:
+        """Remove what reading made on disk (a zip's copied members, a spilled database)."""
+        if self._folder is not None:
+            self._folder.cleanup()
+            self._folder = None
+        if self._spill is not None:
+            self._spill.close()
+            self._spill = None
 
     def sqlite(self) -> sqlite3.Connection:
         """A read-only connection; the source file is never modified."""
@@ -160,7 +249,7 @@ class Source:
             con.execute("SELECT count(*) FROM sqlite_master").fetchone()
             return con
         except sqlite3.DatabaseError as exc:
-            raise ImportRejected(self.name, f"unreadable SQLite database ({exc})") from exc
+            raise self.refuse(f"unreadable SQLite database ({exc})") from exc
 
     def sqlite_tables(self) -> dict[str, set[str]]:
         con = self.sqlite()
@@ -171,10 +260,19 @@ class Source:
             con.close()
 
 
+def _decode_head(head: bytes, whole: bool) -> str | None:
+    """The head as text; a multi-byte character cut at the end of a partial head is fine."""
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    try:
+        return decoder.decode(head, final=whole)
+    except UnicodeDecodeError:
+        return None
+
+
 def _is_json_object(line: str) -> bool:
     try:
         return isinstance(json.loads(line), dict)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):
         return False
 
 
@@ -183,7 +281,7 @@ def json_or_none(source: Source) -> Any:
     if source.kind != "json":
         return None
     try:
-        return source.data
+        return source.sample
     except ImportRejected:
         return None
 
@@ -191,7 +289,7 @@ def json_or_none(source: Source) -> Any:
 def content_hash(*parts: object) -> str:
     digest = hashlib.sha256()
     for part in parts:
-        digest.update(str(part).encode("utf-8"))
+        digest.update(str(part).encode("utf-8", "surrogatepass"))  # scrubbed later, hashed now
         digest.update(b"\x1f")
     return digest.hexdigest()
 
@@ -202,36 +300,58 @@ def normalise_role(value: object, default: str = "user") -> str:
     return ROLE_ALIASES.get(str(value).strip().lower(), str(value).strip().lower() or default)
 
 
-def parse_timestamp(value: object) -> datetime | None:
-    """Epoch seconds or milliseconds, ISO 8601 or common date strings → aware UTC datetime.
+# Epoch magnitude bands: seconds up to 9999-12-31, then ms, µs and ns from 2000-01-01 to
+# 9999-12-31. Between two bands a number fits no unit plausibly (milliseconds before 2000 are
+# older than any chat), so it is no date rather than a guess: 9999 in seconds never becomes 1978.
+_SECONDS_BELOW = 253402300800.0  # 10000-01-01: the seconds band ends where datetime does
+_EPOCH_BANDS = ((9.466848e11, 2.534023e14, 1e3), (9.466848e14, 2.534023e17, 1e6),
+                (9.466848e17, 2.534023e20, 1e9))
 
-    Naive values are taken as UTC, the convention of every export we know.
+
+def epoch_seconds(value: float) -> float | None:
+    """Seconds since the epoch of a number in seconds, ms, µs or ns; None when no unit fits."""
+    if not math.isfinite(value):
+        return None
+    if abs(value) < _SECONDS_BELOW:
+        return value
+    for low, high, per_second in _EPOCH_BANDS:
+        if low <= value <= high:
+            return value / per_second
+    return None
+
+
+def parse_timestamp(value: object) -> datetime | None:
+    """Epoch seconds/ms/µs/ns, ISO 8601 or common date strings → aware UTC datetime, or None.
+
+    Naive values are taken as UTC, the convention of every export we know. None for what no
+    calendar holds (out of range, impossible, unreadable); callers keep the raw value.
     """
     if value is None or value == "":
         return None
+    try:
+        return _moment(value)
+    except (ValueError, OverflowError, OSError, TypeError):
+        return None
+
+
+def _moment(value: object) -> datetime | None:
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
-        if abs(seconds) > 1e11:  # milliseconds (Open WebUI mixes both)
-            seconds /= 1000.0
-        try:
-            return datetime.fromtimestamp(seconds, tz=timezone.utc)
-        except (OverflowError, OSError, ValueError):
-            return None
+        seconds = epoch_seconds(float(value))
+        return None if seconds is None else datetime.fromtimestamp(seconds, tz=timezone.utc)
     else:
         text = str(value).strip()
+        if len(text) > 64:
+            return None
         try:
-            return parse_timestamp(float(text))
+            return _moment(float(text))
         except ValueError:
             pass
         try:
             moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
-            try:
-                moment = dateparser.parse(text, dayfirst=_day_first(text))
-            except (ValueError, OverflowError):
-                return None
+            moment = dateparser.parse(text, dayfirst=_day_first(text))
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(timezone.utc)

@@ -52,9 +52,10 @@ def parse(source: Source) -> ParsedFile:
 
     Raises ImportRejected only when the file as a whole is not a ChatGPT export.
     """
-    items = _items(source.data)
-    if items is None or not any(_looks_like_conversation(item) for item in items):
+    sample = _items(source.sample)
+    if sample is None or not any(_looks_like_conversation(item) for item in sample):
         raise ImportRejected(source.name, "not a ChatGPT export: no conversation with a 'mapping'")
+    items = source.items() if source.streams else sample
     warnings: list[str] = []
     conversations: dict[str, ConversationRecord] = {}
     for index, item in enumerate(items, start=1):
@@ -106,13 +107,20 @@ def _conversation(item: Any, index: int, warnings: list[str]) -> ConversationRec
         reason = " ".join(f"{type(exc).__name__}: {exc}".split())
         warnings.append(f"{label}: unreadable message tree ({reason}); skipped")
         return None
+    metadata = {k: v for k, v in item.items() if k not in NOT_CONVERSATION_KEYS}
+    times = {key: _time(item.get(key)) for key in ("create_time", "update_time")}
+    unread = [key for key, moment in times.items() if moment is None and item.get(key) is not None]
+    metadata.update({key: item[key] for key in unread})
+    unread += [m.source_id for m in messages if "create_time" in m.metadata]
+    if unread:
+        warnings.append(f"{label}: {len(unread)} impossible timestamps kept raw in metadata")
     return ConversationRecord(
         source_id=source_id,
         title=title,
         messages=messages,
-        created_at=_time(item.get("create_time")),
-        updated_at=_time(item.get("update_time")),
-        metadata={k: v for k, v in item.items() if k not in NOT_CONVERSATION_KEYS},
+        created_at=times["create_time"],
+        updated_at=times["update_time"],
+        metadata=metadata,
     )
 
 
@@ -129,10 +137,7 @@ def _label(title: str | None, source_id: str) -> str:
 
 
 def _time(value: Any) -> datetime | None:
-    try:
-        return parse_timestamp(value)
-    except (ValueError, OverflowError, OSError):  # out-of-range epochs
-        return None
+    return parse_timestamp(value)
 
 
 def _messages(
@@ -259,6 +264,9 @@ def _message(nid: str, node: dict[str, Any], parent: str | None, on_path: bool) 
     role = normalise_role(author.get("role"))
     role = role if role in ROLES else "tool"  # unknown agents; the raw author stays in metadata
     metadata = {k: v for k, v in message.items() if k not in ("id", "content", "create_time")}
+    created = _time(message.get("create_time"))
+    if created is None and message.get("create_time") is not None:
+        metadata["create_time"] = message["create_time"]
     if message.get("id") not in (None, nid):
         metadata["message_id"] = message["id"]
     if kind != "text" or not _plain_text(content):
@@ -270,7 +278,7 @@ def _message(nid: str, node: dict[str, Any], parent: str | None, on_path: bool) 
         content=text,
         content_type=kind,
         speaker=str(author["name"]) if author.get("name") else None,
-        created_at=_time(message.get("create_time")),
+        created_at=created,
         parent_source_id=parent,
         active=on_path and _visible(message, kind, role, text),
         metadata=metadata,

@@ -44,12 +44,12 @@ def parse(source: Source) -> ParsedFile:
 
     Raises ImportRejected when the file is not a list of Claude conversations.
     """
-    data = source.data
-    if not isinstance(data, list) or not any("chat_messages" in i for i in iter_dicts(data)):
+    sample = source.sample
+    if not isinstance(sample, list) or not any("chat_messages" in i for i in iter_dicts(sample)):
         raise ImportRejected(source.name, "not a Claude export: no list of chat_messages found")
     warnings: list[str] = []
     conversations = []
-    for index, item in enumerate(data, start=1):
+    for index, item in enumerate(source.items(), start=1):
         record = _conversation(item, index, warnings)
         if record is not None:
             conversations.append(record)
@@ -63,15 +63,19 @@ def _conversation(item: Any, index: int, warnings: list[str]) -> ConversationRec
             f"conversation #{index} ({label or 'no id'}): no chat_messages list; skipped"
         )
         return None
-    title = item.get("name") or None
+    name = item.get("name")
+    title = name if isinstance(name, str) and name else None
     messages = _messages(item["chat_messages"])
+    metadata = {k: v for k, v in item.items() if k not in CONVERSATION_KEYS}
+    if name and title is None:
+        metadata["name"] = name  # not text: kept as it came, not made a title
     return ConversationRecord(
         source_id=conversation_source_id(item.get("uuid"), title, messages),
         title=title,
         messages=messages,
         created_at=parse_timestamp(item.get("created_at")),
         updated_at=parse_timestamp(item.get("updated_at")),
-        metadata={k: v for k, v in item.items() if k not in CONVERSATION_KEYS},
+        metadata=metadata,
     )
 
 
@@ -90,7 +94,7 @@ def _messages(chat_messages: list[Any]) -> list[MessageRecord]:
 def _visible(raw: dict[str, Any], index: int, parent: str | None) -> MessageRecord:
     role = normalise_role(raw.get("sender"))
     blocks = raw.get("content") if isinstance(raw.get("content"), list) else []
-    texts = [b.get("text") or "" for b in iter_dicts(blocks) if b.get("type") == "text"]
+    texts = [_str(b.get("text")) for b in iter_dicts(blocks) if b.get("type") == "text"]
     text = raw.get("text") if isinstance(raw.get("text"), str) else ""
     content = "\n\n".join(t for t in texts if t) if texts else text
     metadata = {k: v for k, v in raw.items() if k not in MESSAGE_KEYS}
@@ -110,7 +114,7 @@ def _visible(raw: dict[str, Any], index: int, parent: str | None) -> MessageReco
 def _keep_blocks(metadata: dict[str, Any], blocks: list[Any]) -> None:
     # Text blocks minus their text (already the content), and blocks we do not turn into messages.
     text_blocks = [
-        {k: v for k, v in b.items() if k != "text"}
+        {k: v for k, v in b.items() if k != "text" or not isinstance(v, str)}
         for b in iter_dicts(blocks)
         if b.get("type") == "text"
     ]
@@ -174,3 +178,7 @@ def _result_text(content: Any) -> str:
             return content["text"]
         return json.dumps(content, ensure_ascii=False, sort_keys=True)
     return "" if content is None else str(content)
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""

@@ -83,7 +83,7 @@ def _first_columns(source: Source) -> set[str] | None:
         return {h.strip() for h in header} if header else None
     if source.kind == "jsonl":
         line = next(line for line in (source.text or "").splitlines() if line.strip())
-        row = json.loads(line)
+        row = source.load(line)
         return set(row) if isinstance(row, dict) else None
     data = json_or_none(source)
     first = next(iter_dicts(data if isinstance(data, list) else [data]), None)
@@ -94,11 +94,8 @@ def _rows(source: Source) -> Iterator[Row]:
     if source.kind == "csv":
         yield from _csv_rows(source)
     elif source.kind == "jsonl":
-        _ = source.json_lines  # rejects invalid JSON, naming the line
-        lines = (source.text or "").splitlines()
-        for number, line in enumerate(lines, start=1):
-            if line.strip():
-                yield f"line {number}", json.loads(line)
+        for number, row in source.json_lines:  # rejects invalid JSON, naming the line
+            yield f"line {number}", row
     elif source.kind == "json":
         data = source.data
         items = data if isinstance(data, list) else [data]
@@ -112,7 +109,9 @@ def _rows(source: Source) -> Iterator[Row]:
 
 def _csv_rows(source: Source) -> Iterator[Row]:
     """Rows with the line each starts on (quoted cells may span lines; blank lines are skipped)."""
-    reader = csv.reader(io.StringIO(source.text or ""))
+    # strict: a quote left open would otherwise swallow every later row into one cell.
+    reader = csv.reader(io.StringIO(source.text or ""), strict=True)
+    start = 1
     try:
         header = [column.strip() for column in next(reader, [])]
         start = reader.line_num + 1
@@ -124,7 +123,7 @@ def _csv_rows(source: Source) -> Iterator[Row]:
                 yield f"line {start}", row
             start = reader.line_num + 1
     except csv.Error as exc:
-        problem = f"invalid CSV near line {reader.line_num}: {exc}"
+        problem = f"invalid CSV in the row starting on line {start}: {exc}"
         raise ImportRejected(source.name, problem) from exc
 
 

@@ -7,11 +7,11 @@ imported into untitled conversations of their own rather than dropped.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from datetime import datetime, timezone
 from typing import Any
 
+from workbench.importers.reading import Limits, loads
 from workbench.records import ConversationRecord, MessageRecord, ParsedFile
 from workbench.importers.base import (
     ImportRejected,
@@ -147,9 +147,9 @@ def _metadata(
     metadata: dict[str, Any] = {}
     if raw not in (None, ""):
         try:
-            value = json.loads(raw)
+            value = loads(raw, Limits())
             metadata = value if isinstance(value, dict) else {"metadata": value}
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RecursionError):
             metadata = {"raw_metadata": raw if isinstance(raw, str) else repr(raw)}
             warnings.append(f"{label}: invalid metadata JSON kept as raw text")
     if row.get("role") is not None and normalise_role(row["role"]) != row["role"]:

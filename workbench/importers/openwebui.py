@@ -10,6 +10,7 @@ import json
 import sqlite3
 from typing import Any
 
+from workbench.importers.reading import Limits, loads
 from workbench.records import ConversationRecord, MessageRecord, ParsedFile
 from workbench.importers.base import (
     ImportRejected,
@@ -101,7 +102,8 @@ def _conversation(wrapper: Any, index: int, warnings: list[str]) -> Conversation
     if not _is_chat(chat):
         warnings.append(f"{label}: chat is not valid Open WebUI chat JSON; skipped")
         return None
-    title = wrapper.get("title") or chat.get("title") or None
+    titles = (wrapper.get("title"), chat.get("title"))
+    title = next((t for t in titles if isinstance(t, str) and t), None)
     messages = _messages(chat)
     extra = {
         k: _decode(v) if k == "meta" else v for k, v in wrapper.items() if k not in WRAPPER_KEYS
@@ -123,8 +125,8 @@ def _decode(value: Any) -> Any:
     """JSON text decoded (as the database stores it); anything else unchanged."""
     if isinstance(value, (str, bytes)):
         try:
-            return json.loads(value)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            return loads(value, Limits())
+        except (ValueError, RecursionError):  # not JSON, or JSON past the limits: kept as text
             return value
     return value
 
@@ -203,6 +205,7 @@ def _message(
     role = normalise_role(node.get("role"))
     content = _text(node.get("content"))
     speaker = (node.get("modelName") or node.get("model")) if role == "assistant" else None
+    speaker = speaker if isinstance(speaker, str) else None  # the raw value stays in metadata
     metadata = {k: v for k, v in node.items() if k not in MESSAGE_KEYS}
     if not isinstance(node.get("content"), str) and node.get("content") is not None:
         metadata["content"] = node["content"]  # multimodal parts: images etc. are not text

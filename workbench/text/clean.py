@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
+from workbench.text.names import portuguese_names
+
 if TYPE_CHECKING:
     from spacy.language import Language
     from spacy.tokens import Doc
@@ -276,20 +278,48 @@ def _pattern_spans(text: str) -> list[_Span]:
     return sorted(spans)
 
 
-def _person_spans(doc: Doc, taken: list[_Span]) -> list[_Span]:
-    """PERSON entities of ``doc`` that overlap no ``taken`` span.
+def _entities(doc: Doc | None) -> list[tuple[int, int]]:
+    return [(e.start_char, e.end_char) for e in (doc.ents if doc is not None else ())
+            if e.label_ == "PERSON"]
 
-    Patterns win: an entity running into a match keeps only what precedes it, so
-    "Mary Jones <mary@acme.io>" as one entity still loses the name.
+
+def _long_entities(nlp: Language, text: str) -> list[tuple[int, int]]:
+    """PERSON entities of a text too long for one NER pass, found piece by piece.
+
+    Pieces end at a line break where one is near, so few names are cut; memory stays that of
+    one piece (spaCy refuses, E088, or swells past a million characters).
     """
-    spans = []
-    for ent in doc.ents:
-        if ent.label_ == "PERSON":
-            start = ent.start_char
-            end = min([ent.end_char, *(s for s, e, _ in taken if s < ent.end_char and e > start)])
-            end = start + len(doc.text[start:end].rstrip(" \t\n<([{'\"-,;:"))
-            if end > start:
-                spans.append((start, end, "PERSON"))
+    found, start = [], 0
+    while start < len(text):
+        end = min(start + _NER_CHARS, len(text))
+        if end < len(text):
+            cut = text.rfind("\n", start + _NER_CHARS // 2, end)
+            end = cut + 1 if cut >= 0 else end
+        found += [(start + a, start + b) for a, b in _entities(nlp(text[start:end]))]
+        start = end
+    return found
+
+
+def _person_spans(
+    found: list[tuple[int, int]], taken: list[_Span], text: str
+) -> list[_Span]:
+    """Names (``found`` PERSON entities and Portuguese names by rule) overlapping no ``taken``.
+
+    Patterns win: a name running into a match keeps only what precedes it, so
+    "Mary Jones <mary@acme.io>" as one entity still loses the name. Overlapping names merge.
+    """
+    spans: list[_Span] = []
+    for start, end in sorted(found + list(portuguese_names(text))):
+        if any(s <= start < e for s, e, _ in taken):
+            continue
+        end = min([end, *(s for s, e, _ in taken if s < end and e > start)])
+        end = start + len(text[start:end].rstrip(" \t\n<([{'\"-,;:"))
+        if end <= start:
+            continue
+        if spans and start < spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(end, spans[-1][1]), "PERSON")
+        else:
+            spans.append((start, end, "PERSON"))
     return spans
 
 
@@ -334,15 +364,18 @@ def redact(text: str, nlp_doc: Doc | None = None) -> tuple[str, dict[str, int]]:
     Fenced code is redacted too: a secret in code is still leaked.
     """
     spans = _pattern_spans(text)
-    if nlp_doc is not None:
-        if nlp_doc.text != text:
-            raise ValueError("nlp_doc must be a Doc of the text being redacted")
-        spans = sorted(spans + _person_spans(nlp_doc, spans))
+    if nlp_doc is not None and nlp_doc.text != text:
+        raise ValueError("nlp_doc must be a Doc of the text being redacted")
+    spans = sorted(spans + _person_spans(_entities(nlp_doc), spans, text))
     return _splice(text, spans)[0], _count(spans)
 
 
 # ---------------------------------------------------------------------------------------------
 # Pipelines and the Cleaner
+
+
+_NER_CHARS = 100_000  # longer texts go through NER in pieces of about this size
+_CAPITAL = re.compile(r"[A-ZÀ-Þ][a-zß-ÿ]")
 
 
 def _default_model() -> str:
@@ -413,7 +446,8 @@ class Cleaner:
         """Clean ``texts``; the result has one :class:`Cleaned` per text, in order."""
         normalised = [normalise(t) for t in texts]
         languages = [detect_language(t) for t in normalised]
-        ner = [i for i, lang in enumerate(languages) if self.redact and lang == "en"]
+        english = [i for i, lang in enumerate(languages) if self.redact and lang == "en"]
+        ner = [i for i in english if len(normalised[i]) <= _NER_CHARS]
         plain = sorted(set(range(len(texts))) - set(ner))
         docs: dict[int, Doc] = {}
         if ner:
@@ -426,9 +460,34 @@ class Cleaner:
         results = []
         for i, text in enumerate(normalised):
             spans = _pattern_spans(text) if self.redact else []
-            if self.redact and languages[i] == "en":
-                spans = sorted(spans + _person_spans(docs[i], spans))
+            if self.redact:
+                found = _entities(docs[i]) if i in ner else []
+                if languages[i] == "en" and i not in ner:
+                    found = _long_entities(_ner_pipeline(self.model or _default_model()), text)
+                spans = sorted(spans + _person_spans(found, spans, text))
             redacted, new_offset = _splice(text, spans)
             sentences = _sentences(redacted, (new_offset(s.start_char) for s in docs[i].sents))
             results.append(Cleaned(redacted, sentences, languages[i], _count(spans)))
+        return results
+
+    def redact_fields(self, texts: list[str]) -> list[str]:
+        """Redact short fields (titles, speakers, metadata strings) where they stand.
+
+        Unlike :meth:`clean`, the text is not normalised and NER runs whatever the language:
+        a title is too short for language detection, yet "Call with Mary Jones" names her.
+        A field with nothing to redact comes back unchanged.
+        """
+        if not texts:
+            return []
+        nlp = _ner_pipeline(self.model or _default_model())
+        # A name needs a capital: ids, slugs and numbers (most metadata) skip the model.
+        short = [t if len(t) <= _NER_CHARS and _CAPITAL.search(t) else "" for t in texts]
+        docs = nlp.pipe(short, batch_size=self.batch_size)
+        results = []
+        for text, doc in zip(texts, docs):
+            found = _entities(doc) if len(text) <= _NER_CHARS else _long_entities(nlp, text)
+            found = found if _CAPITAL.search(text) else []
+            spans = _pattern_spans(text)
+            spans = sorted(spans + _person_spans(found, spans, text))
+            results.append(_splice(text, spans)[0] if spans else text)
         return results
