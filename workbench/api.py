@@ -24,8 +24,7 @@ from workbench.ingest import Progress, _quiet, ingest_paths
 from workbench.records import Conversation, ImportResult, Message
 from workbench.search.retrieve import Retriever, SearchResult, get_retriever_config
 from workbench.evaluation.runs import Comparison, Run
-from workbench.store import Store
-from workbench.store import conversations as crud
+from workbench.store import DuckDBStore
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +34,7 @@ class Workbench:
 
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or load_settings()
-        self.store = Store(
+        self.store = DuckDBStore(
             self.settings.duckdb_path, self.settings.lock_timeout_s, self.settings.store_linger_s
         )
         self._indexes: dict[str, Index] = {}
@@ -118,10 +117,8 @@ class Workbench:
         return Chat(self, llm, **options)
 
     def log_interaction(self, turn, stats=None) -> str:
-        from workbench.store.interactions import log_interaction
-
         timings = turn.timings_ms
-        return log_interaction(self.store, {
+        return self.store.interactions.log({
             "workspace": turn.workspace, "conversation_id": turn.conversation_id,
             "user_message_id": turn.user_message.id,
             "assistant_message_id": turn.answer.id if turn.answer else None,
@@ -138,10 +135,8 @@ class Workbench:
         })
 
     def interactions(self, conversation: str | None = None) -> list[dict[str, Any]]:
-        from workbench.store.interactions import list_interactions
-
         cid = self.conversation(conversation).id if conversation else None
-        return list_interactions(self.store, cid)
+        return self.store.interactions.list(cid)
 
     def index_pending(self, chunker: str | None = None, progress: Progress = _quiet) -> SyncReport:
         """Chunk, embed and index whatever the store holds that the index lacks."""
@@ -175,7 +170,8 @@ class Workbench:
         result = engine.search(query, filters, k, now)
         if neighbours:
             for hit in result.hits:
-                hit.context = [m.to_dict() for m in crud.neighbours(self.store, hit.message_id, neighbours)]
+                hit.context = [m.to_dict() for m in
+                               self.store.messages.neighbours(hit.message_id, neighbours)]
         return result
 
     # evaluation -------------------------------------------------------------------------------
@@ -205,14 +201,14 @@ class Workbench:
 
     def eval_sets(self) -> list[EvalSet]:
         """Every version of every eval set, newest first."""
-        return evalsets.list_sets(self.store)
+        return self.store.evals.sets.list()
 
     def eval_set(self, ref: str) -> EvalSet:
         """``name`` (its latest version), ``name@version`` or an id; raises NotFound."""
-        return evalsets.get_set(self.store, ref)
+        return self.store.evals.sets.get(ref)
 
     def eval_queries(self, ref: str) -> list[Query]:
-        return evalsets.load_queries(self.store, self.eval_set(ref).id)
+        return self.store.evals.sets.queries(self.eval_set(ref).id)
 
     def eval_import(self, path: Path | str, name: str | None = None,
                     workspace: str | None = None, progress: Progress = _quiet) -> EvalSet:
@@ -292,7 +288,7 @@ class Workbench:
     def _eval_run(self, set_ref, retriever, chunker, ks, label, origin, batch_id, notebook,
                   progress, params) -> tuple[Run, Any]:
         eval_set = self.eval_set(set_ref)
-        queries = evalsets.load_queries(self.store, eval_set.id)
+        queries = self.store.evals.sets.queries(eval_set.id)
         name = retriever or self.settings.retriever
         try:
             get_retriever_config(name, **params)
@@ -314,57 +310,57 @@ class Workbench:
     def eval_runs(self, set_ref: str | None = None, label: str | None = None,
                   batch_id: str | None = None, limit: int | None = None) -> list[Run]:
         """Stored runs, newest first; a bare set name matches every version of the set."""
-        return runs.list_runs(self.store, set_ref, label, batch_id, limit)
+        return self.store.evals.runs.list(set_ref, label, batch_id, limit)
 
     def eval_get_run(self, ref: str) -> Run:
         """A run by full id or a unique prefix of at least 6 characters."""
-        return runs.get_run(self.store, ref)
+        return self.store.evals.runs.get(ref)
 
     def eval_results(self, ref: str) -> list[dict[str, Any]]:
         """A run's per-query rows: text, category, relevant ids, ranking, metrics, search ms."""
-        return runs.results(self.store, ref)
+        return self.store.evals.runs.results(ref)
 
     def eval_compare(self, run_a: str, run_b: str) -> Comparison:
         """Run b against run a: paired deltas, Wilcoxon p-values and the queries that got worse."""
         return runs.compare(self.store, run_a, run_b)
 
     def stats(self, workspace: str | None = None) -> dict[str, Any]:
-        stats: dict[str, Any] = crud.counts(self.store, workspace)
-        spaces = crud.list_workspaces(self.store)
+        stats: dict[str, Any] = self.store.conversations.counts(workspace)
+        spaces = self.store.conversations.workspaces()
         stats["per_workspace"] = [s for s in spaces if workspace is None or s["name"] == workspace]
         return stats
 
     def workspaces(self) -> list[dict[str, Any]]:
-        return crud.list_workspaces(self.store)
+        return self.store.conversations.workspaces()
 
     # conversations --------------------------------------------------------------------------
     def create_conversation(
         self, workspace: str | None = None, title: str | None = None, metadata: dict | None = None
     ) -> Conversation:
-        return crud.create_conversation(self.store, self._workspace(workspace), title, metadata)
+        return self.store.conversations.create(self._workspace(workspace), title, metadata)
 
     def conversations(
         self, workspace: str | None = None, title_contains: str | None = None, limit: int | None = None
     ) -> list[Conversation]:
-        return crud.list_conversations(self.store, workspace, title_contains, limit)
+        return self.store.conversations.list(workspace, title_contains, limit)
 
     def conversation(self, ref: str) -> Conversation:
-        return crud.get_conversation(self.store, ref)
+        return self.store.conversations.get(ref)
 
     def rename_conversation(self, ref: str, title: str) -> Conversation:
-        return crud.rename_conversation(self.store, ref, title)
+        return self.store.conversations.rename(ref, title)
 
     def delete_conversation(self, ref: str) -> int:
-        return crud.delete_conversation(self.store, ref)
+        return self.store.conversations.delete(ref)
 
     def add_message(self, conversation: str, role: str, content: str, **fields: Any) -> Message:
-        return crud.add_message(self.store, conversation, role, content, **fields)
+        return self.store.messages.add(conversation, role, content, **fields)
 
     def messages(self, conversation: str, active_only: bool = False) -> list[Message]:
-        return crud.list_messages(self.store, conversation, active_only)
+        return self.store.messages.list(conversation, active_only)
 
     def message(self, message_id: str) -> Message:
-        return crud.get_message(self.store, message_id)
+        return self.store.messages.get(message_id)
 
     def export_conversation(self, ref: str, fmt: str = "md") -> str:
         conversation = self.conversation(ref)

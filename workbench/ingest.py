@@ -18,7 +18,6 @@ from workbench.importers import ImportRejected, Source
 from workbench.text.clean import Cleaner
 from workbench.records import ImportResult, ParsedFile
 from workbench.store import Store
-from workbench.store.imports import write_import
 
 Progress = Callable[[str, int, int], None]
 
@@ -48,9 +47,7 @@ def ingest_file(
     clean(parsed, Cleaner(redact=redact))
     progress("write", 0, parsed.message_count)
     sha256 = hashlib.sha256(source.raw).hexdigest()
-    result = write_import(
-        store, parsed, workspace, str(path), sha256, started, started_at
-    )
+    result = store.imports.write(parsed, workspace, str(path), sha256, started, started_at)
     progress("write", parsed.message_count, parsed.message_count)
     return result
 

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Iterator
 
-import duckdb
 import numpy as np
 
 from workbench.text.chunking import get_chunker
@@ -30,6 +29,7 @@ from workbench.search.sync import TurnChunks, append_turn, plan_turn, record_tur
 from workbench.chat.llm import LLMClient, LLMUnavailable, count_tokens
 from workbench.records import Conversation, Message
 from workbench.search.retrieve import Hit
+from workbench.store import Conflict
 from workbench.store.ids import message_hash
 
 if TYPE_CHECKING:
@@ -264,7 +264,7 @@ class Chat:
                 started: float) -> None:
         try:
             self._store_answer(turn, stats, answer, plan, started)
-        except duckdb.ConstraintException:
+        except Conflict:
             # The question's chunk is indexed already (a retry, or a full sync in another
             # process): store the answer alone; its indexing then takes the path that
             # tolerates that.
