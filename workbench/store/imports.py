@@ -140,9 +140,10 @@ class DuckDBImports:
         """Every logged import, oldest first."""
         with self.db.connect() as con:
             cursor = con.execute(
-                """SELECT id::VARCHAR, path, sha256, format, workspace, status,
+                """SELECT id::VARCHAR AS id, path, sha256, format, workspace, status,
                           conversations_added, conversations_updated, messages_added,
-                          messages_skipped, warnings::VARCHAR, started_at, finished_at, seconds
+                          messages_skipped, warnings::VARCHAR AS warnings, started_at, finished_at,
+                          seconds
                    FROM imports ORDER BY started_at, id"""
             )
             names = [d[0] for d in cursor.description]
