@@ -18,8 +18,6 @@ from typing import Any, Callable
 from workbench.records import SetQuery, TextMessage
 from workbench.store import Store
 
-# --- generation from the user's own history ---------------------------------------------------
-
 _WORD = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*")
 _FENCE = re.compile(r"(```|~~~).*?(\1|\Z)", re.S)
 _MARKUP = re.compile(r"`[^`\n]*`|https?://\S+|\[[A-Z_]+\]")

@@ -19,6 +19,8 @@ from workbench.store.runs import DuckDBEvalRuns
 
 @dataclass(frozen=True)
 class DuckDBEvals:
+    """The evaluation tables: sets and their queries, runs and their results, batches."""
+
     sets: DuckDBEvalSets
     runs: DuckDBEvalRuns
     batches: DuckDBEvalBatches
