@@ -165,8 +165,9 @@ class DuckDBChunks:
             return 0
         ignore = "OR IGNORE" if conflicts else ""
         row = "(?, ?, ?::UUID, ?::UUID, ?::UUID, ?::UUID[], ?, ?, ?, ?)"
+        wid = ids.workspace_id(workspace)
         values = [value for c in chunks for value in (
-            c.id, chunker, ids.workspace_id(workspace), conversation_id, c.message_id,
+            c.id, chunker, wid, conversation_id, c.message_id,
             c.message_ids, c.part, c.text, c.search_text, c.created_at)]
         try:
             with self.db.transaction() as con:
