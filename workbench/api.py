@@ -16,8 +16,7 @@ from workbench.door.evals import Evals
 from workbench.door.imports import Imports
 from workbench.door.search import Search
 from workbench.embeddings.model import Embedder
-from workbench.store import Store
-from workbench.store import conversations as crud
+from workbench.store import DuckDBStore
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +32,7 @@ class Workbench:
 
     def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None):
         self.settings = settings = settings or load_settings()
-        self.store = Store(settings.duckdb_path, settings.lock_timeout_s, settings.store_linger_s)
+        self.store = DuckDBStore(settings.duckdb_path, settings.lock_timeout_s, settings.store_linger_s)
         self.embedder = embedder or Embedder(
             settings.embedding_model, settings.device, query_encoder=settings.query_encoder,
             cache_dir=settings.cache_dir,
@@ -65,13 +64,13 @@ class Workbench:
         return cls(load_settings(**overrides), embedder)
 
     def stats(self, workspace: str | None = None) -> dict[str, Any]:
-        stats: dict[str, Any] = crud.counts(self.store, workspace)
-        spaces = crud.list_workspaces(self.store)
+        stats: dict[str, Any] = self.store.conversations.counts(workspace)
+        spaces = self.store.conversations.workspaces()
         stats["per_workspace"] = [s for s in spaces if workspace is None or s["name"] == workspace]
         return stats
 
     def workspaces(self) -> list[dict[str, Any]]:
-        return crud.list_workspaces(self.store)
+        return self.store.conversations.workspaces()
 
     def close(self) -> None:
         """Finish the chat turns' indexing, stop the threads and the embedded LLM server, let

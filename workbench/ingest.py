@@ -21,7 +21,6 @@ from workbench.importers.scrub import scrub
 from workbench.text.clean import Cleaner
 from workbench.records import ImportResult, ParsedFile
 from workbench.store import Store
-from workbench.store.imports import write_import
 
 Progress = Callable[[str, int, int], None]
 
@@ -55,9 +54,7 @@ def ingest_file(
     finally:
         source.close()
     progress("write", 0, parsed.message_count)
-    result = write_import(
-        store, parsed, workspace, str(path), sha256, started, started_at
-    )
+    result = store.imports.write(parsed, workspace, str(path), sha256, started, started_at)
     progress("write", parsed.message_count, parsed.message_count)
     return result
 

@@ -1,6 +1,7 @@
-"""Typed records that flow from importers to the store.
+"""Typed records that flow from importers to the store, and from the store to its callers.
 
-Importers build these from a file and never touch a database; the store turns them into rows.
+Importers build these from a file and never touch a database; the store turns them into rows
+and hands rows back as these (conversations, messages, eval sets, runs, batches).
 A record carries the *source's* identity (``source_id``); the store derives stable UUIDs from it.
 """
 
@@ -150,3 +151,158 @@ class ImportResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+@dataclass
+class Query:
+    """A judged query: its text and the ids of the messages that answer it."""
+
+    id: str
+    text: str
+    relevant: set[str]
+    workspace: str | None = None
+    category: str | None = None
+
+
+@dataclass
+class SetQuery(Query):
+    """A query as stored: ``metadata`` says where it came from (the target, the given ids)."""
+
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class EvalSet:
+    """One stored version of a named set; ``fingerprint`` identifies its queries' content."""
+
+    id: str
+    name: str
+    version: int
+    kind: str
+    workspace: str | None
+    seed: int | None
+    params: dict[str, Any]
+    source: str | None
+    fingerprint: str
+    queries: int
+    created_at: datetime
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "name": self.name, "version": self.version, "ref": self.ref,
+            "kind": self.kind, "workspace": self.workspace, "seed": self.seed,
+            "params": self.params, "source": self.source, "fingerprint": self.fingerprint,
+            "queries": self.queries, "created_at": self.created_at.isoformat(),
+        }
+
+
+@dataclass
+class Run:
+    """One stored run; ``metrics`` keys are ir-measures names ("R@10", "RR", "nDCG@10")."""
+
+    id: str
+    label: str | None
+    set_id: str
+    set_name: str
+    set_version: int
+    retriever: str
+    params: dict[str, Any]
+    embedding_model: str
+    chunker: str
+    code_version: str | None
+    ks: list[int]
+    metrics: dict[str, float]
+    per_category: dict[str, dict[str, float]]
+    queries: int
+    skipped: int
+    seconds: float
+    search_ms_p50: float | None
+    search_ms_p95: float | None
+    origin: str
+    batch_id: str | None
+    notebook: str | None
+    started_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        payload = dict(self.__dict__)
+        payload["started_at"] = self.started_at.isoformat()
+        payload["set_ref"] = f"{self.set_name}@{self.set_version}"
+        return payload
+
+
+@dataclass
+class RunResult:
+    """One query's outcome in a run: its ranking (message ids), metrics and search time."""
+
+    query_id: str
+    ranking: list[str]
+    metrics: dict[str, float]
+    search_ms: float
+
+
+@dataclass
+class NotebookResult:
+    name: str
+    path: str
+    status: str  # "ok" | "failed"
+    seconds: float
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Batch:
+    """One execution of the notebooks: its folder, parameters, outcome and gate.
+
+    ``status`` is running until the last notebook ends, then failed (a notebook raised),
+    regressed (the gate tripped) or passed. ``gate`` holds the notebooks' outcomes and the
+    comparison with the baseline; ``runs`` is filled by ``run_notebooks`` only.
+    """
+
+    id: str
+    started_at: datetime
+    finished_at: datetime | None
+    directory: str
+    params: dict[str, Any]
+    status: str
+    previous_id: str | None
+    gate: dict[str, Any]
+    runs: list = field(default_factory=list)
+
+    @property
+    def notebooks(self) -> list[NotebookResult]:
+        return [NotebookResult(**n) for n in self.gate.get("notebooks", [])]
+
+    def regressions(self) -> list[str]:
+        """One line per tracked metric that dropped past its threshold."""
+        where = self.gate.get("set")
+        return [
+            f"regression: {r['metric']} dropped {r['drop']:.3f} "
+            f"({r['previous']:.3f} → {r['now']:.3f}) on set {where}"
+            for r in self.gate.get("regressions", [])
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "started_at": self.started_at, "finished_at": self.finished_at,
+            "directory": self.directory, "params": self.params, "status": self.status,
+            "previous_id": self.previous_id, "gate": self.gate,
+            "runs": [run.to_dict() for run in self.runs],
+        }
+
+
+@dataclass
+class TextMessage:
+    """An active-branch text message of a workspace, as query generation samples it."""
+
+    id: str
+    role: str
+    content: str
+    conversation_id: str
+    language: str | None

@@ -18,8 +18,7 @@ from hypothesis import strategies as st
 from workbench.importers import ImportRejected, Source
 from workbench.ingest import _read, ingest_file
 from workbench.records import ParsedFile
-from workbench.store import Store
-from workbench.store.conversations import counts
+from workbench.store import DuckDBStore
 
 # Text with lone surrogates, NULs, controls and marks: categories are not filtered.
 TEXT = st.one_of(
@@ -201,14 +200,14 @@ def test_generic_input(rows, name):
 @given(st.one_of(chatgpt_export(), claude_export(), generic_rows()))
 def test_store_takes_all_of_a_file_or_none_of_it(payload):
     with tempfile.TemporaryDirectory() as folder:
-        store = Store(Path(folder) / "w.duckdb")
+        store = DuckDBStore(Path(folder) / "w.duckdb")
         name = "rows.jsonl" if "conversation_id" in payload[0] and "role" in payload[0] else "c.json"
         path = _write(Path(folder), name, payload)
-        before = counts(store)
+        before = store.conversations.counts()
         try:
             result = ingest_file(store, path, "default")
         except ImportRejected:
-            assert counts(store) == before
+            assert store.conversations.counts() == before
             return
         assert result.status == "done"
         again = ingest_file(store, path, "default")

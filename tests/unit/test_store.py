@@ -12,7 +12,7 @@ import duckdb
 import pytest
 
 from conftest import wait_until
-from workbench.store import Store
+from workbench.store import DuckDBStore
 from workbench.store.conversations import NotFound
 from workbench.store.migrations import MIGRATIONS, applied, migrate
 
@@ -32,7 +32,7 @@ def _schema(path) -> dict[str, list[tuple[str, str]]]:
 
 
 def test_blank_database_migrates_to_latest(tmp_path):
-    store = Store(tmp_path / "w.duckdb")
+    store = DuckDBStore(tmp_path / "w.duckdb")
     with store.connect() as con:
         assert applied(con) == [m.__name__ for m in MIGRATIONS]
     schema = _schema(store.path)
@@ -42,7 +42,7 @@ def test_blank_database_migrates_to_latest(tmp_path):
     assert ("position", "INTEGER") in schema["messages"]
     assert ("messages_conversation_id", "") in schema["__indexes__"]
     # Opening again applies nothing.
-    with Store(store.path).connect() as con:
+    with DuckDBStore(store.path).connect() as con:
         assert migrate(con) == []
 
 
@@ -70,8 +70,8 @@ def test_older_database_migrates_and_keeps_rows(tmp_path, version):
         )
     con.close()
 
-    store = Store(path)
-    assert _schema(path) == _schema(Store(tmp_path / "fresh.duckdb").path)
+    store = DuckDBStore(path)
+    assert _schema(path) == _schema(DuckDBStore(tmp_path / "fresh.duckdb").path)
     with store.connect() as con:
         assert applied(con) == [m.__name__ for m in MIGRATIONS]
         rows = con.execute("SELECT content, position FROM messages ORDER BY created_at").fetchall()
@@ -121,16 +121,16 @@ def test_unknown_conversation_is_one_error_line(cli):
 
 
 def test_a_lingering_store_hands_the_file_to_a_waiting_process(tmp_path):
-    store = Store(tmp_path / "w.duckdb", linger_s=60)
+    store = DuckDBStore(tmp_path / "w.duckdb", linger_s=60)
     with store.transaction() as con:
         con.execute("CREATE TABLE notes (text VARCHAR)")
         con.execute("INSERT INTO notes VALUES ('kept')")
     assert store._keeper is not None  # the instance outlives the unit of work
     other = (
         "import sys, time\n"
-        "from workbench.store.database import Store\n"
+        "from workbench.store.database import DuckDBStore\n"
         "started = time.monotonic()\n"
-        "with Store(sys.argv[1], lock_timeout_s=20).connect() as con:\n"
+        "with DuckDBStore(sys.argv[1], lock_timeout_s=20).connect() as con:\n"
         "    print(con.execute('SELECT text FROM notes').fetchone()[0], time.monotonic() - started)\n"
     )
     done = subprocess.run([sys.executable, "-c", other, str(tmp_path / "w.duckdb")],
@@ -146,13 +146,13 @@ def test_a_lingering_store_hands_the_file_to_a_waiting_process(tmp_path):
 
 def test_a_lingering_store_lets_go_when_idle(tmp_path):
     # Long enough that the first check is not raced by the timer on a loaded machine.
-    store = Store(tmp_path / "w.duckdb", linger_s=2.0)
+    store = DuckDBStore(tmp_path / "w.duckdb", linger_s=2.0)
     assert store._keeper is not None
     assert wait_until(lambda: store._keeper is None, within_s=10)
 
 
 def test_a_held_store_stays_open_until_let_go(tmp_path):
-    store = Store(tmp_path / "w.duckdb")  # no linger: closed after each unit of work
+    store = DuckDBStore(tmp_path / "w.duckdb")  # no linger: closed after each unit of work
     assert store._keeper is None
     store.hold(60)
     with store.connect():

@@ -25,13 +25,11 @@ from workbench.bench import synthetic
 from workbench.bench.search import BASE_TEXTS, NOISE, percentile
 from workbench.text.chunking import get_chunker
 from workbench.config import Settings
-from workbench.search.sync import SyncReport, _index_row, _PENDING, sync_chunks
+from workbench.search.sync import SyncReport, _index_row, sync_chunks
 
 
 def _fill_index(wb, seed: int = 0) -> int:
     """Chunk for real, embed ``BASE_TEXTS`` chunks for real, perturb the rest, mark all indexed."""
-    import pyarrow as pa
-
     chunker = get_chunker(wb.settings.chunker)
     index = wb.search.index(chunker.name)
     sync_chunks(wb.store, chunker, wb.embedder, SyncReport())
@@ -39,20 +37,16 @@ def _fill_index(wb, seed: int = 0) -> int:
     base = None
     total = 0
     while True:
-        with wb.store.connect() as con:
-            rows = con.execute(_PENDING, [chunker.name, index.name, 20000]).fetchall()
+        rows = wb.store.chunks.pending(chunker.name, index.name, 20000)
         if not rows:
             break
         if base is None:
-            base = wb.embedder.encode([r[10] for r in rows[:BASE_TEXTS]], batch_size=64)
+            base = wb.embedder.encode([r.text for r in rows[:BASE_TEXTS]], batch_size=64)
         source = rng.integers(0, len(base), len(rows))
         vectors = base[source] + rng.normal(0, NOISE, (len(rows), base.shape[1]))
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         index.upsert([_index_row(r) for r in rows], vectors.astype(np.float32))
-        with wb.store.transaction() as con:
-            con.register("done_ids", pa.table({"chunk_id": [r[0] for r in rows]}))
-            con.execute("INSERT INTO indexed_chunks SELECT ?, chunk_id, now() FROM done_ids",
-                        [index.name])
+        wb.store.chunks.mark_indexed(index.name, [r.chunk_id for r in rows])
         total += len(rows)
     index.optimize()
     return total

@@ -31,7 +31,7 @@ def run_ingest_benchmark(
     # The stores are imported here: the embedding benchmark must run where only torch is installed.
     from workbench import importers
     from workbench.ingest import ingest_file
-    from workbench.store import Store
+    from workbench.store import DuckDBStore
 
     fixtures = fixtures or DEFAULT_FIXTURES
     rows = []
@@ -40,7 +40,7 @@ def run_ingest_benchmark(
         generated.write_text(json.dumps(synthetic.chatgpt_export(messages)))
         files = sorted(p for p in fixtures.glob("*") if p.is_file()) if fixtures.exists() else []
         for index, path in enumerate(files + [generated]):
-            store = Store(Path(tmp) / f"bench-{index}.duckdb")
+            store = DuckDBStore(Path(tmp) / f"bench-{index}.duckdb")
             started = time.perf_counter()
             try:
                 result = ingest_file(store, path, "bench")
@@ -85,10 +85,7 @@ def run_pipeline_benchmark(settings: Settings, messages: int = 2000) -> list[dic
                 started = time.perf_counter()
                 result = wb.imports.ingest([export])[0]
                 seconds = time.perf_counter() - started
-                with wb.store.connect() as con:
-                    texts = [r[0] for r in con.execute(
-                        "SELECT text FROM chunks WHERE chunker = ?", [settings.chunker]
-                    ).fetchall()]
+                texts = wb.store.chunks.texts(settings.chunker)
             rows.append({"run": "end to end" + (" --redact" if redact else ""),
                          "messages": result.messages_added, "chunks": len(texts),
                          "seconds": seconds, "messages_per_s": result.messages_added / seconds})

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterator, Protocol
 
-import duckdb
 import numpy as np
 
 from workbench.chat.llm import LLMClient, LLMUnavailable, count_tokens
@@ -33,9 +32,8 @@ from workbench.search.retrieve import Hit, SearchResult
 from workbench.search.sync import SyncReport, TurnChunks, append_turn, plan_turn, record_turn
 from workbench.search.table import Index
 from workbench.store import Store
-from workbench.store import conversations as crud
+from workbench.store import Conflict
 from workbench.store.ids import message_hash
-from workbench.store.interactions import log_interaction
 from workbench.text.chunking import get_chunker
 
 PROMPT_VERSION = "memory-chat.v1"
@@ -200,10 +198,10 @@ class Chat:
             early = self.parts.searcher.submit(self._search, text, guess, now, _SPARE_HITS)
             with store.session():
                 if created:
-                    conv = crud.create_conversation(store, guess, title_from(text))
+                    conv = store.conversations.create(guess, title_from(text))
                 else:
-                    conv = crud.get_conversation(store, conversation)
-                user = crud.add_message(store, conv.id, "user", text)
+                    conv = store.conversations.get(conversation)
+                user = store.messages.add(conv.id, "user", text)
                 history, before = self._history(conv.id, before=user) if not created else ([], [])
             result = early.result()
             return self._prepare(conv, user, history, before, started, created, now,
@@ -281,8 +279,8 @@ class Chat:
         store = self.parts.store
         with self._held():
             with store.session():
-                conv = crud.get_conversation(store, conversation)
-                active = crud.list_messages(store, conv.id, active_only=True)
+                conv = store.conversations.get(conversation)
+                active = store.messages.list(conv.id, active_only=True)
                 if not active or active[-1].role != "user":
                     raise ValueError(f"conversation {conv.id} has no unanswered question")
                 history, before = self._history(conv.id, before=active[-1])
@@ -325,7 +323,7 @@ class Chat:
                 started: float) -> None:
         try:
             self._store_answer(turn, stats, answer, plan, started)
-        except duckdb.ConstraintException:
+        except Conflict:
             # The question's chunk is indexed already (a retry, or a full sync in another
             # process): store the answer alone; its indexing then takes the path that
             # tolerates that.
@@ -338,8 +336,8 @@ class Chat:
         try:
             with self.parts.store.transaction():
                 if answer is not None:
-                    turn.answer = crud.add_message(
-                        self.parts.store, turn.conversation_id, "assistant", answer.content,
+                    turn.answer = self.parts.store.messages.add(
+                        turn.conversation_id, "assistant", answer.content,
                         speaker=answer.speaker, metadata=answer.metadata, created_at=answer.created_at,
                         message_id=answer.id,
                     )
@@ -347,7 +345,7 @@ class Chat:
                     turn.error = "the model returned an empty answer"
                 # The log row cannot time its own commit: it counts the finish up to here.
                 turn.timings_ms["finish"] = (time.perf_counter() - started) * 1000
-                log_interaction(self.parts.store, interaction_row(turn, stats))
+                self.parts.store.interactions.log(interaction_row(turn, stats))
                 if plan is not None:
                     record_turn(self.parts.store, plan)
         except BaseException:
@@ -429,7 +427,7 @@ class Chat:
     def _history(self, conversation_id: str, before: Message) -> tuple[list[Message], list[Message]]:
         """The recent turns of this conversation that fit the history budget, oldest first,
         and the last active messages before ``before`` (the context its chunk shows)."""
-        earlier = [m for m in crud.list_messages(self.parts.store, conversation_id, True)
+        earlier = [m for m in self.parts.store.messages.list(conversation_id, True)
                    if m.id != before.id]
         turns = [m for m in earlier if m.role in ("user", "assistant")]
         kept, used = [], 0

@@ -7,8 +7,6 @@ from typing import Any, Iterator
 
 from workbench.chat.llm import LLMClient, LLMSource
 from workbench.chat.turn import Chat, ChatParts, Turn
-from workbench.store import conversations as crud
-from workbench.store.interactions import list_interactions
 
 
 class Chats:
@@ -56,5 +54,5 @@ class Chats:
     def interactions(self, conversation: str | None = None) -> list[dict[str, Any]]:
         """The interaction log (one row per turn), of one conversation or all, oldest first."""
         store = self.parts.store
-        cid = crud.get_conversation(store, conversation).id if conversation else None
-        return list_interactions(store, cid)
+        cid = store.conversations.get(conversation).id if conversation else None
+        return store.interactions.list(cid)

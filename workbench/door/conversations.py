@@ -7,7 +7,6 @@ from typing import Any
 from workbench.config import Settings
 from workbench.records import Conversation, Message
 from workbench.store import Store
-from workbench.store import conversations as crud
 from workbench.text import export
 
 
@@ -22,32 +21,32 @@ class Conversations:
     def create(
         self, workspace: str | None = None, title: str | None = None, metadata: dict | None = None
     ) -> Conversation:
-        return crud.create_conversation(
-            self.store, workspace or self.settings.default_workspace, title, metadata
+        return self.store.conversations.create(
+            workspace or self.settings.default_workspace, title, metadata
         )
 
     def list(
         self, workspace: str | None = None, title_contains: str | None = None, limit: int | None = None
     ) -> list[Conversation]:
-        return crud.list_conversations(self.store, workspace, title_contains, limit)
+        return self.store.conversations.list(workspace, title_contains, limit)
 
     def get(self, ref: str) -> Conversation:
-        return crud.get_conversation(self.store, ref)
+        return self.store.conversations.get(ref)
 
     def rename(self, ref: str, title: str) -> Conversation:
-        return crud.rename_conversation(self.store, ref, title)
+        return self.store.conversations.rename(ref, title)
 
     def delete(self, ref: str) -> int:
-        return crud.delete_conversation(self.store, ref)
+        return self.store.conversations.delete(ref)
 
     def add_message(self, conversation: str, role: str, content: str, **fields: Any) -> Message:
-        return crud.add_message(self.store, conversation, role, content, **fields)
+        return self.store.messages.add(conversation, role, content, **fields)
 
     def messages(self, conversation: str, active_only: bool = False) -> list[Message]:
-        return crud.list_messages(self.store, conversation, active_only)
+        return self.store.messages.list(conversation, active_only)
 
     def message(self, message_id: str) -> Message:
-        return crud.get_message(self.store, message_id)
+        return self.store.messages.get(message_id)
 
     def export(self, ref: str, fmt: str = "md") -> str:
         conversation = self.get(ref)

@@ -18,7 +18,6 @@ from workbench.importers.reading import Limits
 from workbench.ingest import Progress, _quiet, ingest_paths
 from workbench.search.retrieve import get_retriever_config
 from workbench.store import Store
-from workbench.store import conversations as crud
 from workbench.text.chunking import get_chunker
 
 
@@ -34,14 +33,14 @@ class Evals:
 
     def sets(self) -> list[EvalSet]:
         """Every version of every eval set, newest first."""
-        return evalsets.list_sets(self.store)
+        return self.store.evals.sets.list()
 
     def set(self, ref: str) -> EvalSet:
         """``name`` (its latest version), ``name@version`` or an id; raises NotFound."""
-        return evalsets.get_set(self.store, ref)
+        return self.store.evals.sets.get(ref)
 
     def queries(self, ref: str) -> list[Query]:
-        return evalsets.load_queries(self.store, self.set(ref).id)
+        return self.store.evals.sets.queries(self.set(ref).id)
 
     def import_file(self, path: Path | str, name: str | None = None,
                     workspace: str | None = None, progress: Progress = _quiet) -> EvalSet:
@@ -52,7 +51,7 @@ class Evals:
         kind = evalsets.detect(path)
         if kind == "locomo":
             samples = {q.workspace for q in locomo_queries(path)}
-            if not samples <= {w["name"] for w in crud.list_workspaces(self.store)}:
+            if not samples <= {w["name"] for w in self.store.conversations.workspaces()}:
                 for result in ingest_paths(self.store, [path], self.settings.default_workspace,
                                            "locomo", progress, self.settings.redact,
                                            Limits.of(self.settings)):
@@ -126,7 +125,7 @@ class Evals:
     def _run(self, set_ref, retriever, chunker, ks, label, origin, batch_id, notebook,
              progress, params) -> tuple[Run, Any]:
         eval_set = self.set(set_ref)
-        queries = evalsets.load_queries(self.store, eval_set.id)
+        queries = self.store.evals.sets.queries(eval_set.id)
         name = retriever or self.settings.retriever
         try:
             get_retriever_config(name, **params)
@@ -174,15 +173,15 @@ class Evals:
     def runs(self, set_ref: str | None = None, label: str | None = None,
              batch_id: str | None = None, limit: int | None = None) -> list[Run]:
         """Stored runs, newest first; a bare set name matches every version of the set."""
-        return runs.list_runs(self.store, set_ref, label, batch_id, limit)
+        return self.store.evals.runs.list(set_ref, label, batch_id, limit)
 
     def get_run(self, ref: str) -> Run:
         """A run by full id or a unique prefix of at least 6 characters."""
-        return runs.get_run(self.store, ref)
+        return self.store.evals.runs.get(ref)
 
     def results(self, ref: str) -> list[dict[str, Any]]:
         """A run's per-query rows: text, category, relevant ids, ranking, metrics, search ms."""
-        return runs.results(self.store, ref)
+        return self.store.evals.runs.results(ref)
 
     def compare(self, run_a: str, run_b: str) -> Comparison:
         """Run b against run a: paired deltas, Wilcoxon p-values and the queries that got worse."""

@@ -11,7 +11,6 @@ from workbench.ingest import Progress, _quiet, ingest_paths
 from workbench.records import ImportResult
 from workbench.search.sync import SyncReport
 from workbench.store import Store
-from workbench.store.imports import list_imports
 
 
 class Imports:
@@ -43,4 +42,4 @@ class Imports:
     def history(self, workspace: str | None = None,
                 limit: int | None = None) -> list[dict[str, Any]]:
         """Every file imported, newest first."""
-        return list_imports(self.store, workspace, limit)
+        return self.store.imports.list(workspace, limit)

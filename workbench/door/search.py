@@ -16,7 +16,6 @@ from workbench.search.retrieve import Retriever, SearchResult, get_retriever_con
 from workbench.search.sync import SyncReport, index_name, index_turn, rebuild, sync_index
 from workbench.search.table import Filters, Index
 from workbench.store import Store
-from workbench.store import conversations as crud
 from workbench.text.chunking import get_chunker
 
 log = logging.getLogger(__name__)
@@ -68,7 +67,8 @@ class Search:
         result = engine.search(text, filters, k, now)
         if neighbours:
             for hit in result.hits:
-                hit.context = [m.to_dict() for m in crud.neighbours(self.store, hit.message_id, neighbours)]
+                hit.context = [m.to_dict() for m in
+                               self.store.messages.neighbours(hit.message_id, neighbours)]
         return result
 
     def prepare(self, chunker: str | None = None) -> threading.Thread:

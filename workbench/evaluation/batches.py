@@ -8,7 +8,7 @@ batch on the same eval set name. A tracked metric that dropped by more than its 
 (absolute) fails the gate.
 
 The kernels open the database themselves (and the app may be writing too), so this process
-holds no DuckDB connection while a notebook runs: each bookkeeping step opens and closes one.
+holds no database connection while a notebook runs: each bookkeeping step opens and closes one.
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ import sys
 import time
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
-if TYPE_CHECKING:
+from workbench.records import Batch, NotebookResult
 
+if TYPE_CHECKING:
     from workbench.api import Workbench
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -45,86 +45,14 @@ FINISHED = (PASSED, REGRESSED)
 # Batches: records of scheduled executions
 
 
-@dataclass
-class NotebookResult:
-    name: str
-    path: str
-    status: str  # "ok" | "failed"
-    seconds: float
-    error: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-@dataclass
-class Batch:
-    """One execution of the notebooks: its folder, parameters, outcome and gate.
-
-    ``status`` is running until the last notebook ends, then failed (a notebook raised),
-    regressed (the gate tripped) or passed. ``gate`` holds the notebooks' outcomes and the
-    comparison with the baseline; ``runs`` is filled by ``run_notebooks`` only.
-    """
-
-    id: str
-    started_at: datetime
-    finished_at: datetime | None
-    directory: str
-    params: dict[str, Any]
-    status: str
-    previous_id: str | None
-    gate: dict[str, Any]
-    runs: list = field(default_factory=list)
-
-    @property
-    def notebooks(self) -> list[NotebookResult]:
-        return [NotebookResult(**n) for n in self.gate.get("notebooks", [])]
-
-    def regressions(self) -> list[str]:
-        """One line per tracked metric that dropped past its threshold."""
-        where = self.gate.get("set")
-        return [
-            f"regression: {r['metric']} dropped {r['drop']:.3f} "
-            f"({r['previous']:.3f} → {r['now']:.3f}) on set {where}"
-            for r in self.gate.get("regressions", [])
-        ]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id, "started_at": self.started_at, "finished_at": self.finished_at,
-            "directory": self.directory, "params": self.params, "status": self.status,
-            "previous_id": self.previous_id, "gate": self.gate,
-            "runs": [run.to_dict() for run in self.runs],
-        }
-
-
-_BATCH_COLUMNS = """id::VARCHAR, started_at, finished_at, directory, params::VARCHAR, status,
-                    previous_id::VARCHAR, gate::VARCHAR"""
-
-
-def _batch(row: tuple) -> Batch:
-    return Batch(row[0], row[1], row[2], row[3], json.loads(row[4] or "{}"), row[5], row[6],
-                 json.loads(row[7] or "{}"))
-
-
 def batches(wb: "Workbench", limit: int | None = None) -> list[Batch]:
     """Recorded batches, newest first."""
-    with wb.store.connect() as con:
-        rows = con.execute(f"SELECT {_BATCH_COLUMNS} FROM eval_batches ORDER BY started_at DESC "
-                           "LIMIT ?", [limit if limit is not None else 2**62]).fetchall()
-    return [_batch(r) for r in rows]
+    return wb.store.evals.batches.list(limit)
 
 
 def get_batch(wb: "Workbench", ref: str) -> Batch:
     """A batch by id or unique id prefix."""
-    from workbench.store.conversations import NotFound
-
-    with wb.store.connect() as con:
-        rows = con.execute(f"SELECT {_BATCH_COLUMNS} FROM eval_batches "
-                           "WHERE id::VARCHAR LIKE ? || '%' LIMIT 2", [ref.lower()]).fetchall()
-    if len(rows) != 1:
-        raise NotFound(f"no batch {ref!r}" if not rows else f"batch prefix {ref!r} is ambiguous")
-    return _batch(rows[0])
+    return wb.store.evals.batches.get(ref)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -243,15 +171,42 @@ def run_notebooks(
     started = datetime.now(timezone.utc)
     directory = _new_folder(wb.settings.runs_path, started)
     batch_id = str(uuid.uuid4())
-    home = str(wb.settings.home.resolve())
-    outputs = {n: directory / f"{n}.ipynb" for n in names}
+    outputs = _inject(plan, directory, batch_id, str(wb.settings.home.resolve()))
+    recorded = {"notebooks": plan, "metrics": metrics, "thresholds": limits,
+                "source": str(source)}
+    previous = wb.store.evals.batches.start(batch_id, started, str(directory), recorded, RUNNING,
+                                            FINISHED)
+    results = _execute_all(wb, batch_id, names, plan, source, outputs, directory, cell_timeout,
+                           progress)
+    runs = wb.evals.runs(batch_id=batch_id)
+    gate = {"notebooks": [r.to_dict() for r in results]}
+    if TRACKED_NOTEBOOK in plan:
+        gate |= _gate(wb, batch_id, started, runs, str(outputs[TRACKED_NOTEBOOK]),
+                      plan[TRACKED_NOTEBOOK], metrics, limits)
+    else:
+        gate |= {"passed": True, "note": f"{TRACKED_NOTEBOOK} did not run: nothing to gate"}
+    status = FAILED if any(r.status != "ok" for r in results) else \
+        PASSED if gate["passed"] else REGRESSED
+    finished = wb.store.evals.batches.finish(batch_id, status, gate)
+    return Batch(batch_id, started, finished, str(directory), recorded, status, previous, gate,
+                 runs)
+
+
+def _inject(plan: dict[str, dict[str, Any]], directory: Path, batch_id: str,
+            home: str) -> dict[str, Path]:
+    """Set the parameters the batch fixes in each notebook that declares them; returns each
+    notebook's output path."""
+    outputs = {n: directory / f"{n}.ipynb" for n in plan}
     for name, values in plan.items():
         injected = {"home": home, "batch_id": batch_id, "output_path": str(outputs[name])}
         values.update({k: v for k, v in injected.items() if k in values})
-    recorded = {"notebooks": plan, "metrics": metrics, "thresholds": limits,
-                "source": str(source)}
-    previous = _insert_batch(wb, batch_id, started, directory, recorded)
+    return outputs
 
+
+def _execute_all(wb: "Workbench", batch_id: str, names: list[str], plan: dict, source: Path,
+                 outputs: dict[str, Path], directory: Path, cell_timeout: int | None,
+                 progress: Callable[[NotebookResult], None] | None) -> list[NotebookResult]:
+    """Run the notebooks in order; an interruption records the batch as failed and re-raises."""
     results: list[NotebookResult] = []
     try:
         with _kernel_environment(wb, wb.settings.runs_path / ".jupyter"):
@@ -262,23 +217,11 @@ def run_notebooks(
                 if progress:
                     progress(result)
     except BaseException as exc:
-        _finish_batch(wb, batch_id, FAILED, {
+        wb.store.evals.batches.finish(batch_id, FAILED, {
             "passed": False, "notebooks": [r.to_dict() for r in results],
             "note": f"interrupted: {type(exc).__name__}: {exc}"})
         raise
-
-    runs = wb.evals.runs(batch_id=batch_id)
-    gate = {"notebooks": [r.to_dict() for r in results]}
-    if TRACKED_NOTEBOOK in plan:
-        gate |= _gate(wb, batch_id, started, runs, str(outputs[TRACKED_NOTEBOOK]),
-                      plan[TRACKED_NOTEBOOK], metrics, limits)
-    else:
-        gate |= {"passed": True, "note": f"{TRACKED_NOTEBOOK} did not run: nothing to gate"}
-    status = FAILED if any(r.status != "ok" for r in results) else \
-        PASSED if gate["passed"] else REGRESSED
-    finished = _finish_batch(wb, batch_id, status, gate)
-    return Batch(batch_id, started, finished, str(directory), recorded, status, previous, gate,
-                 runs)
+    return results
 
 
 def _new_folder(runs: Path, started: datetime) -> Path:
@@ -291,29 +234,6 @@ def _new_folder(runs: Path, started: datetime) -> Path:
         except FileExistsError:
             continue
     raise RuntimeError(f"cannot create a run folder under {runs}")
-
-
-def _insert_batch(wb: "Workbench", batch_id: str, started: datetime, directory: Path,
-                  params: dict) -> str | None:
-    with wb.store.transaction() as con:
-        row = con.execute(
-            "SELECT id::VARCHAR FROM eval_batches WHERE status IN (SELECT unnest(?::VARCHAR[])) "
-            "ORDER BY started_at DESC LIMIT 1", [list(FINISHED)]).fetchone()
-        previous = row[0] if row else None
-        con.execute(
-            "INSERT INTO eval_batches (id, started_at, directory, params, status, previous_id) "
-            "VALUES (?, ?, ?, ?::JSON, ?, ?)",
-            [batch_id, started, str(directory), json.dumps(params, default=str), RUNNING,
-             previous])
-    return previous
-
-
-def _finish_batch(wb: "Workbench", batch_id: str, status: str, gate: dict) -> datetime:
-    finished = datetime.now(timezone.utc)
-    with wb.store.transaction() as con:
-        con.execute("UPDATE eval_batches SET status = ?, finished_at = ?, gate = ?::JSON "
-                    "WHERE id = ?", [status, finished, json.dumps(gate, default=str), batch_id])
-    return finished
 
 
 def _execute(name: str, notebook: Path, output: Path, parameters: dict, cwd: Path,
@@ -438,13 +358,7 @@ def _gate(wb: "Workbench", batch_id: str, started: datetime, runs: list, noteboo
 def _baseline(wb: "Workbench", batch_id: str, started: datetime,
               set_name: str) -> tuple[str, str] | None:
     """(batch, tracked run) of the newest earlier finished batch that tracked ``set_name``."""
-    with wb.store.connect() as con:
-        rows = con.execute(
-            "SELECT id::VARCHAR, gate::VARCHAR FROM eval_batches WHERE id <> ? AND started_at <= ?"
-            " AND status IN (SELECT unnest(?::VARCHAR[])) ORDER BY started_at DESC",
-            [batch_id, started, list(FINISHED)]).fetchall()
-    for other, text in rows:
-        gate = json.loads(text or "{}")
+    for other, gate in wb.store.evals.batches.earlier(batch_id, started, FINISHED):
         if gate.get("tracked_run") and gate.get("set") == set_name:
             return other, gate["tracked_run"]
     return None

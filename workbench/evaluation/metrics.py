@@ -18,16 +18,9 @@ from typing import Any, Callable, Iterable
 import ir_measures
 from ir_measures import R, RR, nDCG
 
+from workbench.records import Query
+
 LOCOMO_CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
-
-
-@dataclass
-class Query:
-    id: str
-    text: str
-    relevant: set[str]
-    workspace: str | None = None
-    category: str | None = None
 
 
 @dataclass

@@ -1,19 +1,17 @@
 """Keeping chunks and the LanceDB index in step with the store, incrementally and resumably.
 
-DuckDB records, per chunker, a signature of each conversation's active branch (``chunk_state``)
-and, per index, which chunks are in it (``indexed_chunks``). A run re-chunks only conversations
-whose signature changed and embeds only chunks the index lacks, so an interrupted run resumes
-where it stopped and an unchanged chunk is never embedded twice.
+The store's chunk ledger records, per chunker, a signature of each conversation's active branch
+and, per index, which chunks are in it. A run re-chunks only conversations whose signature
+changed and embeds only chunks the index lacks, so an interrupted run resumes where it stopped
+and an unchanged chunk is never embedded twice.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any, Callable
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 
@@ -21,20 +19,10 @@ from workbench.text.chunking import Chunk, Chunker, Turn
 from workbench.embeddings.model import Embedder
 from workbench.search.table import Index
 from workbench.records import Message
-from workbench.store import Store
-from workbench.store.ids import workspace_id
+from workbench.store import Conflict, Store
+from workbench.store.protocol import PendingChunk
 
 Progress = Callable[[str, int, int], None]
-
-_SIGNATURES = """
-    SELECT c.id::VARCHAR AS conversation_id,
-           md5(coalesce(c.title, '') || '|' || coalesce(string_agg(
-               m.id::VARCHAR || ':' || m.on_active_branch::INTEGER || ':' || m.content_hash,
-               ',' ORDER BY m.id), '')) AS signature
-    FROM conversations c LEFT JOIN messages m ON m.conversation_id = c.id
-    GROUP BY c.id, c.title
-"""
-
 
 @dataclass
 class SyncReport:
@@ -55,57 +43,21 @@ def index_name(embedder: Embedder, chunker: Chunker) -> str:
 
 def sync_chunks(store: Store, chunker: Chunker, embedder: Embedder, report: SyncReport) -> None:
     """Re-chunk the conversations whose active branch or title changed since the last run."""
-    with store.connect() as con:
-        stale = con.execute(
-            f"""
-            SELECT s.conversation_id, s.signature FROM ({_SIGNATURES}) s
-            LEFT JOIN chunk_state st
-              ON st.chunker = ? AND st.conversation_id = s.conversation_id::UUID
-            WHERE st.signature IS DISTINCT FROM s.signature
-            """,
-            [chunker.name],
-        ).fetchall()
-        gone = [r[0] for r in con.execute(
-            """SELECT conversation_id::VARCHAR FROM chunk_state WHERE chunker = ?
-               AND conversation_id NOT IN (SELECT id FROM conversations)""",
-            [chunker.name],
-        ).fetchall()]
-    if gone:
-        with store.transaction() as con:
-            removed = con.execute(
-                "DELETE FROM chunks WHERE chunker = ? AND conversation_id IN "
-                "(SELECT unnest(?::UUID[])) RETURNING 1",
-                [chunker.name, gone],
-            ).fetchall()
-            con.execute(
-                "DELETE FROM chunk_state WHERE chunker = ? AND conversation_id IN "
-                "(SELECT unnest(?::UUID[]))",
-                [chunker.name, gone],
-            )
-        report.chunks_removed += len(removed)
+    stale = store.chunks.stale(chunker.name)
+    report.chunks_removed += store.chunks.forget_deleted(chunker.name)
     for start in range(0, len(stale), 200):
         _rechunk(store, chunker, embedder, stale[start : start + 200], report)
 
 
 def _rechunk(store: Store, chunker: Chunker, embedder: Embedder, batch: list, report: SyncReport) -> None:
     ids = [r[0] for r in batch]
-    with store.connect() as con:
-        rows = con.execute(
-            """
-            SELECT c.id::VARCHAR, c.title, c.workspace_id::VARCHAR, coalesce(c.created_at, c.updated_at),
-                   m.id::VARCHAR, m.role, m.speaker, m.content, m.content_type,
-                   m.created_at, json_extract_string(m.metadata, '$.blip_caption')
-            FROM conversations c JOIN messages m ON m.conversation_id = c.id
-            WHERE c.id IN (SELECT unnest(?::UUID[])) AND m.on_active_branch
-            ORDER BY c.id, m.position
-            """,
-            [ids],
-        ).fetchall()
     turns: dict[str, list[Turn]] = {cid: [] for cid in ids}
     meta: dict[str, tuple] = {}
-    for cid, title, wid, conv_time, mid, role, speaker, content, ctype, created, caption in rows:
-        meta[cid] = (title, wid)
-        turns[cid].append(Turn(mid, role, speaker, content, ctype, created or conv_time, caption))
+    for m in store.chunks.active_messages(ids):
+        meta[m.conversation_id] = (m.title, m.workspace_id)
+        turns[m.conversation_id].append(Turn(m.message_id, m.role, m.speaker, m.content,
+                                             m.content_type, m.created_at or m.conversation_time,
+                                             m.caption))
     new_rows = []
     for cid in ids:
         title, wid = meta.get(cid, (None, None))
@@ -117,31 +69,10 @@ def _rechunk(store: Store, chunker: Chunker, embedder: Embedder, batch: list, re
         "workspace_id": [w for _, _, w in new_rows],
         "conversation_id": [cid for _, cid, _ in new_rows],
     })
-    state = pa.table({"conversation_id": [r[0] for r in batch], "signature": [r[1] for r in batch]})
-    with store.transaction() as con:
-        con.register("new_chunks", table)
-        con.register("new_state", state)
-        removed = con.execute(
-            """DELETE FROM chunks WHERE chunker = ? AND conversation_id IN (SELECT unnest(?::UUID[]))
-               AND id NOT IN (SELECT id FROM new_chunks) RETURNING 1""",
-            [chunker.name, ids],
-        ).fetchall()
-        # OR IGNORE probes the primary key instead of anti-joining every chunk.
-        added = con.execute(
-            """INSERT OR IGNORE INTO chunks SELECT id, chunker, workspace_id::UUID,
-               conversation_id::UUID, message_id::UUID, message_ids::UUID[], part, text,
-               search_text, created_at FROM new_chunks RETURNING 1"""
-        ).fetchall()
-        con.execute(
-            """INSERT OR REPLACE INTO chunk_state
-               SELECT ?, conversation_id::UUID, signature FROM new_state""",
-            [chunker.name],
-        )
-        con.unregister("new_chunks")
-        con.unregister("new_state")
+    added, removed = store.chunks.replace(chunker.name, table, {r[0]: r[1] for r in batch})
     report.conversations_rechunked += len(ids)
-    report.chunks_added += len(added)
-    report.chunks_removed += len(removed)
+    report.chunks_added += added
+    report.chunks_removed += removed
 
 
 def _chunk_columns(chunks: list[Chunk]) -> dict[str, Any]:
@@ -153,21 +84,6 @@ def _chunk_columns(chunks: list[Chunk]) -> dict[str, Any]:
         "text": [c.text for c in chunks], "search_text": [c.search_text for c in chunks],
         "created_at": pa.array([c.created_at for c in chunks], pa.timestamp("us", tz="UTC")),
     }
-
-
-# Pending chunks with everything an index row needs.
-_PENDING = """
-    SELECT ch.id, ch.message_id::VARCHAR, ch.conversation_id::VARCHAR, w.name, m.source_id,
-           c.title, m.role, m.speaker, ch.created_at, m.content, ch.text, ch.search_text,
-           m.position
-    FROM chunks ch
-    JOIN messages m ON m.id = ch.message_id
-    JOIN conversations c ON c.id = ch.conversation_id
-    JOIN workspaces w ON w.id = ch.workspace_id
-    WHERE ch.chunker = ? AND ch.id NOT IN (SELECT chunk_id FROM indexed_chunks WHERE index_name = ?)
-    ORDER BY ch.id
-    LIMIT ?
-"""
 
 
 def sync_index(
@@ -185,27 +101,19 @@ def sync_index(
     _reconcile(store, index, report)
     sync_chunks(store, chunker, embedder, report)
     _unindex_removed(store, index, report)
-    total = _pending_count(store, chunker, index)
+    total = store.chunks.pending_count(chunker.name, index.name)
     done = 0
     progress("embed", 0, total)
     while True:
-        with store.connect() as con:
-            rows = con.execute(_PENDING, [chunker.name, index.name, batch_size]).fetchall()
+        rows = store.chunks.pending(chunker.name, index.name, batch_size)
         if not rows:
             break
         t = time.perf_counter()
-        vectors = embedder.encode([r[10] for r in rows])
+        vectors = embedder.encode([r.text for r in rows])
         report.embed_seconds += time.perf_counter() - t
         report.batches.append(time.perf_counter() - t)
         index.upsert([_index_row(r) for r in rows], vectors)
-        done_ids = pa.table({"chunk_id": [r[0] for r in rows]})
-        with store.transaction() as con:
-            con.register("done_ids", done_ids)
-            con.execute(
-                "INSERT OR IGNORE INTO indexed_chunks SELECT ?, chunk_id, ? FROM done_ids",
-                [index.name, datetime.now(timezone.utc)],
-            )
-            con.unregister("done_ids")
+        store.chunks.mark_indexed(index.name, [r.chunk_id for r in rows])
         done += len(rows)
         report.chunks_embedded += len(rows)
         progress("embed", done, total)
@@ -225,8 +133,8 @@ class TurnChunks:
     """A chat turn's new chunks and their index rows, made from the messages the chat holds
     (the new ones and the turn before them, for context) rather than re-read from the store.
 
-    Re-reading and re-chunking the whole conversation took ≈ 36 ms of a turn's ≈ 110 ms of
-    indexing at 100k messages. The conversation's chunk signature is left as it was, so the
+    Re-reading and re-chunking the whole conversation would make a turn's indexing grow with
+    the conversation. The conversation's chunk signature is left as it was, so the
     next full sync re-chunks it once and settles anything this view missed (a rename, an edit):
     chunks it builds the same way keep their ids and are not embedded again."""
 
@@ -280,7 +188,7 @@ def index_turn(
         index.append(plan.rows, vectors)
         try:
             added = _store_turn_chunks(store, plan, conflicts=False)
-        except duckdb.ConstraintException:
+        except Conflict:
             # Someone indexed these messages meanwhile (a full sync in another process, a retry).
             added = _store_turn_chunks(store, plan, conflicts=True)
         report.chunks_added = added
@@ -291,10 +199,9 @@ def index_turn(
 
 def record_turn(store: Store, plan: TurnChunks) -> int:
     """Store a turn's chunks and mark them indexed before they are: in the transaction that
-    stores the answer, so that the index append is all that is left after it (at 100k
-    messages, a turn's indexing after the answer: p50 34 → 27 ms). ``append_turn`` takes the
-    marks back if the append fails, and a full sync drops any a crash left behind
-    (``_reconcile``)."""
+    stores the answer, so that the index append is all that is left after it. ``append_turn``
+    takes the marks back if the append fails, and a full sync drops any a crash left behind
+    (``_reconcile``). Raises Conflict when a chunk is stored already."""
     return _store_turn_chunks(store, plan, conflicts=False)
 
 
@@ -303,9 +210,7 @@ def append_turn(store: Store, index: Index, plan: TurnChunks, vectors: np.ndarra
     try:
         index.append(plan.rows, vectors)
     except BaseException:
-        with store.transaction() as con:
-            con.execute("DELETE FROM indexed_chunks WHERE index_name = ? AND chunk_id IN "
-                        "(SELECT unnest(?))", [plan.index, [c.id for c in plan.chunks]])
+        store.chunks.unmark(plan.index, [c.id for c in plan.chunks])
         raise
 
 
@@ -317,41 +222,16 @@ def _encode(embedder: Embedder, chunks: list[Chunk], report: SyncReport):
 
 
 def _store_turn_chunks(store: Store, plan: TurnChunks, conflicts: bool) -> int:
-    """Record a turn's chunks and mark them indexed, in one transaction. ``OR IGNORE`` costs
-    4-8 ms a statement at 100k chunks (DuckDB runs it as a merge that scans the table), so the
-    first try inserts plainly and only a key conflict pays for it. Plain parameters: a
-    registered Arrow table and a join for the ids took 3.4 ms where this takes 2.2."""
-    if not plan.chunks:
-        return 0
-    ignore = "OR IGNORE" if conflicts else ""
-    workspace = workspace_id(plan.workspace)
-    row = "(?, ?, ?::UUID, ?::UUID, ?::UUID, ?::UUID[], ?, ?, ?, ?)"
-    rows = ", ".join([row] * len(plan.chunks))
-    values = [value for c in plan.chunks for value in (
-        c.id, plan.chunker, workspace, plan.conversation_id, c.message_id, c.message_ids, c.part,
-        c.text, c.search_text, c.created_at)]
-    with store.transaction() as con:
-        added = con.execute(f"INSERT {ignore} INTO chunks VALUES {rows} RETURNING 1",
-                            values).fetchall()
-        con.execute(f"INSERT {ignore} INTO indexed_chunks SELECT ?, unnest(?), ?",
-                    [plan.index, [c.id for c in plan.chunks], datetime.now(timezone.utc)])
-    return len(added)
+    return store.chunks.record(plan.chunker, plan.index, plan.workspace, plan.conversation_id,
+                               plan.chunks, conflicts)
 
 
-def _pending_count(store: Store, chunker: Chunker, index: Index) -> int:
-    with store.connect() as con:
-        return con.execute(
-            """SELECT count(*) FROM chunks WHERE chunker = ? AND id NOT IN
-               (SELECT chunk_id FROM indexed_chunks WHERE index_name = ?)""",
-            [chunker.name, index.name],
-        ).fetchone()[0]
-
-
-def _index_row(r: tuple) -> dict:
+def _index_row(r: PendingChunk) -> dict:
     return {
-        "chunk_id": r[0], "message_id": r[1], "conversation_id": r[2], "workspace": r[3],
-        "source_id": r[4], "title": r[5], "role": r[6], "speaker": r[7], "created_at": r[8],
-        "text": r[9], "search_text": r[11], "position": r[12],
+        "chunk_id": r.chunk_id, "message_id": r.message_id, "conversation_id": r.conversation_id,
+        "workspace": r.workspace, "source_id": r.source_id, "title": r.title, "role": r.role,
+        "speaker": r.speaker, "created_at": r.created_at, "text": r.content,
+        "search_text": r.search_text, "position": r.position,
     }
 
 
@@ -362,8 +242,7 @@ def _has_fts(index: Index) -> bool:
 def _heal(store: Store, index: Index) -> None:
     """An index folder deleted by hand: forget what DuckDB thought was in it."""
     if not index.exists():
-        with store.transaction() as con:
-            con.execute("DELETE FROM indexed_chunks WHERE index_name = ?", [index.name])
+        store.chunks.unmark(index.name)
 
 
 def _reconcile(store: Store, index: Index, report: SyncReport) -> None:
@@ -375,41 +254,21 @@ def _reconcile(store: Store, index: Index, report: SyncReport) -> None:
     merge skip or replace them."""
     if not index.exists():
         return
-    with store.connect() as con:
-        marked = con.execute("SELECT count(*) FROM indexed_chunks WHERE index_name = ?",
-                             [index.name]).fetchone()[0]
-    if marked <= index.count():
+    if store.chunks.marked_count(index.name) <= index.count():
         return
-    with store.transaction() as con:
-        con.register("present_ids", pa.table({"chunk_id": index.chunk_ids()}))
-        lost = con.execute(
-            """DELETE FROM indexed_chunks WHERE index_name = ? AND chunk_id NOT IN
-               (SELECT chunk_id FROM present_ids) RETURNING 1""", [index.name],
-        ).fetchall()
-        con.unregister("present_ids")
-    report.marks_dropped += len(lost)
+    report.marks_dropped += store.chunks.keep_marks(index.name, index.chunk_ids())
 
 
 def _unindex_removed(store: Store, index: Index, report: SyncReport) -> None:
-    with store.connect() as con:
-        removed = [r[0] for r in con.execute(
-            """SELECT chunk_id FROM indexed_chunks WHERE index_name = ?
-               AND chunk_id NOT IN (SELECT id FROM chunks)""",
-            [index.name],
-        ).fetchall()]
+    removed = store.chunks.orphan_marks(index.name)
     if not removed:
         return
     index.delete(removed)
-    with store.transaction() as con:
-        con.execute(
-            "DELETE FROM indexed_chunks WHERE index_name = ? AND chunk_id IN (SELECT unnest(?))",
-            [index.name, removed],
-        )
+    store.chunks.unmark(index.name, removed)
     report.chunks_unindexed += len(removed)
 
 
 def rebuild(store: Store, index: Index) -> None:
     """Drop the derived index; the next sync rebuilds it from DuckDB."""
     index.drop()
-    with store.transaction() as con:
-        con.execute("DELETE FROM indexed_chunks WHERE index_name = ?", [index.name])
+    store.chunks.unmark(index.name)

@@ -1,5 +1,7 @@
-"""DuckDB, the source of truth: connection handling, migrations, conversation CRUD, imports."""
+"""The source of truth: the ``Store`` protocol and its DuckDB implementation."""
 
-from workbench.store.database import Store, StoreBusy
+from workbench.store.connection import StoreBusy
+from workbench.store.database import DuckDBStore
+from workbench.store.protocol import Conflict, Store
 
-__all__ = ["Store", "StoreBusy"]
+__all__ = ["Conflict", "DuckDBStore", "Store", "StoreBusy"]

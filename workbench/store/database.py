@@ -1,193 +1,44 @@
-"""The DuckDB file: short-lived connections, bounded waits on other writers, migrations on open.
-
-DuckDB lets one process hold a database file at a time, so the chat app, a CLI import and a
-scheduled evaluation share it by opening a connection for one unit of work and closing it at
-once; a process that finds the file locked waits and retries for ``lock_timeout_s``.
-
-Starting a DuckDB instance costs 15-30 ms, and a chat turn needs the database three times
-(question, answer, indexing) around an LLM call, so a turn ``hold``s the instance until its work
-is done (never across the user's think-time); ``linger_s`` optionally keeps it after any unit of
-work. A process waiting for the lock says so with a marker file beside the database; a holding
-process sees it within 50 ms and lets go, so workbench processes never wait on an idle one.
-"""
+"""The DuckDB store: one database file and a repository per group of tables."""
 
 from __future__ import annotations
 
-import atexit
-import os
-import random
-import threading
-import time
-import weakref
-from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
-import duckdb
+from workbench.store.batches import DuckDBEvalBatches
+from workbench.store.chunks import DuckDBChunks
+from workbench.store.connection import DuckDBFile
+from workbench.store.conversations import DuckDBConversations
+from workbench.store.evalsets import DuckDBEvalSets
+from workbench.store.history import DuckDBHistory
+from workbench.store.imports import DuckDBImports
+from workbench.store.interactions import DuckDBInteractions
+from workbench.store.messages import DuckDBMessages
+from workbench.store.runs import DuckDBEvalRuns
 
-from workbench.store.migrations import migrate
+
+@dataclass(frozen=True)
+class DuckDBEvals:
+    """The evaluation tables: sets and their queries, runs and their results, batches."""
+
+    sets: DuckDBEvalSets
+    runs: DuckDBEvalRuns
+    batches: DuckDBEvalBatches
 
 
-class StoreBusy(RuntimeError):
-    """Another process kept the database locked for longer than we are willing to wait."""
+class DuckDBStore(DuckDBFile):
+    """The ``Store`` kept in one DuckDB file at the latest schema version.
 
-
-class Store:
-    """A DuckDB database file kept at the latest schema version.
-
-    Every public operation opens its own connection and closes it, so several processes can
-    take turns on one file; only an idle lingering connection (``linger_s``) outlives them, and
-    it yields to any workbench process that asks. ``session()`` lends one connection to a short
-    burst of calls from one thread (a chat turn's bookkeeping).
-    """
+    Every repository works through this file's short-lived connections, so a write made inside
+    ``transaction()`` by any of them joins the same transaction."""
 
     def __init__(self, path: Path | str, lock_timeout_s: float = 30.0, linger_s: float = 0.0):
-        self.path = Path(path)
-        self.lock_timeout_s = lock_timeout_s
-        self.linger_s = linger_s
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        self._keeper: duckdb.DuckDBPyConnection | None = None
-        self._keeper_lock = threading.Lock()
-        self._last_used = 0.0
-        self._hold_until = 0.0
-        _STORES.add(self)
-        with self.connect() as con:
-            migrate(con)
-
-    @contextmanager
-    def session(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """One connection for every ``connect``/``transaction`` of this thread inside the block.
-
-        Hold it for milliseconds, never across an LLM call: other processes wait meanwhile."""
-        shared = getattr(self._local, "con", None)
-        if shared is not None:
-            yield shared
-            return
-        con = self._open(False)
-        self._local.con = con
-        try:
-            yield con
-        finally:
-            self._local.con = None
-            con.close()
-            self._last_used = time.monotonic()
-
-    @contextmanager
-    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        shared = getattr(self._local, "con", None)
-        if shared is not None:
-            yield shared
-            return
-        con = self._open(read_only)
-        try:
-            yield con
-        finally:
-            con.close()
-            self._last_used = time.monotonic()
-
-    @contextmanager
-    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """One connection, one transaction: committed when the block ends, rolled back on error.
-
-        Inside a ``session()``, a transaction block within another one joins it, so that several
-        store calls (a chat answer, its log row and its chunks) commit together, once."""
-        with self.connect() as con:
-            if getattr(self._local, "con", None) is con and getattr(self._local, "open_tx", False):
-                yield con
-                return
-            con.execute("BEGIN TRANSACTION")
-            self._local.open_tx = getattr(self._local, "con", None) is con
-            try:
-                yield con
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-            finally:
-                self._local.open_tx = False
-            con.execute("COMMIT")
-
-    def _open(self, read_only: bool) -> duckdb.DuckDBPyConnection:
-        deadline = time.monotonic() + self.lock_timeout_s
-        delay = 0.02
-        waiting = self._marker(os.getpid())
-        try:
-            while True:
-                try:
-                    con = duckdb.connect(str(self.path), read_only=read_only)
-                    con.execute("SET TimeZone = 'UTC'")
-                    self._retain()
-                    return con
-                except duckdb.IOException as exc:
-                    if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
-                        if "lock" in str(exc).lower():
-                            raise StoreBusy(
-                                f"{self.path}: still locked by another process after "
-                                f"{self.lock_timeout_s:.0f} s"
-                            ) from exc
-                        raise
-                    waiting.touch()  # a lingering holder lets go when it sees this
-                    # Jitter so two waiting processes do not retry in lock-step.
-                    time.sleep(delay * (0.5 + random.random()))
-                    delay = min(delay * 2, 0.25)
-        finally:
-            waiting.unlink(missing_ok=True)
-
-    # -- lingering ------------------------------------------------------------------------------
-    def _marker(self, pid: int) -> Path:
-        return self.path.with_name(f"{self.path.name}.wait.{pid}")
-
-    def hold(self, seconds: float) -> None:
-        """Keep the instance open between units of work for up to ``seconds`` (a chat turn:
-        question, LLM call, answer, indexing) unless another process asks; ``let_go`` ends it."""
-        self._hold_until = max(self._hold_until, time.monotonic() + seconds)
-
-    def let_go(self) -> None:
-        self._hold_until = 0.0
-
-    def _retain(self) -> None:
-        """Keep the instance alive past this unit of work (an idle connection holds it)."""
-        self._last_used = time.monotonic()
-        wanted = self.linger_s > 0 or self._hold_until > self._last_used
-        if not wanted or self._keeper is not None:
-            return
-        with self._keeper_lock:
-            if self._keeper is None:
-                self._keeper = duckdb.connect(str(self.path))  # the live instance: sub-ms
-                threading.Thread(target=self._watch, name="store-linger", daemon=True).start()
-
-    def _watch(self) -> None:
-        while True:
-            time.sleep(0.05)
-            now = time.monotonic()
-            done = now >= self._hold_until and now - self._last_used >= self.linger_s
-            if done or self._others_waiting():
-                self.release()
-                return
-
-    def _others_waiting(self) -> bool:
-        mine = self._marker(os.getpid()).name
-        fresh = time.time() - 60  # a marker left by a killed process stops counting
-        for marker in self.path.parent.glob(f"{self.path.name}.wait.*"):
-            try:
-                if marker.name != mine and marker.stat().st_mtime >= fresh:
-                    return True
-            except FileNotFoundError:
-                continue
-        return False
-
-    def release(self) -> None:
-        """Let go of the lingering instance now (its last connection checkpoints the file)."""
-        with self._keeper_lock:
-            keeper, self._keeper = self._keeper, None
-        if keeper is not None:
-            keeper.close()
-
-
-_STORES: "weakref.WeakSet[Store]" = weakref.WeakSet()
-
-
-@atexit.register
-def _release_all() -> None:
-    for store in list(_STORES):
-        store.release()
+        super().__init__(path, lock_timeout_s, linger_s)
+        self.conversations = DuckDBConversations(self)
+        self.messages = DuckDBMessages(self)
+        self.imports = DuckDBImports(self)
+        self.chunks = DuckDBChunks(self)
+        self.interactions = DuckDBInteractions(self)
+        self.evals = DuckDBEvals(DuckDBEvalSets(self), DuckDBEvalRuns(self),
+                                 DuckDBEvalBatches(self))
+        self.history = DuckDBHistory(self)

@@ -1,4 +1,4 @@
-"""Writing a parsed import file: the whole file in one transaction, or nothing.
+"""Writing a parsed import file: the whole file in one transaction, or nothing; the import log.
 
 Rows are built in memory, handed to DuckDB as Arrow tables and merged with anti-joins, so a
 re-import of known data inserts nothing and a newer export inserts only its new messages.
@@ -12,11 +12,13 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 
 from workbench.records import ImportResult, ParsedFile
 from workbench.store import ids
-from workbench.store.database import Store
+from workbench.store.connection import DuckDBFile
+from workbench.store.rows import dumps
 
 TS = pa.timestamp("us", tz="UTC")
 
@@ -50,11 +52,6 @@ MESSAGE_SCHEMA = pa.schema(
         ("language", pa.string()),
     ]
 )
-
-
-def dumps(value: Any) -> str:
-    """JSON text for a metadata column; non-JSON values (datetimes, bytes) become strings."""
-    return json.dumps(value, ensure_ascii=False, default=str)
 
 
 def build_rows(parsed: ParsedFile, workspace: str) -> tuple[dict, dict, list[str]]:
@@ -107,123 +104,129 @@ def build_rows(parsed: ParsedFile, workspace: str) -> tuple[dict, dict, list[str
     return conversations, messages, warnings
 
 
-def write_import(
-    store: Store,
-    parsed: ParsedFile,
-    workspace: str,
-    path: str,
-    sha256: str,
-    started: float,
-    started_at: datetime,
-) -> ImportResult:
-    """Merge ``parsed`` into the store and log the import, all in one transaction."""
-    conv_cols, msg_cols, warnings = build_rows(parsed, workspace)
-    warnings = parsed.warnings + warnings
-    incoming_c = pa.Table.from_pydict(conv_cols, schema=CONVERSATION_SCHEMA)
-    incoming_m = pa.Table.from_pydict(msg_cols, schema=MESSAGE_SCHEMA)
-    spaces = {c.workspace or workspace for c in parsed.conversations}
-    with store.transaction() as con:
-        con.register("incoming_c", incoming_c)
-        con.register("incoming_m", incoming_m)
-        for name in sorted(spaces):
-            con.execute(
-                "INSERT INTO workspaces VALUES (?, ?, ?::JSON, now()) ON CONFLICT DO NOTHING",
-                [ids.workspace_id(name), name, dumps({})],
+class DuckDBImports:
+    """Imports merged into the store: a file is written whole or not at all, and writing the
+    same file again adds nothing (ids are derived from the source). Each import is logged."""
+
+    def __init__(self, db: DuckDBFile):
+        self.db = db
+
+    def write(self, parsed: ParsedFile, workspace: str, path: str, sha256: str,
+              started: float, started_at: datetime) -> ImportResult:
+        """Merge ``parsed`` into the store and log the import, all in one transaction."""
+        conv_cols, msg_cols, warnings = build_rows(parsed, workspace)
+        incoming_c = pa.Table.from_pydict(conv_cols, schema=CONVERSATION_SCHEMA)
+        incoming_m = pa.Table.from_pydict(msg_cols, schema=MESSAGE_SCHEMA)
+        spaces = {c.workspace or workspace for c in parsed.conversations}
+        with self.db.transaction() as con:
+            con.register("incoming_c", incoming_c)
+            con.register("incoming_m", incoming_m)
+            _write_workspaces(con, spaces, parsed.workspace_metadata)
+            added_c, updated_c = _merge_conversations(con)
+            added_m = _merge_messages(con)
+            result = ImportResult(
+                path=path, format=parsed.format, sha256=sha256, status="done",
+                conversations_added=added_c, conversations_updated=updated_c,
+                conversations_skipped=incoming_c.num_rows - added_c - updated_c,
+                messages_added=added_m, messages_skipped=incoming_m.num_rows - added_m,
+                warnings=parsed.warnings + warnings, seconds=time.perf_counter() - started,
             )
-        for name, extra in parsed.workspace_metadata.items():
-            con.execute(
-                "UPDATE workspaces SET metadata = ?::JSON WHERE id = ?",
-                [dumps(extra), ids.workspace_id(name)],
+            _log_import(con, result, workspace, started_at)
+            con.unregister("incoming_c")
+            con.unregister("incoming_m")
+        return result
+
+    def list(self, workspace: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        """The import log, newest first: one row per file imported (or found already imported)."""
+        where, params = ("WHERE workspace = ?", [workspace]) if workspace else ("", [])
+        with self.db.connect() as con:
+            cursor = con.execute(
+                f"""SELECT id::VARCHAR AS id, path, sha256, format, workspace, status,
+                          conversations_added, conversations_updated, messages_added,
+                          messages_skipped, warnings::VARCHAR AS warnings, started_at, finished_at,
+                          seconds
+                   FROM imports {where} ORDER BY started_at DESC, id DESC LIMIT ?""",
+                params + [limit if limit is not None else 2**62],
             )
-        added_c = con.execute(
-            """
-            INSERT INTO conversations
-            SELECT id::UUID, workspace_id::UUID, title, source_format, source_id,
-                   metadata::JSON, created_at, updated_at
-            FROM incoming_c WHERE id::UUID NOT IN (SELECT id FROM conversations)
-            RETURNING 1
-            """
-        ).fetchall()
-        updated_c = con.execute(
-            """
-            UPDATE conversations SET title = i.title, updated_at = i.updated_at,
-                   metadata = i.metadata::JSON
-            FROM incoming_c AS i
-            WHERE conversations.id = i.id::UUID
-              AND (conversations.title IS DISTINCT FROM i.title
-                   OR conversations.updated_at IS DISTINCT FROM i.updated_at)
-            RETURNING 1
-            """
-        ).fetchall()
-        added_m = con.execute(
-            """
-            INSERT INTO messages
-            SELECT id::UUID, conversation_id::UUID, parent_id::UUID, role, speaker, content,
-                   content_type, created_at, source_id, metadata::JSON, on_active_branch,
-                   content_hash, position, language
-            FROM incoming_m WHERE id::UUID NOT IN (SELECT id FROM messages)
-            RETURNING 1
-            """
-        ).fetchall()
-        # A newer export may move the active branch (an edit, a regeneration).
-        con.execute(
-            """
-            UPDATE messages SET on_active_branch = i.on_active_branch, position = i.position
-            FROM incoming_m AS i
-            WHERE messages.id = i.id::UUID
-              AND (messages.on_active_branch <> i.on_active_branch
-                   OR messages.position IS DISTINCT FROM i.position)
-            """
-        )
-        result = ImportResult(
-            path=path,
-            format=parsed.format,
-            sha256=sha256,
-            status="done",
-            conversations_added=len(added_c),
-            conversations_updated=len(updated_c),
-            conversations_skipped=incoming_c.num_rows - len(added_c) - len(updated_c),
-            messages_added=len(added_m),
-            messages_skipped=incoming_m.num_rows - len(added_m),
-            warnings=warnings,
-            seconds=time.perf_counter() - started,
-        )
-        con.execute(
-            "INSERT INTO imports VALUES (?, ?, ?, ?, ?, 'done', ?, ?, ?, ?, ?::JSON, ?, ?, ?)",
-            [
-                str(uuid.uuid4()),
-                path,
-                sha256,
-                parsed.format,
-                workspace,
-                result.conversations_added,
-                result.conversations_updated,
-                result.messages_added,
-                result.messages_skipped,
-                dumps(warnings),
-                started_at,
-                datetime.now(timezone.utc),
-                result.seconds,
-            ],
-        )
-        con.unregister("incoming_c")
-        con.unregister("incoming_m")
-    return result
+            names = [d[0] for d in cursor.description]
+            rows = [dict(zip(names, row)) for row in cursor.fetchall()]
+        for row in rows:
+            row["warnings"] = json.loads(row["warnings"]) if row["warnings"] else []
+        return rows
 
 
-def list_imports(store: Store, workspace: str | None = None,
-                 limit: int | None = None) -> list[dict[str, Any]]:
-    """The import log, newest first: one row per file imported (or found already imported)."""
-    where, params = ("WHERE workspace = ?", [workspace]) if workspace else ("", [])
-    if limit is not None:
-        params.append(int(limit))
-    with store.connect() as con:
-        cursor = con.execute(
-            f"SELECT * FROM imports {where} ORDER BY started_at DESC"
-            + (" LIMIT ?" if limit is not None else ""), params)
-        names = [d[0] for d in cursor.description]
-        rows = [dict(zip(names, row)) for row in cursor.fetchall()]
-    for row in rows:
-        row["id"] = str(row["id"])
-        row["warnings"] = json.loads(row["warnings"]) if row.get("warnings") else []
-    return rows
+def _write_workspaces(con: duckdb.DuckDBPyConnection, spaces: set[str],
+                      metadata: dict[str, dict[str, Any]]) -> None:
+    for name in sorted(spaces):
+        con.execute(
+            "INSERT INTO workspaces VALUES (?, ?, ?::JSON, now()) ON CONFLICT DO NOTHING",
+            [ids.workspace_id(name), name, dumps({})],
+        )
+    for name, extra in metadata.items():
+        con.execute(
+            "UPDATE workspaces SET metadata = ?::JSON WHERE id = ?",
+            [dumps(extra), ids.workspace_id(name)],
+        )
+
+
+def _merge_conversations(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    """(added, updated): new conversations, and known ones whose title or time changed."""
+    added = con.execute(
+        """
+        INSERT INTO conversations
+        SELECT id::UUID, workspace_id::UUID, title, source_format, source_id,
+               metadata::JSON, created_at, updated_at
+        FROM incoming_c WHERE id::UUID NOT IN (SELECT id FROM conversations)
+        RETURNING 1
+        """
+    ).fetchall()
+    updated = con.execute(
+        """
+        UPDATE conversations SET title = i.title, updated_at = i.updated_at,
+               metadata = i.metadata::JSON
+        FROM incoming_c AS i
+        WHERE conversations.id = i.id::UUID
+          AND (conversations.title IS DISTINCT FROM i.title
+               OR conversations.updated_at IS DISTINCT FROM i.updated_at)
+        RETURNING 1
+        """
+    ).fetchall()
+    return len(added), len(updated)
+
+
+def _merge_messages(con: duckdb.DuckDBPyConnection) -> int:
+    """New messages (how many), and the active branch as the newer export has it."""
+    added = con.execute(
+        """
+        INSERT INTO messages
+        SELECT id::UUID, conversation_id::UUID, parent_id::UUID, role, speaker, content,
+               content_type, created_at, source_id, metadata::JSON, on_active_branch,
+               content_hash, position, language
+        FROM incoming_m WHERE id::UUID NOT IN (SELECT id FROM messages)
+        RETURNING 1
+        """
+    ).fetchall()
+    # A newer export may move the active branch (an edit, a regeneration).
+    con.execute(
+        """
+        UPDATE messages SET on_active_branch = i.on_active_branch, position = i.position
+        FROM incoming_m AS i
+        WHERE messages.id = i.id::UUID
+          AND (messages.on_active_branch <> i.on_active_branch
+               OR messages.position IS DISTINCT FROM i.position)
+        """
+    )
+    return len(added)
+
+
+def _log_import(con: duckdb.DuckDBPyConnection, result: ImportResult, workspace: str,
+                started_at: datetime) -> None:
+    con.execute(
+        "INSERT INTO imports VALUES (?, ?, ?, ?, ?, 'done', ?, ?, ?, ?, ?::JSON, ?, ?, ?)",
+        [
+            str(uuid.uuid4()), result.path, result.sha256, result.format, workspace,
+            result.conversations_added, result.conversations_updated, result.messages_added,
+            result.messages_skipped, dumps(result.warnings), started_at,
+            datetime.now(timezone.utc), result.seconds,
+        ],
+    )
