@@ -18,7 +18,9 @@ from workbench.config import Settings, load_settings
 from workbench.embeddings.model import Embedder, get_embedder
 from workbench.evaluation.sets import EvalSet
 from workbench.evaluation.metrics import Query, locomo_queries
-from workbench.search.table import Filters, Index
+from workbench.search.lancedb_index import LanceIndex
+from workbench.search.maintenance import Upkeep
+from workbench.search.protocol import Filters, Index
 from workbench.search.sync import SyncReport, index_name, index_turn, rebuild, sync_index
 from workbench.ingest import Progress, _quiet, ingest_paths
 from workbench.records import Conversation, ImportResult, Message
@@ -76,7 +78,7 @@ class Workbench:
         """The LanceDB table for the configured model and ``chunker`` (opened once per process)."""
         name = index_name(self.embedder, get_chunker(chunker or self.settings.chunker))
         if name not in self._indexes:
-            self._indexes[name] = Index(
+            self._indexes[name] = LanceIndex(
                 self.settings.lancedb_path, name, self.embedder.dimension,
                 self.settings.ann_threshold, self.settings.search_mirror,
             )
@@ -147,6 +149,11 @@ class Workbench:
         """Chunk, embed and index whatever the store holds that the index lacks."""
         chunker_ = get_chunker(chunker or self.settings.chunker)
         return sync_index(self.store, self.index(chunker_.name), self.embedder, chunker_, progress)
+
+    def maintain(self, chunker: str | None = None) -> Upkeep:
+        """Fold appended rows into the indexes and rebuild the vector index in one piece if it
+        has too many: what an import's indexing does, for a home that only chats."""
+        return self.index(chunker).maintain()
 
     def reindex(self, chunker: str | None = None, progress: Progress = _quiet) -> SyncReport:
         rebuild(self.store, self.index(chunker))

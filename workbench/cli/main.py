@@ -278,6 +278,22 @@ def reindex(
 
 
 @app.command()
+def maintain(
+    chunker: Optional[str] = typer.Option(None, "--chunker"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Fold the chat's appends into the indexes; rebuild the vector index if it is in too many
+    pieces (an import's indexing does this too; the scheduled evaluation runs it first)."""
+    report = workbench().maintain(chunker)
+    if as_json:
+        emit_json(report.to_dict())
+        return
+    out.print(f"{report.rows} rows; vector index in {report.pieces_before} → "
+              f"{report.pieces_after} pieces{' (rebuilt)' if report.rebuilt else ''}; "
+              f"{report.seconds:.1f} s")
+
+
+@app.command()
 def stats(
     workspace: Optional[str] = typer.Option(None, "--workspace", "-w"),
     as_json: bool = typer.Option(False, "--json"),
@@ -448,14 +464,13 @@ def bench_chat(
     messages: int = typer.Option(100_000, "--messages", help="Size of the workspace."),
     turns: int = typer.Option(30, "--turns"),
     pause: float = typer.Option(
-        0.0, "--pause", help="Seconds of a reader's pause after each answer (compaction runs "
-        "in pauses of 5 s and more)."),
+        0.0, "--pause", help="Seconds of a reader's pause after each answer."),
 ) -> None:
     """Chat overhead (all but the LLM's generation) with a large workspace; TTFT reported.
 
     "waits" is what a turn waits for before and after the model; "with indexing" adds the
     indexing of the turn's messages, which ends after the answer is stored; "compaction" folds
-    the turns' appends into the indexes once the chat pauses."""
+    the turns' appends into the indexes, in one turn's indexing every few turns."""
     from workbench.bench.ingest import save_results
     from workbench.bench.chat import run
 
@@ -472,7 +487,7 @@ def bench_chat(
                         ("time to first token", "ttft")):
         table.add_row(label, f"{row[f'{name}_p50_ms']:.0f}", f"{row[f'{name}_p95_ms']:.0f}")
     compaction = row["compaction_ms"]
-    table.add_row("compaction, in a pause", "-" if compaction is None else f"{compaction:.0f}", "")
+    table.add_row("compaction, every few turns", "-" if compaction is None else f"{compaction:.0f}", "")
     out.print(table)
     err.print(f"results stored in {save_results(bench.settings, 'chat', [row])}")
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from workbench.embeddings.model import Embedder
-from workbench.search.table import Filters, Index
+from workbench.search.protocol import Filters, Index
 from workbench.text.timeparse import parse_time_range, strip_time_phrase
 
 
