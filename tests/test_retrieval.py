@@ -11,7 +11,7 @@ import pytest
 from conftest import FIXTURES
 from workbench import Workbench
 from workbench.text.chunking import get_chunker
-from workbench.search.table import Filters
+from workbench.search.protocol import Filters
 
 
 @pytest.fixture(scope="module")
