@@ -348,3 +348,11 @@ def test_a_question_naming_a_participant_lifts_their_own_turns(tmp_path):
     candidates = [{"speaker": "Anna Lima", "role": "user"}, {"speaker": "python", "role": "tool"},
                   {"speaker": None, "role": "assistant"}]
     assert _named_speakers("what did anna's python script print?", candidates) == {"Anna Lima"}
+
+
+def test_maintain_command_keeps_the_answers(cli):
+    cli("ingest", FIXTURES / "chatgpt_2025_linear.json")
+    before = cli.json("search", "pgvector", "--k", "5")["hits"]
+    report = cli.json("maintain")  # the import's indexing built everything already
+    assert report["rows"] > 0 and report["built"] == [] and not report["rebuilt"]
+    assert before and cli.json("search", "pgvector", "--k", "5")["hits"] == before
