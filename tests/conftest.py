@@ -95,7 +95,6 @@ def indexed(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Ite
     Nothing writes to it: readers share it; a test that writes takes ``indexed_copy`` or
     copies ``indexed_home`` with ``copy_home``."""
     wb = ingest_into(tmp_path_factory.mktemp("indexed") / "home", INDEXED, embedder)
-    wb.search.index().settle()  # no background work left to race a copy of its files
     with wb:
         yield wb
 

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import sys
-import threading
-import time
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import wait_until
-from workbench.search.table import HIT_COLUMNS, Filters, Index
+from workbench.search.lancedb_index import LanceIndex as Index
+from workbench.search.protocol import HIT_COLUMNS, Filters
 from workbench.search.mirror import Mirror
 
 DIM = 16
@@ -71,11 +67,12 @@ def test_mirror_answers_as_exact_search_with_every_filter(tmp_path):
 def test_own_writes_reach_the_mirror_without_a_rebuild(tmp_path):
     index = Index(tmp_path / "lancedb", "chunks", DIM, mirror=True)
     index.upsert(*rows("m", 300))
-    index.optimize()
+    index.maintain()
     mirror = index.mirror()
+    index.fold_every = 1  # the append folds: a compaction rewrites fragments, keeps the rows
     added, vectors = rows("chat", 2, seed=5)
     index.append(added, vectors)  # a chat turn
-    index.compact()  # rewrites fragments and indexes, keeps the rows
+    assert index.last_fold_ms is not None
     index.delete(["m1", "m250"])
     changed, changed_vectors = rows("m", 4, seed=9)  # m0..m3 re-embedded
     index.upsert(changed, changed_vectors)
@@ -97,8 +94,7 @@ def test_another_process_write_makes_the_mirror_stale_until_rebuilt(tmp_path):
     other = Index(tmp_path / "lancedb", "chunks", DIM)  # as another process would
     imported, vectors = rows("import", 3, seed=3)
     other.upsert(imported, vectors)
-    # Seen once LanceDB's read consistency interval (2 s) has passed.
-    assert wait_until(lambda: (seen := index.mirror(wait=True)) is not None and seen is not first)
+    index.table.checkout_latest()  # what LanceDB's read consistency interval does within 2 s
     rebuilt = index.mirror(wait=True)
     assert rebuilt is not None and rebuilt is not first and len(rebuilt) == 203
     assert rebuilt.search_vector(vectors[2], Filters(), 1)[0]["chunk_id"] == "import2"
@@ -112,7 +108,7 @@ def test_searches_from_the_mirror_match_lancedb(indexed_copy):
                "how do plants turn light into food", "what did we say about Lisbon last year"]
     index = wb.search.index()
     wb.search.prepare().join()  # what the app does at start
-    assert index._mirror is not None and len(index._mirror) == index.count()
+    assert len(index.mirror()) == index.count()
     for query in queries:
         index.mirror_enabled = True
         memory = wb.search.query(query, "default", k=8)
@@ -125,64 +121,47 @@ def test_searches_from_the_mirror_match_lancedb(indexed_copy):
             assert {**mine.to_dict(), "score": 0} == {**theirs.to_dict(), "score": 0}
 
 
-def test_vector_index_is_rebuilt_in_one_piece_past_its_limit(tmp_path):
+def test_pieces_accumulate_and_maintain_brings_them_back_to_one(tmp_path):
     index = Index(tmp_path / "lancedb", "chunks", DIM, ann_threshold=300, mirror=True)
     index.upsert(*rows("m", 400))
-    index.optimize()
+    index.maintain()
     assert index.has_ann() and index.vector_indexes() == 1
-    index.max_vector_indexes = 3
+    index.max_vector_indexes, index.fold_every = 3, 1
     mirror = index.mirror(wait=True)
     turns = []
-    for turn in range(4):  # each compaction leaves one more small vector index
+    for turn in range(4):  # each fold leaves one more small vector index, and no rebuild
         added, vectors = rows(f"t{turn}-", 2, seed=10 + turn)
         index.append(added, vectors)
         turns.append((added, vectors))
-        index.compact()
-        if turn < 2:
-            assert index.vector_indexes() == turn + 2
-    # The third compaction passed the limit and started the rebuild; appends go on meanwhile.
-    late, late_vectors = rows("late-", 2, seed=30)
-    index.append(late, late_vectors)
-    turns.append((late, late_vectors))
-    index.settle()
-    assert index.last_rebuild_s is not None and index.vector_indexes() <= 2
-    assert index.count() == 400 + 2 * len(turns)
-    for added, vectors in turns:  # through the ANN index and the unindexed rows alike
+        assert index.vector_indexes() == turn + 2
+    report = index.maintain()  # past the limit: one piece again
+    assert (report.pieces_before, report.pieces_after, report.rebuilt) == (5, 1, True)
+    assert index.vector_indexes() == 1 and index.count() == 400 + 2 * len(turns)
+    for added, vectors in turns:
         for row, vector in zip(added, vectors):
             assert index.search_vector(vector, Filters(), 1)[0]["chunk_id"] == row["chunk_id"]
-    # The rebuild's commits kept the rows: the mirror is the same copy, brought along.
+    # The folds and the rebuild kept the rows: the mirror is the same copy, brought along.
     assert index.mirror(wait=True) is mirror and len(mirror) == index.count()
     assert_same_as_exact(index, mirror.search_vector, rows("q", 3, seed=4)[1])
-    # An import's indexing rebuilds at once: a one-shot command would not see a background one end.
-    index.max_vector_indexes = 1
-    index.upsert(*rows("import-", 5, seed=40))
-    index.optimize()
-    assert not index._rebuilding() and index.vector_indexes() == 1
-    assert index.mirror(wait=True) is mirror and len(mirror) == index.count() == 400 + 10 + 5
+    assert not index.maintain().rebuilt  # within the limit: nothing to rebuild
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="the rebuild pauses only where it can (Linux)")
-def test_vector_index_rebuild_pauses_while_the_index_is_in_use(tmp_path, monkeypatch):
-    import workbench.search.table as index_module
-
-    monkeypatch.setattr(index_module, "QUIET_S", 0.5)
-    index = Index(tmp_path / "lancedb", "chunks", DIM, ann_threshold=300)
+def test_the_mirror_follows_another_process_maintenance_not_its_writes(tmp_path):
+    index = Index(tmp_path / "lancedb", "chunks", DIM, ann_threshold=300, mirror=True)
     index.upsert(*rows("m", 400))
-    index.optimize()
-    rebuild = threading.Thread(target=index._rebuild_vectors)
-    rebuild.start()
-    query = rows("q", 1, seed=6)[1][0]
-    while index._child is None and rebuild.is_alive():
-        index.search_vector(query, Filters(), 3)  # a search as soon as the child exists
-    child = index._child
-    assert child is not None
-    states = set()
-    until = time.monotonic() + 1.5
-    while time.monotonic() < until:  # searching on: the child stays stopped
-        assert index.search_vector(query, Filters(), 3)
-        states.add(Path(f"/proc/{child.pid}/stat").read_text().split(") ")[1][0])
-        time.sleep(0.05)
-    assert states == {"T"} and rebuild.is_alive()
-    rebuild.join(60)  # quiet now: it goes on and ends
-    assert not rebuild.is_alive() and index.last_rebuild_s is not None
-    assert child.returncode == 0 and index.vector_indexes() == 1
+    index.maintain()
+    other = Index(tmp_path / "lancedb", "chunks", DIM, ann_threshold=300)  # another process
+    other.max_vector_indexes = 0
+    mirror = index.mirror(wait=True)
+    for turn in range(2):
+        index.append(*rows(f"t{turn}-", 2, seed=20 + turn))
+    assert other.maintain().rebuilt  # compaction and index builds: no row changed
+    index.table.checkout_latest()
+    assert index.mirror(wait=True) is mirror and len(mirror) == index.count() == 404
+    other.upsert(*rows("import-", 3, seed=30))  # a row change this process did not make
+    chat, vectors = rows("chat-", 1, seed=31)
+    index.append(chat, vectors)  # commits the version after it: the gap makes the mirror stale
+    rebuilt = index.mirror(wait=True)
+    assert rebuilt is not None and rebuilt is not mirror and len(rebuilt) == index.count() == 408
+    assert rebuilt.search_vector(vectors[0], Filters(), 1)[0]["chunk_id"] == "chat-0"
+    assert_same_as_exact(index, rebuilt.search_vector, rows("q", 2, seed=5)[1])

@@ -9,10 +9,10 @@ import numpy as np
 
 import pytest
 
-from conftest import FIXTURES, wait_until
+from conftest import FIXTURES
 from workbench import Workbench
 from workbench.text.chunking import get_chunker
-from workbench.search.table import Filters
+from workbench.search.protocol import Filters
 
 
 def test_search_finds_the_message_and_cites_it(indexed):
@@ -214,12 +214,11 @@ def test_queries_are_encoded_by_onnx_runtime_with_the_models_vectors(indexed, tm
     assert np.allclose(torch_only.encode_query("hi"), indexed.embedder.encode_query("hi"), atol=1e-5)
 
 
-def test_chat_appends_are_compacted_into_the_indexes_once_idle(tmp_path):
+def test_chat_appends_are_folded_into_the_indexes_every_few_turns(tmp_path):
+    from workbench.search.lancedb_index import LanceIndex
+    from workbench.search.maintenance import FOLD_EVERY
 
-    from workbench.search.table import COMPACT_AT_MOST, COMPACT_EVERY, Index
-
-    index = Index(tmp_path / "lancedb", "chunks", dimension=8)
-    index.compact_idle_s = 0.3
+    index = LanceIndex(tmp_path / "lancedb", "chunks", dimension=8)
     rng = np.random.default_rng(0)
 
     def rows(prefix: str, n: int) -> tuple[list[dict], np.ndarray]:
@@ -231,24 +230,20 @@ def test_chat_appends_are_compacted_into_the_indexes_once_idle(tmp_path):
         return made, vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
     index.upsert(*rows("bulk", 50))
-    index.optimize()
-    for turn in range(COMPACT_EVERY - 1):
+    index.maintain()
+    for turn in range(FOLD_EVERY - 1):
         index.append(*rows(f"chat{turn}x", 2))
-    assert index.table.index_stats("search_text_idx").num_unindexed_rows == 2 * (COMPACT_EVERY - 1)
-    index.append(*rows("last", 2))  # compaction is due, once no turn comes for a while
-    unindexed = index.table.index_stats("search_text_idx").num_unindexed_rows
-    assert unindexed == 2 * COMPACT_EVERY and index.last_compaction_ms is None
-    found = index.search_text("last", Filters(workspace="w"), 10)  # searchable meanwhile
-    assert {r["chunk_id"] for r in found} == {"last0", "last1"}
-    assert wait_until(lambda: index.last_compaction_ms is not None)  # the idle timer fired
+    assert index.table.index_stats("search_text_idx").num_unindexed_rows == 2 * (FOLD_EVERY - 1)
+    found = index.search_text("chat0x", Filters(workspace="w"), 10)  # searchable meanwhile
+    assert {r["chunk_id"] for r in found} >= {"chat0x0", "chat0x1"}
+    assert index.last_fold_ms is None
+    index.append(*rows("last", 2))  # the fold is due: this append does it
     assert index.table.index_stats("search_text_idx").num_unindexed_rows == 0
-    assert index.last_compaction_ms > 0 and index.count() == 50 + 2 * COMPACT_EVERY
+    assert index.last_fold_ms > 0 and index.count() == 50 + 2 * FOLD_EVERY
     index.append(*rows("last", 2))  # already present: not added twice
-    assert index.count() == 50 + 2 * COMPACT_EVERY
-    index.compact_idle_s = 3600  # a chat that never pauses is compacted all the same
-    for turn in range(COMPACT_AT_MOST):
-        index.append(*rows(f"busy{turn}x", 1))
-    assert index.table.index_stats("search_text_idx").num_unindexed_rows == 0
+    assert index.count() == 50 + 2 * FOLD_EVERY
+    assert {r["chunk_id"] for r in index.search_text("last", Filters(workspace="w"), 10)} == {
+        "last0", "last1"}
 
 
 def test_a_chat_turn_indexed_twice_is_stored_once(tmp_path):
@@ -372,3 +367,11 @@ def test_search_reads_time_phrases_against_now(indexed, tmp_path):
     queries.write_text(json.dumps({"id": "a", "query": "backup", "now": "July"}) + "\n")
     bad = cli("search", "--queries", queries, "--json", ok=False)
     assert bad.exit_code == 1 and "ISO date" in bad.stderr
+
+
+def test_maintain_command_keeps_the_answers(cli):
+    cli("ingest", FIXTURES / "chatgpt_2025_linear.json")
+    before = cli.json("search", "pgvector", "--k", "5")["hits"]
+    report = cli.json("maintain")  # the import's indexing built everything already
+    assert report["rows"] > 0 and report["built"] == [] and not report["rebuilt"]
+    assert before and cli.json("search", "pgvector", "--k", "5")["hits"] == before

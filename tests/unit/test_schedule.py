@@ -130,9 +130,11 @@ def test_the_line_runs_in_a_shell_as_cron_would_run_it(tmp_path):
     line = job_line("0 3 * * *", home, workdir, ["--params", str(tmp_path / "p 1.json")], echo)
     command = line.split(" ", 5)[5].replace("\\%", "%")  # what cron hands to /bin/sh
     subprocess.run(["/bin/sh", "-c", command], check=True, timeout=60)
-    logged = (home / "runs" / "cron.log").read_text()
-    assert logged.strip() == (f"{workdir.resolve()} {home.resolve()} "
-                              f"{['eval', 'notebooks', '--params', str(tmp_path / 'p 1.json')]}")
+    logged = (home / "runs" / "cron.log").read_text().splitlines()
+    assert logged == [  # the index upkeep first, then the evaluation
+        f"{workdir.resolve()} {home.resolve()} {['maintain']}",
+        f"{workdir.resolve()} {home.resolve()} "
+        f"{['eval', 'notebooks', '--params', str(tmp_path / 'p 1.json')]}"]
 
 
 def test_no_crontab_command_is_a_clear_error(cli, monkeypatch, tmp_path):

@@ -21,7 +21,8 @@ import numpy as np
 
 from workbench.bench import synthetic
 from workbench.embeddings.model import Embedder
-from workbench.search.table import Filters, Index
+from workbench.search.lancedb_index import LanceIndex
+from workbench.search.protocol import Filters, Index
 from workbench.search.retrieve import DEFAULT_RETRIEVER, Retriever, get_retriever_config
 
 BASE_TEXTS = 3000
@@ -41,8 +42,7 @@ def build(index: Index, embedder: Embedder, size: int, seed: int = 0) -> None:
         if offset == 0:
             vectors[:base] = base_vectors[: min(base, len(part))]
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-        # A fresh table: plain appends, no merge against what is there.
-        index.table.add(index.arrow_batch(
+        index.upsert(
             [
                 {
                     "chunk_id": f"c{offset + i}", "message_id": f"m{offset + i}",
@@ -54,8 +54,8 @@ def build(index: Index, embedder: Embedder, size: int, seed: int = 0) -> None:
                 for i, (topic, text) in enumerate(part)
             ],
             vectors.astype(np.float32),
-        ))
-    index.optimize()
+        )
+    index.maintain()
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -124,7 +124,8 @@ def run(embedder: Embedder, sizes: list[int], ann_threshold: int = 20000) -> lis
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for size in sizes:
-            index = Index(Path(tmp), f"bench_{size}", embedder.dimension, ann_threshold, mirror=True)
+            index = LanceIndex(Path(tmp), f"bench_{size}", embedder.dimension, ann_threshold,
+                               mirror=True)
             started = time.perf_counter()
             build(index, embedder, size)
             built = time.perf_counter() - started

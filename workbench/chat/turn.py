@@ -30,7 +30,7 @@ from workbench.embeddings.model import Embedder
 from workbench.records import Conversation, Message
 from workbench.search.retrieve import Hit, SearchResult
 from workbench.search.sync import SyncReport, TurnChunks, append_turn, plan_turn, record_turn
-from workbench.search.table import Index
+from workbench.search.protocol import Index
 from workbench.store import Store
 from workbench.store import Conflict
 from workbench.store.ids import message_hash

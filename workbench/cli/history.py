@@ -91,3 +91,18 @@ def stats(
         table.add_row(space["name"], str(space["conversations"]), str(space["messages"]))
     table.add_row("[b]total[/b]", str(result["conversations"]), str(result["messages"]))
     out.print(table)
+
+
+def maintain(
+    chunker: Optional[str] = typer.Option(None, "--chunker"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Fold the chat's appends into the indexes; rebuild the vector index if it is in too many
+    pieces (an import's indexing does this too; the scheduled evaluation runs it first)."""
+    report = workbench().search.maintain(chunker)
+    if as_json:
+        emit_json(report.to_dict())
+        return
+    out.print(f"{report.rows} rows; vector index in {report.pieces_before} → "
+              f"{report.pieces_after} pieces{' (rebuilt)' if report.rebuilt else ''}; "
+              f"{report.seconds:.1f} s")

@@ -26,7 +26,7 @@ app.add_typer(bench_app, name="bench")
 app.add_typer(eval_app, name="eval")
 app.add_typer(schedule_app, name="schedule")
 for command in (history.ingest, search.search, chat.chat, chat.serve, history.reindex,
-                history.stats):
+                history.stats, history.maintain):
     app.command()(command)
 
 

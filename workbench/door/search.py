@@ -14,7 +14,9 @@ from workbench.ingest import Progress, _quiet
 from workbench.records import Message
 from workbench.search.retrieve import Retriever, SearchResult, get_retriever_config
 from workbench.search.sync import SyncReport, index_name, index_turn, rebuild, sync_index
-from workbench.search.table import Filters, Index
+from workbench.search.lancedb_index import LanceIndex
+from workbench.search.maintenance import Upkeep
+from workbench.search.protocol import Filters, Index
 from workbench.store import Store
 from workbench.text.chunking import get_chunker
 
@@ -38,7 +40,7 @@ class Search:
         name = index_name(self._embedder, get_chunker(chunker or self.settings.chunker))
         with self._lock:
             if name not in self.indexes:
-                self.indexes[name] = Index(
+                self.indexes[name] = LanceIndex(
                     self.settings.lancedb_path, name, self._embedder.dimension,
                     self.settings.ann_threshold, self.settings.search_mirror,
                 )
@@ -105,9 +107,12 @@ class Search:
         return index_turn(self.store, self.index(chunker_.name), self._embedder, chunker_,
                           conversation_id, workspace, title, messages, new)
 
+    def maintain(self, chunker: str | None = None) -> Upkeep:
+        """Fold appended rows into the indexes and rebuild the vector index in one piece if it
+        has too many: what an import's indexing does, for a home that only chats."""
+        return self.index(chunker).maintain()
+
     def close(self) -> None:
-        """Let every opened index finish its background vector-index rebuild."""
+        """Forget the opened indexes (their upkeep is synchronous: nothing runs behind them)."""
         with self._lock:
-            indexes, self.indexes = list(self.indexes.values()), {}
-        for index in indexes:
-            index.wait_for_rebuild()
+            self.indexes = {}

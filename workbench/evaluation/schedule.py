@@ -1,8 +1,9 @@
 """Scheduled evaluation: one crontab entry per workbench home, written only when asked.
 
 An entry is two lines: a comment that names the home (the tag ``remove`` and ``list`` look
-for) and the job, which runs ``workbench eval notebooks`` from the directory it was installed
-from (where ``.env`` lives) and appends its output to ``<home>/runs/cron.log``. The crontab is
+for) and the job, which runs ``workbench maintain`` (the index upkeep a home that only chats
+needs) and then ``workbench eval notebooks``, whatever the first did, from the directory it was
+installed from (where ``.env`` lives), and appends their output to ``<home>/runs/cron.log``. The crontab is
 the user's (``crontab -l`` / ``crontab -``) or, for tests and system cron folders, a file.
 """
 
@@ -117,15 +118,17 @@ def workbench_command() -> list[str]:
 
 def job_line(schedule: str, home: Path | str, workdir: Path | str, arguments: list[str],
              command: list[str] | None = None) -> str:
-    """The crontab line: ``SCHEDULE cd WORKDIR && WORKBENCH_HOME=HOME workbench eval notebooks
-    ARGS >> HOME/runs/cron.log 2>&1``."""
+    """The crontab line: ``SCHEDULE cd WORKDIR && WORKBENCH_HOME=HOME workbench maintain >> LOG
+    2>&1; WORKBENCH_HOME=HOME workbench eval notebooks ARGS >> LOG 2>&1`` (LOG: HOME/runs/cron.log).
+    """
     home = Path(home).resolve()
     program = " ".join(_cron_quote(x) for x in (command or workbench_command()))
     args = "".join(f" {_cron_quote(a)}" for a in arguments)
     log = _cron_quote(str(home / "runs" / "cron.log"))
+    env = f"WORKBENCH_HOME={_cron_quote(str(home))}"
     return (f"{validate_cron(schedule)} cd {_cron_quote(str(Path(workdir).resolve()))} && "
-            f"WORKBENCH_HOME={_cron_quote(str(home))} {program} eval notebooks{args} "
-            f">> {log} 2>&1")
+            f"{env} {program} maintain >> {log} 2>&1; "
+            f"{env} {program} eval notebooks{args} >> {log} 2>&1")
 
 
 def entries(text: str) -> list[Entry]:

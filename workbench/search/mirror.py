@@ -11,16 +11,17 @@ from memory:
 - the filter columns as integer codes and microseconds, so a scope is a numpy mask that faiss
   applies during the scan.
 
-A mirror reflects one table version. ``Index`` applies its own writes to it and rebuilds it
-in the background when another process has written (see ``Index.mirror``).
+A mirror reflects one table version; ``Follower`` keeps it at the latest one (see its rule).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
+import time
 from datetime import datetime, timedelta, timezone
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -38,6 +39,10 @@ TRAIN_POINTS = 40  # faiss asks for 39
 SCAN_BELOW = 0.1
 FILTER_COLUMNS = ("workspace", "conversation_id", "role")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+SMALL_TABLE = 20_000  # rows whose mirror is built before the search that asks for it
+RETRY_BUILD_S = 30.0  # after a failed build
+CHECK_EVERY_S = 1.0  # how often a search asks for the table's version (0.5 ms a time)
+log = logging.getLogger(__name__)
 
 
 class _Codes:
@@ -115,7 +120,7 @@ class Mirror:
         """Positions in use, dead ones included."""
         return len(self._alive)
 
-    # writes (the owning Index calls these under its lock) --------------------------------------
+    # writes (the Follower calls these under its lock) -----------------------------------------
     def add(self, batch: pa.Table) -> None:
         """Add rows (a batch in the index schema); a chunk id already present is replaced."""
         rows = batch.select(self._base.column_names).to_pylist()
@@ -236,3 +241,116 @@ def _vectors(data: pa.Table, dimension: int) -> np.ndarray:
     return np.ascontiguousarray(flat.to_numpy(zero_copy_only=False), dtype=np.float32).reshape(
         -1, dimension
     )
+
+
+Change = Callable[[Mirror], None]
+
+
+class Follower:
+    """Keeps a mirror at the table's latest version, by one rule: a mirror at version v moves
+    to a later version only through versions that this process committed (and applied to it
+    as it committed them) or that changed no rows (a compaction or an index build, by anyone).
+    Any other version, another process's write, makes it stale: searches go to LanceDB until a
+    rebuild in the background lands (1 s at 100k rows, 20 s at 1M).
+
+    ``snapshot`` reads every row as of one version; ``kept_rows(first, last)`` says whether
+    those versions changed no rows. Own writes committed while a rebuild reads are kept and
+    applied to the new mirror by the same rule."""
+
+    def __init__(self, snapshot: Callable[[], tuple[pa.Table, int]],
+                 kept_rows: Callable[[int, int], bool], dimension: int):
+        self._snapshot = snapshot
+        self._kept_rows = kept_rows
+        self.dimension = dimension
+        self.mirror: Mirror | None = None
+        self._lock = threading.Lock()
+        self._pending: list[tuple[int, Change]] | None = None  # own writes during a build
+        self._builder: threading.Thread | None = None
+        self._generation = 0  # bumped by drop: a build of the dropped table is discarded
+        self._failed_at = -RETRY_BUILD_S
+        self._checked_at = -CHECK_EVERY_S
+
+    def _advance(self, mirror: Mirror, version: int, change: Change | None) -> bool:
+        """Move ``mirror`` to ``version`` by the rule; False: it is stale."""
+        if version <= mirror.version:
+            return True  # a version it has (an own write that the snapshot already held)
+        last_kept = version - 1 if change is not None else version
+        if not self._kept_rows(mirror.version + 1, last_kept):
+            return False
+        if change is not None:
+            change(mirror)
+        mirror.version = version
+        return True
+
+    def committed(self, version: int, change: Change) -> None:
+        """This process committed ``version`` with ``change``."""
+        with self._lock:
+            if self._pending is not None:
+                self._pending.append((version, change))
+            if self.mirror is not None and not self._advance(self.mirror, version, change):
+                self.mirror = None
+
+    def current(self, latest: Callable[[], int], recheck: bool = True) -> Mirror | None:
+        """The mirror if it is at the ``latest()`` version or can move there by the rule, else
+        None. Without ``recheck``, a mirror checked within CHECK_EVERY_S is taken as it is."""
+        with self._lock:
+            mirror = self.mirror
+            if mirror is None:
+                return None
+            if not recheck and time.monotonic() - self._checked_at < CHECK_EVERY_S:
+                return mirror
+            if not self._advance(mirror, latest(), None):
+                self.mirror = None
+                return None
+            self._checked_at = time.monotonic()
+            if mirror.size > 2 * max(mirror.built_rows, SMALL_TABLE):
+                self._start_build()  # grown by imports: lists fit for its size; this serves meanwhile
+            return mirror
+
+    def get(self, latest: Callable[[], int], rows: Callable[[], int], wait: bool) -> Mirror | None:
+        """The current mirror; else None after starting a rebuild, which ``wait`` waits for
+        (and so does a small table, built in under 0.1 s, so its searches stay on one engine)."""
+        found = self.current(latest, recheck=wait)
+        if found is not None:
+            return found
+        with self._lock:
+            small = self._builder is None and rows() < SMALL_TABLE
+            builder = self._start_build()
+        if builder is not None and (wait or small):
+            builder.join()
+            return self.current(latest)
+        return None
+
+    def drop(self) -> None:
+        with self._lock:
+            self.mirror, self._pending, self._generation = None, None, self._generation + 1
+            self._checked_at = -CHECK_EVERY_S
+
+    def _start_build(self) -> threading.Thread | None:
+        """The running build, or a new one (not within RETRY_BUILD_S of a failure)."""
+        if self._builder is None and time.monotonic() - self._failed_at >= RETRY_BUILD_S:
+            self._pending = []
+            self._builder = threading.Thread(target=self._build, args=(self._generation,),
+                                             name="mirror", daemon=True)
+            self._builder.start()
+        return self._builder
+
+    def _build(self, generation: int) -> None:
+        try:
+            data, version = self._snapshot()
+            mirror: Mirror | None = Mirror(data, version, self.dimension)
+            del data
+            # The build's buffers (vectors as float32: 1.5 GB at 1M rows) would otherwise stay
+            # with Arrow's allocator: resident 5.2 → 3.8 GB at 1M.
+            pa.default_memory_pool().release_unused()
+        except Exception as error:  # noqa: BLE001 - the LanceDB path keeps answering
+            log.warning("in-memory mirror not built: %s", error)
+            mirror = None
+        with self._lock:
+            if mirror is None:
+                self._failed_at = time.monotonic()
+            elif generation == self._generation:
+                if all(self._advance(mirror, v, change) for v, change in self._pending or ()):
+                    self.mirror = mirror
+                    self._checked_at = time.monotonic()
+            self._pending, self._builder = None, None

@@ -20,7 +20,7 @@ import numpy as np
 
 from workbench.embeddings.model import Embedder
 from workbench.search import rerank
-from workbench.search.table import Filters, Index
+from workbench.search.protocol import Filters, Index
 from workbench.text.timeparse import parse_time_range, strip_time_phrase
 
 

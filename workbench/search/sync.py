@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from workbench.text.chunking import Chunk, Chunker, Turn
 from workbench.embeddings.model import Embedder
-from workbench.search.table import Index
+from workbench.search.protocol import Index
 from workbench.records import Message
 from workbench.store import Conflict, Store
 from workbench.store.protocol import PendingChunk
@@ -123,7 +123,7 @@ def sync_index(
     # folded in by ``Index.append``.
     if report.chunks_embedded or report.chunks_unindexed or not _has_fts(index):
         progress("index", 0, 1)
-        index.optimize()
+        index.maintain()
     report.seconds = time.perf_counter() - started
     return report
 
@@ -236,7 +236,7 @@ def _index_row(r: PendingChunk) -> dict:
 
 
 def _has_fts(index: Index) -> bool:
-    return index.exists() and any(ix.name == "search_text_idx" for ix in index.table.list_indices())
+    return index.exists() and index.has_full_text()
 
 
 def _heal(store: Store, index: Index) -> None:

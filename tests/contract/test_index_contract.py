@@ -1,0 +1,125 @@
+"""The contract every ``Index`` implementation keeps: writes, counts, scoped searches, upkeep.
+
+Parametrised over implementations (LanceDB today; pgvector joins the list when it exists)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pytest
+
+from workbench.search.lancedb_index import LanceIndex
+from workbench.search.protocol import Filters, Index
+
+DIM = 16
+START = datetime(2024, 1, 1, tzinfo=timezone.utc)
+WORDS = ["backup", "cron", "lisbon", "tram", "pgvector", "chickpeas", "bonsai", "rsync"]
+
+
+def _lancedb(path: Path) -> Index:
+    return LanceIndex(path / "lancedb", "chunks", DIM, ann_threshold=100, mirror=True)
+
+
+IMPLEMENTATIONS: list[Callable[[Path], Index]] = [_lancedb]
+
+
+@pytest.fixture(params=IMPLEMENTATIONS, ids=lambda make: make.__name__.strip("_"))
+def index(request, tmp_path: Path) -> Index:
+    return request.param(tmp_path)
+
+
+def rows(prefix: str, n: int, seed: int = 0) -> tuple[list[dict], np.ndarray]:
+    rng = np.random.default_rng(seed)
+    made = [{"chunk_id": f"{prefix}{i}", "message_id": f"{prefix}{i}",
+             "conversation_id": f"conv{i % 5}", "workspace": ("a", "b")[i % 2],
+             "source_id": str(i), "title": f"title {i % 5}", "role": ("user", "assistant")[i % 3 == 0],
+             "speaker": None, "created_at": START + timedelta(days=i), "position": i,
+             "text": f"{WORDS[i // 2 % len(WORDS)]} note {i}",
+             "search_text": f"{WORDS[i // 2 % len(WORDS)]} note {i}"} for i in range(n)]
+    vectors = rng.normal(size=(n, DIM)).astype(np.float32)
+    return made, vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def ids(found: list[dict]) -> list[str]:
+    return [r["chunk_id"] for r in found]
+
+
+def test_writes_and_count(index):
+    assert not index.exists() and index.count() == 0
+    made, vectors = rows("m", 40)
+    index.upsert(made, vectors)
+    assert index.exists() and index.count() == 40
+    fresh = rows("m", 5, seed=3)[1]
+    index.upsert(made[:5], fresh)  # replaced, not added
+    assert index.count() == 40
+    assert ids(index.search_vector(fresh[2], Filters(), 1, exact=True)) == ["m2"]
+    extra, extra_vectors = rows("x", 3, seed=1)
+    index.append(extra + made[:2], np.vstack([extra_vectors, vectors[:2]]))  # m0, m1 skipped
+    assert index.count() == 43 and sorted(index.chunk_ids().to_pylist()) == sorted(
+        [r["chunk_id"] for r in made + extra])
+    index.delete(["m3", "x1", "nowhere"])
+    assert index.count() == 41
+    assert {"m3", "x1"}.isdisjoint(index.chunk_ids().to_pylist())
+    index.drop()
+    assert not index.exists() and index.count() == 0
+
+
+SCOPES = [
+    Filters(workspace="a"),
+    Filters(workspace="b", role="user"),
+    Filters(conversation_id="conv3"),
+    Filters(since=START + timedelta(days=10), until=START + timedelta(days=30)),
+    Filters(workspace="a", exclude_message_ids=("m0", "m2", "m4")),
+]
+
+
+def _in_scope(row: dict, scope: Filters) -> bool:
+    return ((scope.workspace is None or row["workspace"] == scope.workspace)
+            and (scope.conversation_id is None or row["conversation_id"] == scope.conversation_id)
+            and (scope.role is None or row["role"] == scope.role)
+            and (scope.since is None or row["created_at"] >= scope.since)
+            and (scope.until is None or row["created_at"] < scope.until)
+            and row["message_id"] not in scope.exclude_message_ids)
+
+
+@pytest.mark.parametrize("scope", SCOPES, ids=str)
+def test_scoped_searches(index, scope):
+    made, vectors = rows("m", 60)
+    index.upsert(made, vectors)
+    index.maintain()
+    expected = [r for r in made if _in_scope(r, scope)]
+    text = index.search_text("backup", scope, 60)
+    assert text and {r["chunk_id"] for r in text} == {
+        r["chunk_id"] for r in expected if r["text"].startswith("backup")}
+    assert set(index.search_text_ids("backup", scope, 60)) == set(ids(text))
+    query = vectors[20]
+    exact = index.search_vector(query, scope, 5, exact=True)
+    assert all(_in_scope(r, scope) for r in exact) and len(exact) == min(5, len(expected))
+    ranked = sorted(expected, key=lambda r: -float(vectors[made.index(r)] @ query))
+    assert ids(exact) == [r["chunk_id"] for r in ranked[:5]]
+    assert exact[0]["_distance"] == pytest.approx(1 - float(vectors[made.index(ranked[0])] @ query),
+                                                  abs=1e-4)
+
+
+def test_maintain_keeps_results(index):
+    made, vectors = rows("m", 150)
+    index.upsert(made, vectors)
+    index.maintain()
+    for turn in range(3):
+        index.append(*rows(f"t{turn}-", 2, seed=10 + turn))
+    queries = rows("q", 4, seed=7)[1]
+    before = [(ids(index.search_vector(q, Filters(workspace="a"), 5, exact=True)),
+               set(ids(index.search_text("cron", Filters(), 60)))) for q in queries]
+    index.maintain()
+    after = [(ids(index.search_vector(q, Filters(workspace="a"), 5, exact=True)),
+              set(ids(index.search_text("cron", Filters(), 60)))) for q in queries]
+    assert before == after and index.count() == 156
+    assert index.has_full_text() and index.has_ann()
+    mirror = index.mirror(wait=True)
+    if mirror is not None:  # an implementation's in-memory copy answers as exact search
+        for q in queries:
+            assert ids(mirror.search_vector(q, Filters(workspace="a"), 5)) == ids(
+                index.search_vector(q, Filters(workspace="a"), 5, exact=True))
