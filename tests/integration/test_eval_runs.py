@@ -20,8 +20,8 @@ WORSE = {"mmr_lambda": 0.05}
 
 
 @pytest.fixture(scope="module")
-def indexed(indexed_home, tmp_path_factory, embedder) -> Iterator[Workbench]:
-    """The session's home (the exports in workspace "mine", indexed), copied for the module's
+def runs_wb(indexed_home, tmp_path_factory, embedder) -> Iterator[Workbench]:
+    """The session's home (the exports in workspace "mine", runs_wb), copied for the module's
     runs, with a generated known-item set."""
     wb = Workbench.open(copy_home(indexed_home, tmp_path_factory.mktemp("runs") / "home"), embedder)
     made = wb.evals.generate("mine", N, seed=SEED)
@@ -31,16 +31,16 @@ def indexed(indexed_home, tmp_path_factory, embedder) -> Iterator[Workbench]:
 
 
 @pytest.fixture(scope="module")
-def good(indexed):
-    return indexed.evals.run("mine-known-item", label="good")
+def good(runs_wb):
+    return runs_wb.evals.run("mine-known-item", label="good")
 
 
 @pytest.fixture(scope="module")
-def worse(indexed):
-    return indexed.evals.run("mine-known-item", label="worse", **WORSE)
+def worse(runs_wb):
+    return runs_wb.evals.run("mine-known-item", label="worse", **WORSE)
 
 
-def test_default_retriever_finds_generated_targets(indexed, good):
+def test_default_retriever_finds_generated_targets(runs_wb, good):
     run = good
     print(f"\nknown-item n={N} seed={SEED} {run.retriever}: R@10 {run.metrics['R@10']:.3f} "
           f"MRR {run.metrics['RR']:.3f} search p50 {run.search_ms_p50:.0f} ms "
@@ -49,14 +49,14 @@ def test_default_retriever_finds_generated_targets(indexed, good):
     assert run.metrics["R@10"] >= 0.8 and run.metrics["RR"] >= 0.6
     assert list(run.metrics) == ["R@5", "R@10", "R@25", "R@50", "RR", "nDCG@10"]
     assert (run.retriever, run.chunker, run.set_version) == ("hybrid-rrf.v3", "turn-context.v1", 1)
-    assert run.embedding_model == indexed.settings.embedding_model and run.params == {}
+    assert run.embedding_model == runs_wb.settings.embedding_model and run.params == {}
     assert (run.queries, run.skipped, run.ks, run.origin) == (N, 0, [5, 10, 25, 50], "api")
     assert set(run.per_category) <= {"user", "assistant"}
     assert sum(c["queries"] for c in run.per_category.values()) == N
     assert run.code_version and 0 < run.search_ms_p50 <= run.search_ms_p95
-    stored = indexed.evals.get_run(run.id[:8])
+    stored = runs_wb.evals.get_run(run.id[:8])
     assert stored.to_dict() == run.to_dict()
-    rows = indexed.evals.results(run.id)
+    rows = runs_wb.evals.results(run.id)
     assert len(rows) == N and [r["query_id"] for r in rows] == [f"ki-{i:03d}" for i in range(N)]
     for row in rows:
         assert 0 < len(row["ranking"]) <= 50 and len(set(row["ranking"])) == len(row["ranking"])
@@ -64,9 +64,9 @@ def test_default_retriever_finds_generated_targets(indexed, good):
         assert row["metrics"]["R@10"] == (1.0 if hit else 0.0) and row["search_ms"] > 0
 
 
-def test_compare_reports_a_worse_configuration(indexed, good, worse):
+def test_compare_reports_a_worse_configuration(runs_wb, good, worse):
     assert worse.params == WORSE and worse.retriever == "hybrid-rrf.v3"
-    comparison = indexed.evals.compare(good.id, worse.id)
+    comparison = runs_wb.evals.compare(good.id, worse.id)
     print(f"\n{WORSE}: " + ", ".join(f"{name} {m['delta']:+.3f} (p={m['p_value']:.3f})"
                                       for name, m in comparison.metrics.items()))
     assert comparison.queries == N and comparison.primary == "R@10"
@@ -78,24 +78,24 @@ def test_compare_reports_a_worse_configuration(indexed, good, worse):
     assert comparison.worse_count == len(comparison.worse)
     deltas = [w["delta"] for w in comparison.worse]
     assert deltas == sorted(deltas) and all(d < 0 for d in deltas)
-    texts = {q.id: q.text for q in indexed.evals.queries("mine-known-item")}
+    texts = {q.id: q.text for q in runs_wb.evals.queries("mine-known-item")}
     assert all(w["text"] == texts[w["query_id"]] for w in comparison.worse)
 
-    payload = Cli(indexed.settings.home).json("eval", "compare", good.id[:8], worse.id)
+    payload = Cli(runs_wb.settings.home).json("eval", "compare", good.id[:8], worse.id)
     assert payload["metrics"]["RR"]["delta"] == pytest.approx(comparison.metrics["RR"]["delta"])
     assert payload["a"]["id"] == good.id and payload["worse"] == comparison.worse
-    shown = Cli(indexed.settings.home)("eval", "compare", good.id, worse.id).stdout
+    shown = Cli(runs_wb.settings.home)("eval", "compare", good.id, worse.id).stdout
     assert "RR" in shown and "worse" in shown
 
 
-def test_a_run_compared_with_itself(indexed, good):
-    same = indexed.evals.compare(good.id, good.id)
+def test_a_run_compared_with_itself(runs_wb, good):
+    same = runs_wb.evals.compare(good.id, good.id)
     assert all(m["delta"] == 0 and m["p_value"] == 1.0 for m in same.metrics.values())
     assert same.worse == [] and (same.ties, same.better, same.queries) == (N, 0, N)
 
 
-def test_runs_and_sets_through_the_cli(indexed, good):
-    cli = Cli(indexed.settings.home)
+def test_runs_and_sets_through_the_cli(runs_wb, good):
+    cli = Cli(runs_wb.settings.home)
     batch = str(uuid.uuid4())
     run = cli.json("eval", "run", "--set", "mine-known-item@1", "--retriever", "bm25.v1",
                    "--k", "10,5", "--label", "cli-test")
@@ -114,9 +114,9 @@ def test_runs_and_sets_through_the_cli(indexed, good):
     human = cli("eval", "run", "--set", "mine-known-item", "--k", "5,10")
     assert "R@10" in human.stdout and "search p50" in human.stderr
     # Runs made by a scheduled batch are found by it.
-    tagged = indexed.evals.run("mine-known-item", "bm25.v1", ks=(10,), batch_id=batch,
+    tagged = runs_wb.evals.run("mine-known-item", "bm25.v1", ks=(10,), batch_id=batch,
                               origin="schedule", notebook="retrieval_eval.ipynb")
-    assert [r.id for r in indexed.evals.runs(batch_id=batch)] == [tagged.id]
+    assert [r.id for r in runs_wb.evals.runs(batch_id=batch)] == [tagged.id]
     assert (tagged.origin, tagged.notebook, tagged.batch_id) == ("schedule", "retrieval_eval.ipynb",
                                                                  batch)
 
@@ -127,22 +127,22 @@ def test_runs_and_sets_through_the_cli(indexed, good):
     (["--set", "missing"], "eval set 'missing' does not exist"),
     (["--set", "mine-known-item", "--k", "ten"], "--k must be positive integers"),
 ])
-def test_run_errors_are_one_line(indexed, args, message):
-    before = len(indexed.evals.runs())
-    result = Cli(indexed.settings.home)("eval", "run", *args, ok=False)
+def test_run_errors_are_one_line(runs_wb, args, message):
+    before = len(runs_wb.evals.runs())
+    result = Cli(runs_wb.settings.home)("eval", "run", *args, ok=False)
     assert result.exit_code == 1
     assert result.stderr.startswith("error: ") and message in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1 and len(indexed.evals.runs()) == before
+    assert len(result.stderr.strip().splitlines()) == 1 and len(runs_wb.evals.runs()) == before
 
 
-def test_run_lookup_errors(indexed, good):
+def test_run_lookup_errors(runs_wb, good):
     with pytest.raises(NotFound, match="does not exist"):
-        indexed.evals.get_run("00000000")
+        runs_wb.evals.get_run("00000000")
     with pytest.raises(NotFound):
-        indexed.evals.get_run(good.id[:4])  # too short to name a run
+        runs_wb.evals.get_run(good.id[:4])  # too short to name a run
     with pytest.raises(ValueError, match="bad parameters"):
-        indexed.evals.run("mine-known-item", no_such_knob=1)
-    result = Cli(indexed.settings.home)("eval", "compare", good.id, "ffffffff", ok=False)
+        runs_wb.evals.run("mine-known-item", no_such_knob=1)
+    result = Cli(runs_wb.settings.home)("eval", "compare", good.id, "ffffffff", ok=False)
     assert result.exit_code == 1 and "run 'ffffffff' does not exist" in result.stderr
 
 

@@ -4,18 +4,21 @@ out, and a second set of one's own, per category with 95% bootstrap intervals.""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 from rich.table import Table
 
 from workbench.cli.common import _lookup, emit_json, err, fail, out, workbench
 from workbench.cli.evaluation import eval_app
-from workbench.evaluation import holdout
-from workbench.evaluation.sets import read_qrels
+
+if TYPE_CHECKING:  # the stores load only when the command runs
+    from workbench.evaluation import holdout
 
 
-def _setting(value: str) -> holdout.Setting:
+def _setting(value: str) -> "holdout.Setting":
+    from workbench.evaluation import holdout
+
     retriever, _, rest = value.partition(":")
     chunker, _, extra = rest.partition(":")
     if not retriever or not chunker:
@@ -53,7 +56,7 @@ def _cell(values: dict[str, Any] | None) -> str:
     return f"{100 * five:.1f} ({100 * lo:.0f}–{100 * hi:.0f}) / {100 * ten:.1f}"
 
 
-def _print(report: holdout.Report) -> None:
+def _print(report: "holdout.Report") -> None:
     for splits, title in ((("dev", "loo"), "LoCoMo dev"), (("second",), "second set")):
         rows = [r for r in report.rows if r["split"] in splits]
         if not rows:
@@ -84,6 +87,9 @@ def eval_holdout(
 ) -> None:
     """Recall per category on LoCoMo dev, leave-one-conversation-out and a second set; the
     report is printed and stored as JSON under the home's reports/ folder."""
+    from workbench.evaluation import holdout
+    from workbench.evaluation.sets import read_qrels
+
     if (export is None) != (qrels is None):
         fail("give --export and --qrels together")
     settings = [_setting(c) for c in configs]
