@@ -11,8 +11,8 @@ from conftest import FIXTURES, Cli
 pytest.importorskip("llama_cpp", reason="llama-cpp-python[server] is installed by `make setup`")
 
 from workbench import Workbench  # noqa: E402
-from workbench.chat.turn import EmptyMessage, wait_for_indexing  # noqa: E402
-from workbench.store.conversations import NotFound  # noqa: E402
+from workbench.chat.turn import wait_for_indexing  # noqa: E402
+from workbench.errors import EmptyMessage, NotFound  # noqa: E402
 from workbench.chat.llm import LLMClient, LLMConfig, ensure_llm  # noqa: E402
 
 

@@ -10,7 +10,7 @@ import pytest
 from conftest import FIXTURES, Cli
 from test_eval_sets import HISTORY, tiny_locomo
 from workbench import Workbench
-from workbench.store.conversations import NotFound
+from workbench.errors import NotFound
 
 N, SEED = 15, 0
 # Diversity over relevance: a deliberately worse configuration of the default retriever.

@@ -11,7 +11,7 @@ import pytest
 from conftest import FIXTURES, Cli, run_workbench
 from workbench import Workbench
 from workbench.evaluation.sets import fingerprint, parse_question, question_prompt
-from workbench.store.conversations import NotFound
+from workbench.errors import NotFound
 
 # Several exports in one workspace: the user's own history, English and Portuguese.
 HISTORY = ["chatgpt_2024_tools.json", "chatgpt_branches.json", "chatgpt_2025_linear.json",

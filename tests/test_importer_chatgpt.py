@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from workbench.importers import chatgpt
-from workbench.importers.base import ImportRejected, Source
+from workbench.errors import ImportRejected
+from workbench.importers.base import Source
 from workbench.records import ParsedFile
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from workbench.importers import claude, generic, legacy, locomo, openwebui, sharegpt
-from workbench.importers.base import ImportRejected, Source, parse_timestamp
+from workbench.errors import ImportRejected
+from workbench.importers.base import Source, parse_timestamp
 
 FIXTURES = Path(__file__).parent / "fixtures"
 UTC = timezone.utc

@@ -13,11 +13,11 @@ from types import SimpleNamespace
 
 import pytest
 
+from workbench.errors import LLMUnavailable
 from workbench.chat.llm import (
     EmbeddedServer,
     LLMClient,
     LLMConfig,
-    LLMUnavailable,
     count_tokens,
     ensure_llm,
     estimate_tokens,

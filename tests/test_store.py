@@ -12,7 +12,7 @@ import duckdb
 import pytest
 
 from workbench.store import Store
-from workbench.store.conversations import NotFound
+from workbench.errors import NotFound
 from workbench.store.migrations import MIGRATIONS, applied, migrate
 
 

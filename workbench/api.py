@@ -8,24 +8,24 @@ import threading
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
-from workbench.evaluation import sets as evalsets
-from workbench.text import export
-from workbench.evaluation import runs
-from workbench.text.chunking import get_chunker
 from workbench.config import Settings, load_settings
 from workbench.embeddings.model import Embedder, get_embedder
-from workbench.evaluation.sets import EvalSet
-from workbench.evaluation.metrics import Query, locomo_queries
-from workbench.search.table import Filters, Index
-from workbench.search.sync import SyncReport, index_name, index_turn, rebuild, sync_index
+from workbench.errors import InvalidInput
 from workbench.ingest import Progress, _quiet, ingest_paths
 from workbench.records import Conversation, ImportResult, Message
 from workbench.search.retrieve import Retriever, SearchResult, get_retriever_config
-from workbench.evaluation.runs import Comparison, Run
+from workbench.search.sync import SyncReport, index_name, index_turn, rebuild, sync_index
+from workbench.search.table import Filters, Index
 from workbench.store import Store
 from workbench.store import conversations as crud
+from workbench.text.chunking import get_chunker
+
+if TYPE_CHECKING:
+    from workbench.evaluation.metrics import Query
+    from workbench.evaluation.runs import Comparison, Run
+    from workbench.evaluation.sets import EvalSet
 
 log = logging.getLogger(__name__)
 
@@ -205,20 +205,29 @@ class Workbench:
 
     def eval_sets(self) -> list[EvalSet]:
         """Every version of every eval set, newest first."""
+        from workbench.evaluation import sets as evalsets
+
         return evalsets.list_sets(self.store)
 
     def eval_set(self, ref: str) -> EvalSet:
         """``name`` (its latest version), ``name@version`` or an id; raises NotFound."""
+        from workbench.evaluation import sets as evalsets
+
         return evalsets.get_set(self.store, ref)
 
     def eval_queries(self, ref: str) -> list[Query]:
+        from workbench.evaluation import sets as evalsets
+
         return evalsets.load_queries(self.store, self.eval_set(ref).id)
 
     def eval_import(self, path: Path | str, name: str | None = None,
                     workspace: str | None = None, progress: Progress = _quiet) -> EvalSet:
         """Store a qrels JSONL file or a LoCoMo JSON file (told apart by content) as an eval set
         named ``name`` (default: the file's stem). A LoCoMo file whose samples are not in the
-        store yet is imported first. A bad line raises ValueError naming the file and line."""
+        store yet is imported first. A bad line raises InvalidInput naming the file and line."""
+        from workbench.evaluation import sets as evalsets
+        from workbench.evaluation.metrics import locomo_queries
+
         path = Path(path)
         kind = evalsets.detect(path)
         if kind == "locomo":
@@ -227,7 +236,7 @@ class Workbench:
                 for result in ingest_paths(self.store, [path], self._workspace(None), "locomo",
                                            progress, self.settings.redact):
                     if result.status != "done":
-                        raise ValueError(result.error or f"{path}: import failed")
+                        raise InvalidInput(result.error or f"{path}: import failed")
             queries = evalsets.locomo_set_queries(self.store, path)
             workspace = None if len(samples) != 1 else next(iter(samples))
         else:
@@ -242,9 +251,11 @@ class Workbench:
         """A set made from the workspace's own messages, the same for the same seed and store:
         ``known-item`` (no model; see :func:`evalsets.known_item_queries`) or ``llm`` (questions
         from the configured endpoint, else the embedded model)."""
+        from workbench.evaluation import sets as evalsets
+
         space = self._workspace(workspace)
         if n < 1:
-            raise ValueError("--n must be at least 1")
+            raise InvalidInput("n must be at least 1")
         if method == "known-item":
             shape = evalsets.KnownItemParams()
             queries = evalsets.known_item_queries(self.store, space, n, seed, shape)
@@ -262,12 +273,12 @@ class Workbench:
                       "endpoint": writer.endpoint, "prompt": evalsets.QUESTION_PROMPT_VERSION,
                       "temperature": 0.0}
         else:
-            raise ValueError(f"unknown generation method {method!r} (use known-item or llm)")
+            raise InvalidInput(f"unknown generation method {method!r} (use known-item or llm)")
         if not queries and method == "llm":
-            raise ValueError(f"{params['model']} wrote no usable question for the messages of "
+            raise InvalidInput(f"{params['model']} wrote no usable question for the messages of "
                              f"workspace {space!r}")
         if not queries:
-            raise ValueError(f"workspace {space!r} has no message to make a query of")
+            raise InvalidInput(f"workspace {space!r} has no message to make a query of")
         return evalsets.store_set(self.store, name or f"{space}-{method}", method, queries, space,
                                   seed, params)
 
@@ -291,6 +302,9 @@ class Workbench:
 
     def _eval_run(self, set_ref, retriever, chunker, ks, label, origin, batch_id, notebook,
                   progress, params) -> tuple[Run, Any]:
+        from workbench.evaluation import runs
+        from workbench.evaluation import sets as evalsets
+
         eval_set = self.eval_set(set_ref)
         queries = evalsets.load_queries(self.store, eval_set.id)
         name = retriever or self.settings.retriever
@@ -298,7 +312,7 @@ class Workbench:
             get_retriever_config(name, **params)
             json.dumps(params)
         except TypeError as exc:
-            raise ValueError(f"retriever {name!r}: bad parameters ({exc})") from None
+            raise InvalidInput(f"retriever {name!r}: bad parameters ({exc})") from None
         chunker_ = get_chunker(chunker or self.settings.chunker).name
         self.index_pending(chunker_, progress)
 
@@ -314,18 +328,26 @@ class Workbench:
     def eval_runs(self, set_ref: str | None = None, label: str | None = None,
                   batch_id: str | None = None, limit: int | None = None) -> list[Run]:
         """Stored runs, newest first; a bare set name matches every version of the set."""
+        from workbench.evaluation import runs
+
         return runs.list_runs(self.store, set_ref, label, batch_id, limit)
 
     def eval_get_run(self, ref: str) -> Run:
         """A run by full id or a unique prefix of at least 6 characters."""
+        from workbench.evaluation import runs
+
         return runs.get_run(self.store, ref)
 
     def eval_results(self, ref: str) -> list[dict[str, Any]]:
         """A run's per-query rows: text, category, relevant ids, ranking, metrics, search ms."""
+        from workbench.evaluation import runs
+
         return runs.results(self.store, ref)
 
     def eval_compare(self, run_a: str, run_b: str) -> Comparison:
         """Run b against run a: paired deltas, Wilcoxon p-values and the queries that got worse."""
+        from workbench.evaluation import runs
+
         return runs.compare(self.store, run_a, run_b)
 
     def stats(self, workspace: str | None = None) -> dict[str, Any]:
@@ -367,10 +389,12 @@ class Workbench:
         return crud.get_message(self.store, message_id)
 
     def export_conversation(self, ref: str, fmt: str = "md") -> str:
+        from workbench.text import export
+
         conversation = self.conversation(ref)
         messages = self.messages(conversation.id)
         if fmt == "json":
             return export.to_json(conversation, messages)
         if fmt in {"md", "markdown"}:
             return export.to_markdown(conversation, messages)
-        raise ValueError(f"unknown export format {fmt!r} (use md or json)")
+        raise InvalidInput(f"unknown export format {fmt!r} (use md or json)")

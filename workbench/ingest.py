@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from workbench import importers
-from workbench.importers import ImportRejected, Source
+from workbench.errors import ImportRejected
+from workbench.importers import Source
 from workbench.text.clean import Cleaner
 from workbench.records import ImportResult, ParsedFile
 from workbench.store import Store

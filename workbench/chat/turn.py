@@ -27,7 +27,8 @@ import numpy as np
 
 from workbench.text.chunking import get_chunker
 from workbench.search.sync import TurnChunks, append_turn, plan_turn, record_turn
-from workbench.chat.llm import LLMClient, LLMUnavailable, count_tokens
+from workbench.chat.llm import LLMClient, count_tokens
+from workbench.errors import EmptyMessage, InvalidInput, LLMUnavailable
 from workbench.records import Conversation, Message
 from workbench.search.retrieve import Hit
 from workbench.store.ids import message_hash
@@ -60,10 +61,6 @@ _SPARE_HITS = 24  # hits asked beyond k, so that dropping the visible turns stil
 def wait_for_indexing() -> None:
     """Return once every turn stored so far in this process is indexed."""
     _INDEXER.submit(lambda: None).result()
-
-
-class EmptyMessage(ValueError):
-    """The message has no visible text once control characters are removed."""
 
 
 def sanitise(text: str) -> str:
@@ -223,7 +220,7 @@ class Chat:
                 conv = self.wb.conversation(conversation)
                 active = self.wb.messages(conv.id, active_only=True)
                 if not active or active[-1].role != "user":
-                    raise ValueError(f"conversation {conv.id} has no unanswered question")
+                    raise InvalidInput(f"conversation {conv.id} has no unanswered question")
                 history, before = self._history(conv.id, before=active[-1])
             turn = self._prepare(conv, active[-1], history, before, started, False, now)
         for _ in self.stream(turn):

@@ -25,8 +25,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
-if TYPE_CHECKING:
+from workbench.errors import Ambiguous, InvalidInput, NotFound
 
+if TYPE_CHECKING:
     from workbench.api import Workbench
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -117,13 +118,11 @@ def batches(wb: "Workbench", limit: int | None = None) -> list[Batch]:
 
 def get_batch(wb: "Workbench", ref: str) -> Batch:
     """A batch by id or unique id prefix."""
-    from workbench.store.conversations import NotFound
-
     with wb.store.connect() as con:
         rows = con.execute(f"SELECT {_BATCH_COLUMNS} FROM eval_batches "
                            "WHERE id::VARCHAR LIKE ? || '%' LIMIT 2", [ref.lower()]).fetchall()
     if len(rows) != 1:
-        raise NotFound(f"no batch {ref!r}" if not rows else f"batch prefix {ref!r} is ambiguous")
+        raise Ambiguous(f"batch prefix {ref!r} is ambiguous") if rows else NotFound(f"no batch {ref!r}")
     return _batch(rows[0])
 
 
@@ -157,7 +156,7 @@ def plan_parameters(
     available = {p.stem: p for p in sorted(source.glob("*.ipynb"))}
     missing = [n for n in names if n not in available]
     if missing:
-        raise ValueError(f"no notebook {', '.join(missing)} in {source}")
+        raise InvalidInput(f"no notebook {', '.join(missing)} in {source}")
     # Every notebook of the folder is checked, so that one params file serves a run of any
     # subset of them and still catches a typo in the others.
     declared = {n: declared_parameters(path) for n, path in available.items()}
@@ -170,17 +169,17 @@ def plan_parameters(
         for name, values in given.items():
             unknown = sorted(set(values) - set(declared[name]))
             if unknown:
-                raise ValueError(f"{name} declares no parameter {', '.join(unknown)} "
+                raise InvalidInput(f"{name} declares no parameter {', '.join(unknown)} "
                                  f"(it has: {', '.join(declared[name])})")
             _refuse_injected(name, values)
         overrides = {n: given.get(n, {}) for n in names}
     else:
         if keys & set(available):
-            raise ValueError("params mix notebook names and parameter names; give either "
+            raise InvalidInput("params mix notebook names and parameter names; give either "
                              "{notebook: {parameter: value}} or {parameter: value}")
         unknown = sorted(k for k in params if not any(k in d for d in declared.values()))
         if unknown:
-            raise ValueError(f"no notebook declares {', '.join(unknown)}")
+            raise InvalidInput(f"no notebook declares {', '.join(unknown)}")
         _refuse_injected("every notebook", params)
         overrides = {n: {k: v for k, v in params.items() if k in declared[n]} for n in names}
     return {n: {**declared[n], **overrides[n]} for n in names}
@@ -189,7 +188,7 @@ def plan_parameters(
 def _refuse_injected(where: str, values: Mapping[str, Any]) -> None:
     fixed = sorted(set(values) & set(INJECTED))
     if fixed:
-        raise ValueError(f"{', '.join(fixed)} of {where} is set by the batch itself")
+        raise InvalidInput(f"{', '.join(fixed)} of {where} is set by the batch itself")
 
 
 def _stem(name: str) -> str:
@@ -204,9 +203,9 @@ def parse_thresholds(specs: Iterable[str], default: float = THRESHOLD) -> tuple[
         try:
             number = float(value)
         except ValueError:
-            raise ValueError(f"threshold {spec!r} is not NUMBER or METRIC=NUMBER") from None
+            raise InvalidInput(f"threshold {spec!r} is not NUMBER or METRIC=NUMBER") from None
         if number < 0:
-            raise ValueError(f"threshold {spec!r} is negative")
+            raise InvalidInput(f"threshold {spec!r} is negative")
         if sep:
             per_metric[name.strip()] = number
         else:

@@ -25,7 +25,7 @@ import pyarrow as pa
 from workbench.evaluation.sets import EvalSet, SetQuery, resolve_set
 from workbench.evaluation.metrics import Report, evaluate
 from workbench.store import Store
-from workbench.store.conversations import NotFound
+from workbench.errors import Ambiguous, InvalidInput, NotFound
 
 PRIMARY_METRIC = "R@10"
 _RESULT_SCHEMA = pa.schema([
@@ -140,7 +140,7 @@ def execute(
     """Search every judged query (``search`` returns ranked message ids), score, store."""
     ks = sorted({int(k) for k in ks})
     if not ks or ks[0] < 1:
-        raise ValueError("k values must be positive integers")
+        raise InvalidInput("k values must be positive integers")
     started_at = datetime.now(timezone.utc)
     rankings: dict[str, list[str]] = {}
     timings: dict[str, float] = {}
@@ -235,7 +235,7 @@ def _resolve_run(con, ref: str) -> str:
     if len(ref) < 6 and len(ref) != 0 and rows:
         raise NotFound(f"run {ref!r}: give at least 6 characters of its id")
     if len(rows) != 1:
-        raise NotFound(f"run {ref!r} {'is ambiguous' if rows else 'does not exist'}")
+        raise Ambiguous(f"run {ref!r} is ambiguous") if rows else NotFound(f"run {ref!r} does not exist")
     return rows[0][0]
 
 
@@ -295,7 +295,7 @@ def compare(store: Store, ref_a: str, ref_b: str) -> Comparison:
     rows_b = {_pairing_key(r, same_set): r for r in results(store, b.id)}
     paired = [key for key in rows_a if key in rows_b]
     if not paired:
-        raise ValueError(f"runs {a.id[:8]} and {b.id[:8]} share no queries")
+        raise InvalidInput(f"runs {a.id[:8]} and {b.id[:8]} share no queries")
     names = [m for m in a.metrics if m in b.metrics]
     metrics = {}
     for name in names:

@@ -1,5 +1,5 @@
 """DuckDB, the source of truth: connection handling, migrations, conversation CRUD, imports."""
 
-from workbench.store.database import Store, StoreBusy
+from workbench.store.database import Store
 
-__all__ = ["Store", "StoreBusy"]
+__all__ = ["Store"]

@@ -14,6 +14,7 @@ from typing import Any
 
 import duckdb
 
+from workbench.errors import Ambiguous, NotFound
 from workbench.records import Conversation, Message
 from workbench.store import ids
 from workbench.store.database import Store
@@ -32,10 +33,6 @@ _MESSAGE_COLUMNS = """
     content_type, created_at, source_id, metadata::VARCHAR, on_active_branch, content_hash,
     position
 """
-
-
-class NotFound(LookupError):
-    """No conversation (or workspace) with that id or name."""
 
 
 def _loads(text: str | None) -> dict[str, Any]:
@@ -139,8 +136,9 @@ def resolve_conversation_id(con: duckdb.DuckDBPyConnection, ref: str) -> str:
             "SELECT id::VARCHAR FROM conversations WHERE id::VARCHAR LIKE ? LIMIT 2", [ref + "%"]
         ).fetchall()
     if len(rows) != 1 or len(ref) < 4:
-        reason = "is ambiguous" if len(rows) > 1 else "does not exist"
-        raise NotFound(f"conversation {ref!r} {reason}")
+        if len(rows) > 1:
+            raise Ambiguous(f"conversation {ref!r} is ambiguous")
+        raise NotFound(f"conversation {ref!r} does not exist")
     return rows[0][0]
 
 

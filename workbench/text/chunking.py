@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable, Sequence
 
+from workbench.errors import InvalidInput
 from workbench.text.clean import normalise
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
@@ -186,4 +187,4 @@ def get_chunker(name: str) -> Chunker:
     try:
         return CHUNKERS[name]
     except KeyError:
-        raise ValueError(f"unknown chunker {name!r}; known: {', '.join(CHUNKERS)}") from None
+        raise InvalidInput(f"unknown chunker {name!r}; known: {', '.join(CHUNKERS)}") from None
