@@ -10,6 +10,11 @@ from pathlib import Path
 
 import streamlit as st
 
+from workbench.process import configure_process
+
+# ruff: noqa: E402 - the workbench's imports come after the process is configured
+configure_process()
+
 from workbench import Workbench, load_settings
 from workbench.chat.llm import EmbeddedServer, LLMClient, ensure_llm
 from workbench.ui import chat, conversations, evaluation, import_page, search, settings

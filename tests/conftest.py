@@ -12,6 +12,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from workbench.process import configure_process
+
+# ruff: noqa: E402 - tests are an entry point: the process is configured before the workbench loads
+configure_process()
+
 from workbench import Workbench
 from workbench.cli.main import app
 

@@ -17,7 +17,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from workbench.cli.common import (
-    _lookup,
+    Commands,
     _progress_printer,
     _state,
     emit_json,
@@ -29,9 +29,10 @@ from workbench.cli.common import (
 )
 from workbench.cli.evaluation import eval_app
 from workbench.cli.schedule import schedule_app  # also registers `eval notebooks` on eval_app
+from workbench.process import configure_process
 from workbench.text.timeparse import parse_time_range
 
-app = typer.Typer(help="Conversation-memory workbench.", no_args_is_help=True)
+app = typer.Typer(cls=Commands, help="Conversation-memory workbench.", no_args_is_help=True)
 conversations_app = typer.Typer(help="List, read, export, rename and delete conversations.")
 bench_app = typer.Typer(help="Benchmarks: print a table and store the results.")
 app.add_typer(conversations_app, name="conversations")
@@ -47,6 +48,7 @@ def main(
         None, "--home", help="Workbench home (default: $WORKBENCH_HOME or data/workbench)."
     ),
 ) -> None:
+    configure_process()
     _state["home"] = home
 
 
@@ -147,14 +149,12 @@ def search(
                    neighbours=neighbours)
     if queries is not None:
         for number, item in enumerate(_read_queries(queries), start=1):
-            with _lookup():
-                result = bench.search(item["query"], item.get("workspace") or workspace, **options)
+            result = bench.search(item["query"], item.get("workspace") or workspace, **options)
             sys.stdout.write(json.dumps(
                 {"id": item.get("id", number), "hits": [h.to_dict() for h in result.hits]},
                 ensure_ascii=False, default=str) + "\n")
         return
-    with _lookup():
-        result = bench.search(query, workspace, **options)
+    result = bench.search(query, workspace, **options)
     if as_json:
         emit_json({
             "query": result.query, "since": result.since, "until": result.until,
@@ -200,28 +200,24 @@ def chat(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Ask with memory: the answer cites past messages; the turn is stored and indexed."""
-    from workbench.chat.turn import EmptyMessage, wait_for_indexing
+    from workbench.chat.turn import wait_for_indexing
 
     bench = workbench(search_mirror=False)  # one turn: see `search`
-    with _lookup():
-        engine = bench.chat()
-        try:
-            if retry:
-                if not conversation:
-                    fail("--retry needs --conversation")
-                turn = engine.retry(conversation)
-            else:
-                turn = engine.start(message, workspace, conversation)
-                if not as_json:
-                    for delta in engine.stream(turn):
-                        out.print(delta, end="", markup=False, highlight=False, soft_wrap=True)
-                    out.print()
-                else:
-                    for _ in engine.stream(turn):
-                        pass
-        except EmptyMessage as exc:
-            fail(str(exc))
-        wait_for_indexing()  # the process ends here: let the new turns reach the index
+    engine = bench.chat()
+    if retry:
+        if not conversation:
+            fail("--retry needs --conversation")
+        turn = engine.retry(conversation)
+    else:
+        turn = engine.start(message, workspace, conversation)
+        if not as_json:
+            for delta in engine.stream(turn):
+                out.print(delta, end="", markup=False, highlight=False, soft_wrap=True)
+            out.print()
+        else:
+            for _ in engine.stream(turn):
+                pass
+    wait_for_indexing()  # the process ends here: let the new turns reach the index
     if as_json:
         emit_json(turn.to_dict())
     else:
@@ -272,8 +268,7 @@ def reindex(
     chunker: Optional[str] = typer.Option(None, "--chunker"),
 ) -> None:
     """Drop the derived LanceDB index and rebuild it from DuckDB."""
-    with _lookup():
-        report = workbench().reindex(chunker, progress=_progress_printer())
+    report = workbench().reindex(chunker, progress=_progress_printer())
     out.print(f"indexed {report.chunks_embedded} chunks in {report.seconds:.1f} s")
 
 
@@ -326,9 +321,8 @@ def conversations_show(
 ) -> None:
     """Print a conversation's messages (active branch unless --all)."""
     bench = workbench()
-    with _lookup():
-        item = bench.conversation(conversation)
-        messages = bench.messages(item.id, active_only=not all_branches)
+    item = bench.conversation(conversation)
+    messages = bench.messages(item.id, active_only=not all_branches)
     if as_json:
         payload = item.to_dict()
         payload["messages"] = [m.to_dict() for m in messages]
@@ -349,8 +343,7 @@ def conversations_export(
     output: Optional[Path] = typer.Option(None, "--output", "-o"),
 ) -> None:
     """Export a conversation as Markdown or JSON."""
-    with _lookup():
-        text = workbench().export_conversation(conversation, fmt)
+    text = workbench().export_conversation(conversation, fmt)
     if output:
         output.write_text(text, encoding="utf-8")
         err.print(f"wrote {output}")
@@ -361,8 +354,7 @@ def conversations_export(
 @conversations_app.command("rename")
 def conversations_rename(conversation: str, title: str) -> None:
     """Give a conversation a new title."""
-    with _lookup():
-        item = workbench().rename_conversation(conversation, title)
+    item = workbench().rename_conversation(conversation, title)
     out.print(f"renamed {item.id} to {item.title!r}", markup=False)
 
 
@@ -373,11 +365,10 @@ def conversations_delete(
 ) -> None:
     """Delete a conversation and its messages."""
     bench = workbench()
-    with _lookup():
-        item = bench.conversation(conversation)
-        if not yes and sys.stdin.isatty():
-            typer.confirm(f"Delete {item.title or item.id} and its messages?", abort=True)
-        removed = bench.delete_conversation(item.id)
+    item = bench.conversation(conversation)
+    if not yes and sys.stdin.isatty():
+        typer.confirm(f"Delete {item.title or item.id} and its messages?", abort=True)
+    removed = bench.delete_conversation(item.id)
     out.print(f"deleted {item.id} ({removed} messages)", markup=False)
 
 
@@ -426,10 +417,7 @@ def bench_embed(
     from workbench.embeddings.model import model_slug
 
     config = settings()  # no stores: this command also runs where only torch is installed
-    try:
-        rows = run_embed_benchmark(config, texts)
-    except ValueError as error:  # a model the bulk encoder cannot reproduce
-        fail(str(error))
+    rows = run_embed_benchmark(config, texts)
     table = Table(title=f"embedding benchmark ({model_slug(config.embedding_model)}, "
                         f"{rows[0]['device']})")
     for column in ("encoder", "texts", "seconds", "texts/s", "vs encode", "min cosine"):

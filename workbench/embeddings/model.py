@@ -7,7 +7,6 @@ Vectors are L2-normalised float32, so a dot product is the cosine similarity.
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 from functools import lru_cache
@@ -164,8 +163,6 @@ def _cached_query(embedder: Embedder, text: str) -> np.ndarray:
 
 @lru_cache(maxsize=4)
 def _load(path: str, device: str | None):
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from sentence_transformers import SentenceTransformer
 
     if device is None:

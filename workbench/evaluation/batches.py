@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 from workbench.errors import Ambiguous, InvalidInput, NotFound
+from workbench.process import ENVIRONMENT
 
 if TYPE_CHECKING:
     from workbench.api import Workbench
@@ -364,9 +365,9 @@ def _kernel_environment(wb: "Workbench", jupyter: Path) -> Iterator[None]:
         "MPLCONFIGDIR": str(jupyter / "matplotlib"),
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",  # ipykernel's debugger warns on every start
     }
-    # Progress bars and tokenizer chatter would fill the executed notebooks' stderr cells.
-    quiet = {"LANCEDB_LOG": "error", "TQDM_DISABLE": "1", "TRANSFORMERS_VERBOSITY": "error"}
-    changes |= {name: os.environ.get(name, value) for name, value in quiet.items()}
+    # A kernel is an entry point that runs no workbench code first: it gets the variables in
+    # its environment (progress bars and tokenizer chatter would fill the stderr cells).
+    changes |= {name: os.environ.get(name, value) for name, value in ENVIRONMENT.items()}
     saved = {name: os.environ.get(name) for name in changes}
     os.environ.update(changes)
     try:

@@ -28,10 +28,6 @@ import pyarrow as pa
 if TYPE_CHECKING:
     from workbench.search.mirror import Mirror
 
-os.environ.setdefault("LANCEDB_LOG", "error")  # every query otherwise logs a warning about _distance
-# Index statistics (read after each compaction) without the vector index's centroids.
-os.environ.setdefault("LANCE_INCLUDE_VECTOR_CENTROIDS", "false")
-
 log = logging.getLogger(__name__)
 TS = pa.timestamp("us", tz="UTC")
 # Chat turns append one small fragment each, which every full-text search scans outside the
