@@ -40,6 +40,7 @@ class Embedder:
 
     ``encode`` batches and sorts by length to limit padding (``bulk.py``);
     ``encode_query`` memoises recent queries because a chat turn embeds the same question twice.
+    Once the model's ONNX export is checked, queries and ``dimension`` never load the torch model.
     """
 
     def __init__(
@@ -53,6 +54,7 @@ class Embedder:
         self.query_encoder = query_encoder
         self.cache_dir = cache_dir
         self._lock = threading.Lock()
+        self._onnx_lock = threading.Lock()  # one export at a time; the model takes _lock
         self._model = None
         self._onnx = None
         self._onnx_tried = False
@@ -69,6 +71,9 @@ class Embedder:
 
     @property
     def dimension(self) -> int:
+        checked = self._checked_onnx() if self._model is None else None
+        if checked is not None:
+            return checked.dimension
         # sentence-transformers 6 renamed get_sentence_embedding_dimension.
         getter = getattr(self.model, "get_embedding_dimension", None)
         getter = getter or self.model.get_sentence_embedding_dimension
@@ -106,17 +111,36 @@ class Embedder:
     def onnx(self):
         """The ONNX Runtime query encoder on CPU, or None (torch then encodes queries)."""
         if not self._onnx_tried:
-            model = self.model  # outside the lock: loading the model takes it too
-            with self._lock:
+            with self._onnx_lock:
                 if not self._onnx_tried:
-                    if self.query_encoder == "onnx" and model.device.type == "cpu":
-                        from workbench.embeddings import query_encoder
-
-                        self._onnx = query_encoder.load(
-                            model, resolve_model_path(self.name), self.cache_dir
-                        )
+                    self._onnx = self._open_onnx()
                     self._onnx_tried = True
         return self._onnx
+
+    def _checked_onnx(self):
+        """The query encoder if this model's export was checked before (opened without loading
+        the model), else None without exporting: an import may never embed a query."""
+        if self._onnx_tried:
+            return self._onnx
+        with self._onnx_lock:
+            if not self._onnx_tried and self.query_encoder == "onnx" and self.device in (None, "cpu"):
+                from workbench.embeddings import query_encoder
+
+                self._onnx = query_encoder.load_checked(resolve_model_path(self.name), self.cache_dir)
+                self._onnx_tried = self._onnx is not None
+            return self._onnx
+
+    def _open_onnx(self):
+        if self.query_encoder != "onnx" or self.device not in (None, "cpu"):
+            return None
+        from workbench.embeddings import query_encoder
+
+        path = resolve_model_path(self.name)
+        checked = query_encoder.load_checked(path, self.cache_dir)
+        if checked is not None:
+            return checked
+        model = self.model
+        return query_encoder.load(model, path, self.cache_dir) if model.device.type == "cpu" else None
 
     @property
     def bulk(self):
