@@ -183,6 +183,8 @@ def eval_generate(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Make an eval set from your own history (a new version when the queries change)."""
+    if n < 1:
+        fail("--n must be at least 1")
     item = workbench().eval_generate(workspace, n, seed, name, method)
     _print_set(item, as_json)
 

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from workbench.cli.common import (
@@ -60,6 +59,8 @@ def ingest(
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
     """Import exports into the store: each file whole or not at all, re-imports add nothing."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     bench = workbench()
     with Progress(
         TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
