@@ -13,9 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 
-from workbench import importers
 from workbench.errors import ImportRejected
-from workbench.importers import Source
 from workbench.text.clean import Cleaner
 from workbench.records import ImportResult, ParsedFile
 from workbench.store import Store
@@ -37,6 +35,10 @@ def ingest_file(
     redact: bool = False,
 ) -> ImportResult:
     """Import one file; raises ImportRejected (nothing written) when it cannot be imported."""
+    # The parsers load here, on the first import: a search through the same door never needs them.
+    from workbench import importers
+    from workbench.importers import Source
+
     started, started_at = time.perf_counter(), datetime.now(timezone.utc)
     source = Source(path)
     if source.path.is_dir():
