@@ -10,10 +10,15 @@ from pathlib import Path
 
 import streamlit as st
 
+from workbench.process import configure_process
+
+# ruff: noqa: E402 - the workbench's imports come after the process is configured
+configure_process()
+
 from workbench import Workbench, load_settings
 from workbench.chat.llm import LLMClient, LLMSource
 from workbench.ui import chat, conversations, evaluation, import_page, search, settings
-from workbench.ui.common import NAV_KEY
+from workbench.ui.common import NAV_KEY, page
 
 st.set_page_config(page_title="Workbench", page_icon=":material/neurology:", layout="wide")
 
@@ -62,17 +67,17 @@ if st.session_state.get("workspace") not in names:
 workspace = st.sidebar.selectbox("Workspace", names, key="workspace")
 
 pages = {
-    "chat": st.Page(lambda: chat.render(wb, workspace, llm), title="Chat",
+    "chat": st.Page(page(lambda: chat.render(wb, workspace, llm)), title="Chat",
                     icon=":material/chat:", url_path="chat", default=True),
-    "search": st.Page(lambda: search.render(wb, workspace), title="Search",
+    "search": st.Page(page(lambda: search.render(wb, workspace)), title="Search",
                       icon=":material/search:", url_path="search"),
-    "conversations": st.Page(lambda: conversations.render(wb, workspace), title="Conversations",
+    "conversations": st.Page(page(lambda: conversations.render(wb, workspace)), title="Conversations",
                              icon=":material/forum:", url_path="conversations"),
-    "import": st.Page(lambda: import_page.render(wb, workspace), title="Import",
+    "import": st.Page(page(lambda: import_page.render(wb, workspace)), title="Import",
                       icon=":material/upload_file:", url_path="import"),
-    "evaluation": st.Page(lambda: evaluation.render(wb), title="Evaluation",
+    "evaluation": st.Page(page(lambda: evaluation.render(wb)), title="Evaluation",
                           icon=":material/monitoring:", url_path="evaluation"),
-    "settings": st.Page(lambda: settings.render(wb, workspace, llm), title="Settings",
+    "settings": st.Page(page(lambda: settings.render(wb, workspace, llm)), title="Settings",
                         icon=":material/settings:", url_path="settings"),
 }
 current = st.navigation(list(pages.values()))

@@ -16,6 +16,11 @@ import nbformat
 import pytest
 from typer.testing import CliRunner
 
+from workbench.process import configure_process
+
+# ruff: noqa: E402 - tests are an entry point: the process is configured before the workbench loads
+configure_process()
+
 from workbench import Workbench, load_settings
 from workbench.embeddings.model import Embedder
 from workbench.cli.main import app

@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from workbench.api import Workbench
     from workbench.config import Settings, load_settings
-    from workbench.importers import ImportRejected
+    from workbench.errors import ImportRejected
     from workbench.records import Conversation, ImportResult, Message
 
 # Imported on first use, so that a part such as the bulk encoder or the embedding benchmark runs
 # where only torch is installed, and `workbench --help` does not load DuckDB and LanceDB.
 _EXPORTS = {
     "Conversation": "records",
-    "ImportRejected": "importers",
+    "ImportRejected": "errors",
     "ImportResult": "records",
     "Message": "records",
     "Settings": "config",

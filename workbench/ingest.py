@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from workbench import importers
-from workbench.importers import ImportRejected, Source
+from workbench.errors import ImportRejected
+from workbench.importers import Source
 from workbench.importers.reading import Limits, Refused
 from workbench.importers.scrub import scrub
 from workbench.text.clean import Cleaner
@@ -46,6 +47,9 @@ def ingest_file(
     limits: Limits | None = None,
 ) -> ImportResult:
     """Import one file; raises ImportRejected (nothing written) when it cannot be imported."""
+    # The parsers load here, on the first import: a search through the same door never needs them.
+    from workbench.importers import Source
+
     started, started_at = time.perf_counter(), datetime.now(timezone.utc)
     source = Source(path, limits=limits)
     try:

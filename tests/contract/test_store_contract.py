@@ -26,7 +26,7 @@ from workbench.records import (
     SetQuery,
 )
 from workbench.store import Conflict, DuckDBStore, Store
-from workbench.store.conversations import NotFound
+from workbench.errors import NotFound
 
 BACKENDS = ["duckdb"]
 _FACTORIES: dict[str, Callable[[Path], Store]] = {

@@ -285,3 +285,28 @@ def test_evaluation_page_shows_runs_over_time_a_run_and_a_comparison(app, wb):
     assert compared.loc["R@10", "delta"] == pytest.approx(
         worse.metrics["R@10"] - good.metrics["R@10"])
     assert any("paired queries" in c.value for c in at.caption)
+
+
+def _page_with_errors() -> None:
+    """A page of the app's kind: a missing thing, then a bug when asked for one."""
+    import streamlit as st
+
+    from workbench.errors import NotFound
+    from workbench.ui.common import page
+
+    def render() -> None:
+        if st.session_state.get("bug"):
+            raise KeyError("unexpected")
+        raise NotFound("conversation 'deadbeef' does not exist")
+
+    page(render)()
+
+
+def test_a_page_shows_a_workbench_error_as_one_line_and_a_bug_as_an_exception():
+    at = AppTest.from_function(_page_with_errors).run()
+    assert [e.value for e in at.error] == ["conversation 'deadbeef' does not exist"]
+    assert not at.exception
+    at.session_state["bug"] = True
+    at.run()
+    assert not at.error and len(at.exception) == 1
+    assert 'raise KeyError("unexpected")' in "\n".join(at.exception[0].stack_trace)

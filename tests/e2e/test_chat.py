@@ -12,8 +12,7 @@ from conftest import Cli, ingest_into, wait_until
 pytest.importorskip("llama_cpp", reason="llama-cpp-python[server] is installed by `make setup`")
 
 from workbench import Workbench  # noqa: E402
-from workbench.chat.turn import EmptyMessage  # noqa: E402
-from workbench.store.conversations import NotFound  # noqa: E402
+from workbench.errors import EmptyMessage, NotFound  # noqa: E402
 from workbench.chat.llm import LLMClient, LLMConfig  # noqa: E402
 
 

@@ -13,12 +13,12 @@ from types import SimpleNamespace
 
 import pytest
 
+from workbench.errors import LLMUnavailable
 from workbench.chat.llm import (
     EmbeddedServer,
     LLMClient,
     LLMConfig,
     LLMSource,
-    LLMUnavailable,
     count_tokens,
     estimate_tokens,
     free_port,
@@ -169,7 +169,7 @@ def test_server_dies_with_killed_parent(tmp_path: Path) -> None:
     script = textwrap.dedent(f"""
         import sys, time
         from pathlib import Path
-        from workbench.llm import EmbeddedServer
+        from workbench.chat.llm import EmbeddedServer
         srv = EmbeddedServer(Path({str(tmp_path)!r}), n_ctx=512).start()
         print(srv.pid, flush=True)
         time.sleep(120)

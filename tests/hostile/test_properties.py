@@ -15,7 +15,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from workbench.importers import ImportRejected, Source
+from workbench.errors import ImportRejected
+from workbench.importers import Source
 from workbench.ingest import _read, ingest_file
 from workbench.records import ParsedFile
 from workbench.store import DuckDBStore

@@ -11,7 +11,8 @@ import pytest
 from conftest import FIXTURES, run_workbench
 from hostile_files import chatgpt, rejected_cases, write_json, zip_bomb
 from workbench import Workbench
-from workbench.importers import ImportRejected, Source, parse
+from workbench.errors import ImportRejected
+from workbench.importers import Source, parse
 from workbench.importers.base import epoch_seconds, parse_timestamp
 from workbench.importers.reading import Limits
 

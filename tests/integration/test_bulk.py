@@ -11,12 +11,12 @@ import pytest
 from conftest import Cli
 from workbench.bench import synthetic
 from workbench.embeddings.bulk import BulkEncoder
-from workbench.embeddings.model import get_embedder
+from workbench.embeddings.model import Embedder
 
 
 @pytest.fixture(scope="module")
 def model():
-    return get_embedder().model
+    return Embedder().model
 
 
 def test_bulk_vectors_are_the_models(model):

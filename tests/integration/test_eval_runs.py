@@ -12,7 +12,7 @@ import pytest
 from conftest import Cli, copy_home
 from test_eval_sets import tiny_locomo
 from workbench import Workbench
-from workbench.store.conversations import NotFound
+from workbench.errors import NotFound
 
 N, SEED = 15, 0
 # Diversity over relevance: a deliberately worse configuration of the default retriever.

@@ -12,7 +12,7 @@ import pytest
 from conftest import HISTORY, Cli, copy_home, ingest_into, run_workbench
 from workbench import Workbench
 from workbench.evaluation.sets import fingerprint, parse_question, question_prompt
-from workbench.store.conversations import NotFound
+from workbench.errors import NotFound
 
 
 def tiny_locomo() -> list[dict]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import datetime, timezone
 
 import numpy as np
@@ -201,17 +203,50 @@ def test_queries_are_encoded_by_onnx_runtime_with_the_models_vectors(indexed, tm
     assert indexed.embedder.onnx is not None  # the default path of every search
     model_path = resolve_model_path(indexed.embedder.name)
     cache = tmp_path / "cache"
+    assert query_encoder.load_checked(model_path, cache) is None  # nothing exported there yet
     encoder = query_encoder.load(indexed.embedder.model, model_path, cache)
     exported = list((cache / "onnx").glob("*.onnx"))
     assert encoder is not None and len(exported) == 1
     for text in ["hi", "quando combinamos o backup?"]:
         assert np.allclose(encoder.encode(text), indexed.embedder.encode([text])[0], atol=1e-5)
+    # Checked once, it opens without the model: same vectors, and the dimension without torch.
+    checked = query_encoder.load_checked(model_path, cache)
+    assert checked is not None and checked.dimension == indexed.embedder.dimension == 384
+    long = "ontem falamos do backup diário às 3h 🤔 " * 40  # past the 256-token limit
+    for text in ["hi", long]:
+        assert np.allclose(checked.encode(text), encoder.encode(text), atol=1e-6)
+    fresh = Embedder(indexed.embedder.name, cache_dir=cache)
+    assert fresh.dimension == 384 and fresh._model is None
+    assert np.allclose(fresh.encode_query("hi"), encoder.encode("hi"), atol=1e-6)
+    assert fresh._model is None
     exported[0].write_bytes(b"not a model")  # a damaged cache file is exported again
+    assert query_encoder.load_checked(model_path, cache) is None
     assert query_encoder.load(indexed.embedder.model, model_path, cache) is not None
     assert exported[0].stat().st_size > 1_000_000
     torch_only = Embedder(indexed.embedder.name, query_encoder="torch")
     assert torch_only.onnx is None
     assert np.allclose(torch_only.encode_query("hi"), indexed.embedder.encode_query("hi"), atol=1e-5)
+
+
+def test_a_one_shot_search_is_quiet_and_never_loads_torch(indexed):
+    """`search --json` in a fresh process, as a script calls it: JSON on stdout, nothing on
+    stderr, and the query embedded by ONNX Runtime without importing torch."""
+    indexed.embedder.encode_query("warm up")  # the first query of a model checks its export
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "workbench", "--home", str(indexed.settings.home),
+         "search", "daily backup of the sqlite database with cron", "--workspace", "default",
+         "--k", "3", "--json"],
+        capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stderr.splitlines()
+    assert [line for line in lines if not line.startswith("import time:")] == []
+    modules = {line.rsplit("|", 1)[-1].strip() for line in lines[1:]}
+    assert "onnxruntime" in modules and "lancedb" in modules
+    assert not {"torch", "sentence_transformers", "transformers", "spacy"} & modules
+    payload = json.loads(done.stdout)
+    assert payload["query"].startswith("daily backup") and len(payload["hits"]) == 3
+    expected = indexed.search.query("daily backup of the sqlite database with cron", "default", k=3)
+    assert [h["message_id"] for h in payload["hits"]] == [h.message_id for h in expected.hits]
 
 
 def test_chat_appends_are_folded_into_the_indexes_every_few_turns(tmp_path):

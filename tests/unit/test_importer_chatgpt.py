@@ -12,7 +12,8 @@ import pytest
 
 from conftest import FIXTURES
 from workbench.importers import chatgpt
-from workbench.importers.base import ImportRejected, Source
+from workbench.errors import ImportRejected
+from workbench.importers.base import Source
 from workbench.records import ParsedFile
 
 

@@ -11,7 +11,8 @@ import pytest
 
 from conftest import FIXTURES
 from workbench.importers import claude, generic, legacy, locomo, openwebui, sharegpt
-from workbench.importers.base import ImportRejected, Source, parse_timestamp
+from workbench.errors import ImportRejected
+from workbench.importers.base import Source, parse_timestamp
 
 UTC = timezone.utc
 

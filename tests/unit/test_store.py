@@ -12,8 +12,8 @@ import duckdb
 import pytest
 
 from conftest import wait_until
+from workbench.errors import NotFound
 from workbench.store import DuckDBStore
-from workbench.store.conversations import NotFound
 from workbench.store.migrations import MIGRATIONS, applied, migrate
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from workbench.bench import synthetic
 from workbench.config import Settings
+from workbench.errors import ImportRejected, InvalidInput
 
 DEFAULT_FIXTURES = Path("tests/fixtures")
 
@@ -29,7 +30,6 @@ def run_ingest_benchmark(
 ) -> tuple[list[dict[str, Any]], Path]:
     """Parse + store throughput per fixture and for a generated ChatGPT export, into fresh stores."""
     # The stores are imported here: the embedding benchmark must run where only torch is installed.
-    from workbench import importers
     from workbench.ingest import ingest_file
     from workbench.store import DuckDBStore
 
@@ -44,7 +44,7 @@ def run_ingest_benchmark(
             started = time.perf_counter()
             try:
                 result = ingest_file(store, path, "bench")
-            except importers.ImportRejected:
+            except ImportRejected:
                 continue
             seconds = time.perf_counter() - started
             rows.append(
@@ -115,7 +115,7 @@ def run_embed_benchmark(settings: Settings, texts: int = 2000) -> list[dict[str,
     model = embedder.model
     bulk = embedder.bulk
     if bulk is None:
-        raise ValueError(f"{settings.embedding_model}: the bulk encoder reproduces mean-pooled "
+        raise InvalidInput(f"{settings.embedding_model}: the bulk encoder reproduces mean-pooled "
                          "models only")
     warm = corpus[: min(len(corpus), 256)]  # kernels, allocator, tokenizer threads: not measured
     model.encode(warm, batch_size=embedder.batch_size)

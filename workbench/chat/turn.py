@@ -24,9 +24,10 @@ from typing import Any, Iterator, Protocol
 
 import numpy as np
 
-from workbench.chat.llm import LLMClient, LLMUnavailable, count_tokens
+from workbench.chat.llm import LLMClient, count_tokens
 from workbench.config import Settings
 from workbench.embeddings.model import Embedder
+from workbench.errors import EmptyMessage, InvalidInput, LLMUnavailable
 from workbench.records import Conversation, Message
 from workbench.search.retrieve import Hit, SearchResult
 from workbench.search.sync import SyncReport, TurnChunks, append_turn, plan_turn, record_turn
@@ -81,10 +82,6 @@ class ChatParts:
     settings: Settings
     indexer: Executor
     searcher: Executor
-
-
-class EmptyMessage(ValueError):
-    """The message has no visible text once control characters are removed."""
 
 
 def sanitise(text: str) -> str:
@@ -282,7 +279,7 @@ class Chat:
                 conv = store.conversations.get(conversation)
                 active = store.messages.list(conv.id, active_only=True)
                 if not active or active[-1].role != "user":
-                    raise ValueError(f"conversation {conv.id} has no unanswered question")
+                    raise InvalidInput(f"conversation {conv.id} has no unanswered question")
                 history, before = self._history(conv.id, before=active[-1])
             turn = self._prepare(conv, active[-1], history, before, started, False, now)
         for _ in self.stream(turn):

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from workbench.cli.common import _lookup, emit_json, err, fail, out, workbench
+from workbench.cli.common import emit_json, err, fail, out, workbench
 
 
 def chat(
@@ -20,28 +20,27 @@ def chat(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Ask with memory: the answer cites past messages; the turn is stored and indexed."""
-    from workbench.chat.turn import EmptyMessage
+    from workbench.errors import EmptyMessage
 
     bench = workbench(search_mirror=False)  # one turn: see `search`
-    with _lookup():
-        engine = bench.chat
-        try:
-            if retry:
-                if not conversation:
-                    fail("--retry needs --conversation")
-                turn = engine.retry(conversation)
+    engine = bench.chat
+    try:
+        if retry:
+            if not conversation:
+                fail("--retry needs --conversation")
+            turn = engine.retry(conversation)
+        else:
+            turn = engine.start(message, workspace, conversation)
+            if not as_json:
+                for delta in engine.stream(turn):
+                    out.print(delta, end="", markup=False, highlight=False, soft_wrap=True)
+                out.print()
             else:
-                turn = engine.start(message, workspace, conversation)
-                if not as_json:
-                    for delta in engine.stream(turn):
-                        out.print(delta, end="", markup=False, highlight=False, soft_wrap=True)
-                    out.print()
-                else:
-                    for _ in engine.stream(turn):
-                        pass
-        except EmptyMessage as exc:
-            fail(str(exc))
-        bench.chat.wait_for_indexing()  # the process ends here: let the new turns reach the index
+                for _ in engine.stream(turn):
+                    pass
+    except EmptyMessage as exc:
+        fail(str(exc))
+    bench.chat.wait_for_indexing()  # the process ends here: let the new turns reach the index
     if as_json:
         emit_json(turn.to_dict())
     else:

@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING, Any
 import click
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
 from workbench.config import load_settings
+from workbench.errors import WorkbenchError
 
 if TYPE_CHECKING:
     from workbench.api import Workbench
@@ -60,18 +62,12 @@ def _progress_printer():
     return progress
 
 
-class _lookup:
-    """Turn a missing conversation or a busy database into one error line and exit 1."""
+class Commands(TyperGroup):
+    """The root command group: a ``WorkbenchError`` from any command becomes ``error: ...`` on
+    stderr and exit status 1; any other exception is a bug and keeps its traceback."""
 
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind, exc, tb) -> bool:
-        if exc is None:
-            return False
-        from workbench.store import StoreBusy
-        from workbench.store.conversations import NotFound
-
-        if isinstance(exc, (NotFound, StoreBusy, ValueError)):
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except WorkbenchError as exc:
             fail(str(exc).strip("'\""))
-        return False

@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from workbench.cli.common import _lookup, emit_json, err, out, workbench
+from workbench.cli.common import emit_json, err, out, workbench
 
 conversations_app = typer.Typer(help="List, read, export, rename and delete conversations.")
 
@@ -44,9 +44,8 @@ def conversations_show(
 ) -> None:
     """Print a conversation's messages (active branch unless --all)."""
     bench = workbench()
-    with _lookup():
-        item = bench.conversations.get(conversation)
-        messages = bench.conversations.messages(item.id, active_only=not all_branches)
+    item = bench.conversations.get(conversation)
+    messages = bench.conversations.messages(item.id, active_only=not all_branches)
     if as_json:
         payload = item.to_dict()
         payload["messages"] = [m.to_dict() for m in messages]
@@ -67,8 +66,7 @@ def conversations_export(
     output: Optional[Path] = typer.Option(None, "--output", "-o"),
 ) -> None:
     """Export a conversation as Markdown or JSON."""
-    with _lookup():
-        text = workbench().conversations.export(conversation, fmt)
+    text = workbench().conversations.export(conversation, fmt)
     if output:
         output.write_text(text, encoding="utf-8")
         err.print(f"wrote {output}")
@@ -79,8 +77,7 @@ def conversations_export(
 @conversations_app.command("rename")
 def conversations_rename(conversation: str, title: str) -> None:
     """Give a conversation a new title."""
-    with _lookup():
-        item = workbench().conversations.rename(conversation, title)
+    item = workbench().conversations.rename(conversation, title)
     out.print(f"renamed {item.id} to {item.title!r}", markup=False)
 
 
@@ -91,9 +88,8 @@ def conversations_delete(
 ) -> None:
     """Delete a conversation and its messages."""
     bench = workbench()
-    with _lookup():
-        item = bench.conversations.get(conversation)
-        if not yes and sys.stdin.isatty():
-            typer.confirm(f"Delete {item.title or item.id} and its messages?", abort=True)
-        removed = bench.conversations.delete(item.id)
+    item = bench.conversations.get(conversation)
+    if not yes and sys.stdin.isatty():
+        typer.confirm(f"Delete {item.title or item.id} and its messages?", abort=True)
+    removed = bench.conversations.delete(item.id)
     out.print(f"deleted {item.id} ({removed} messages)", markup=False)

@@ -13,7 +13,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from workbench.cli.common import _lookup, _progress_printer, emit_json, err, fail, out, workbench
+from workbench.cli.common import _progress_printer, emit_json, err, fail, out, workbench
 
 eval_app = typer.Typer(help="Measure retrieval quality: eval sets, runs, comparisons.")
 
@@ -26,17 +26,6 @@ def _ks(value: str) -> list[int]:
     if not ks or ks[0] < 1:
         fail(f"--k must be positive integers separated by commas, not {value!r}")
     return ks
-
-
-class _llm_errors(_lookup):
-    """Also turn an unreachable LLM endpoint into one error line."""
-
-    def __exit__(self, kind, exc, tb) -> bool:
-        from workbench.chat.llm import LLMUnavailable
-
-        if isinstance(exc, LLMUnavailable):
-            fail(str(exc))
-        return super().__exit__(kind, exc, tb)
 
 
 def _describe(run) -> str:
@@ -62,9 +51,8 @@ def eval_locomo(
 ) -> None:
     """Recall@k of dialog turns for LoCoMo questions (categories 1-4), as the paper computes it."""
     ks = _ks(k)
-    with _lookup():
-        report = workbench().evals.locomo(path, retriever, chunker, ks, _progress_printer(),
-                                         origin="cli")
+    report = workbench().evals.locomo(path, retriever, chunker, ks, _progress_printer(),
+                                     origin="cli")
     if as_json:
         emit_json(report.to_dict())
         return
@@ -91,9 +79,8 @@ def eval_run(
 ) -> None:
     """Run an eval set with a retriever configuration, store the run and print its metrics."""
     ks = _ks(k)
-    with _lookup():
-        run = workbench().evals.run(set_ref, retriever, chunker, ks, label, origin="cli",
-                                   progress=_progress_printer())
+    run = workbench().evals.run(set_ref, retriever, chunker, ks, label, origin="cli",
+                               progress=_progress_printer())
     if as_json:
         emit_json(run.to_dict())
         return
@@ -116,8 +103,7 @@ def eval_run(
 @eval_app.command("sets")
 def eval_sets(as_json: bool = typer.Option(False, "--json")) -> None:
     """Stored eval sets, every version, newest first."""
-    with _lookup():
-        items = workbench().evals.sets()
+    items = workbench().evals.sets()
     if as_json:
         emit_json([s.to_dict() for s in items])
         return
@@ -142,8 +128,7 @@ def eval_runs(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Stored runs, newest first."""
-    with _lookup():
-        items = workbench().evals.runs(set_ref, label, limit=limit)
+    items = workbench().evals.runs(set_ref, label, limit=limit)
     if as_json:
         emit_json([r.to_dict() for r in items])
         return
@@ -168,8 +153,7 @@ def eval_compare(
     show: int = typer.Option(10, "--show", help="How many worse queries to print."),
 ) -> None:
     """Per-metric deltas (b - a) with Wilcoxon p-values, and the queries that got worse."""
-    with _lookup():
-        comparison = workbench().evals.compare(run_a, run_b)
+    comparison = workbench().evals.compare(run_a, run_b)
     if as_json:
         emit_json(comparison.to_dict())
         return
@@ -199,8 +183,9 @@ def eval_generate(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Make an eval set from your own history (a new version when the queries change)."""
-    with _llm_errors():
-        item = workbench().evals.generate(workspace, n, seed, name, method)
+    if n < 1:
+        fail("--n must be at least 1")
+    item = workbench().evals.generate(workspace, n, seed, name, method)
     _print_set(item, as_json)
 
 
@@ -214,8 +199,7 @@ def eval_import(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Store a qrels or LoCoMo file as an eval set; relevant ids become message ids."""
-    with _lookup():
-        item = workbench().evals.import_file(path, name, workspace, _progress_printer())
+    item = workbench().evals.import_file(path, name, workspace, _progress_printer())
     _print_set(item, as_json)
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import typer
 from rich.table import Table
 
-from workbench.cli.common import _lookup, emit_json, err, fail, out, workbench
+from workbench.cli.common import emit_json, err, fail, out, workbench
 from workbench.cli.evaluation import eval_app
 
 if TYPE_CHECKING:  # the stores load only when the command runs
@@ -95,25 +95,24 @@ def eval_holdout(
     settings = [_setting(c) for c in configs]
     grid = _tune(tune)
     bench = workbench()
-    with _lookup():
-        locomo_set = bench.evals.import_file(locomo)
-        second_queries = []
-        if export is not None and qrels is not None:
-            spaces = {line.workspace for line in read_qrels(qrels)}
-            for space in sorted(spaces):
-                bench.imports.ingest([export], workspace=space)
-            second_queries = bench.evals.queries(bench.evals.import_file(qrels).ref)
-        for chunker in dict.fromkeys(s.chunker for s in settings):
-            bench.search.index_pending(chunker)
+    locomo_set = bench.evals.import_file(locomo)
+    second_queries = []
+    if export is not None and qrels is not None:
+        spaces = {line.workspace for line in read_qrels(qrels)}
+        for space in sorted(spaces):
+            bench.imports.ingest([export], workspace=space)
+        second_queries = bench.evals.queries(bench.evals.import_file(qrels).ref)
+    for chunker in dict.fromkeys(s.chunker for s in settings):
+        bench.search.index_pending(chunker)
 
-        def search(query, k: int, setting: holdout.Setting) -> list[str]:
-            result = bench.search.query(query.text, query.workspace, k,
-                                        retriever=setting.retriever, chunker=setting.chunker,
-                                        now=holdout.query_now(query), **dict(setting.overrides))
-            return [hit.message_id for hit in result.hits]
+    def search(query, k: int, setting: holdout.Setting) -> list[str]:
+        result = bench.search.query(query.text, query.workspace, k,
+                                    retriever=setting.retriever, chunker=setting.chunker,
+                                    now=holdout.query_now(query), **dict(setting.overrides))
+        return [hit.message_id for hit in result.hits]
 
-        report = holdout.run(settings, grid, bench.evals.queries(locomo_set.ref), second_queries,
-                             search, lambda label: err.print(f"scoring {label}", highlight=False))
+    report = holdout.run(settings, grid, bench.evals.queries(locomo_set.ref), second_queries,
+                         search, lambda label: err.print(f"scoring {label}", highlight=False))
     saved = report.save(bench.settings.home / "reports")
     if as_json:
         emit_json(report.to_dict() | {"saved": str(saved)})

@@ -14,13 +14,14 @@ import typer
 
 from workbench.cli import chat, history, search
 from workbench.cli.bench import bench_app
-from workbench.cli.common import _state
+from workbench.cli.common import Commands, _state
 from workbench.cli.conversations import conversations_app
 from workbench.cli.evaluation import eval_app
 from workbench.cli import holdout as _holdout  # noqa: F401  registers `eval holdout` on eval_app
+from workbench.process import configure_process
 from workbench.cli.schedule import schedule_app  # also registers `eval notebooks` on eval_app
 
-app = typer.Typer(help="Conversation-memory workbench.", no_args_is_help=True)
+app = typer.Typer(cls=Commands, help="Conversation-memory workbench.", no_args_is_help=True)
 app.add_typer(conversations_app, name="conversations")
 app.add_typer(bench_app, name="bench")
 app.add_typer(eval_app, name="eval")
@@ -36,6 +37,7 @@ def main(
         None, "--home", help="Workbench home (default: $WORKBENCH_HOME or data/workbench)."
     ),
 ) -> None:
+    configure_process()
     _state["home"] = home
 
 

@@ -14,7 +14,7 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from workbench.cli.common import _lookup, emit_json, err, fail, out, workbench
+from workbench.cli.common import emit_json, err, fail, out, workbench
 from workbench.cli.evaluation import eval_app
 
 schedule_app = typer.Typer(help="Run `workbench eval notebooks` on a schedule (a crontab entry).")
@@ -88,10 +88,7 @@ def eval_notebooks(
     )
 
     overrides = read_params(params) if params else None
-    try:
-        default, per_metric = parse_thresholds(threshold)
-    except ValueError as exc:
-        fail(str(exc))
+    default, per_metric = parse_thresholds(threshold)
     bench = workbench()
 
     def progress(result) -> None:
@@ -99,11 +96,10 @@ def eval_notebooks(
         err.print(f"{result.name}: {result.status} in {result.seconds:.1f} s{detail}",
                   markup=False, highlight=False, soft_wrap=True)
 
-    with _lookup():
-        batch = run_notebooks(bench, overrides, notebooks=notebook or NOTEBOOKS,
-                              threshold=default, thresholds=per_metric,
-                              metrics=metric or METRICS, source=source or NOTEBOOKS_DIR,
-                              cell_timeout=cell_timeout, progress=progress)
+    batch = run_notebooks(bench, overrides, notebooks=notebook or NOTEBOOKS,
+                          threshold=default, thresholds=per_metric,
+                          metrics=metric or METRICS, source=source or NOTEBOOKS_DIR,
+                          cell_timeout=cell_timeout, progress=progress)
     _report(batch, as_json)
 
 
@@ -188,28 +184,18 @@ def schedule_install(
 ) -> None:
     """Add (or replace) this home's entry: the line is shown before it is written."""
     from workbench.evaluation.batches import NOTEBOOKS, parse_thresholds, plan_parameters
-    from workbench.evaluation.schedule import (
-        CronError,
-        CrontabError,
-        job_line,
-        read_crontab,
-        with_entry,
-        write_crontab,
-    )
+    from workbench.evaluation.schedule import job_line, read_crontab, with_entry, write_crontab
 
-    try:
-        parse_thresholds(threshold)
-        arguments = []
-        if params is not None:
-            # A bad file fails now, not at three in the morning.
-            plan_parameters(read_params(params), NOTEBOOKS)
-            arguments += ["--params", str(params.resolve())]
-        for spec in threshold:
-            arguments += ["--threshold", spec]
-        home = workbench().settings.home.resolve()
-        line = job_line(cron, home, Path.cwd(), arguments)
-    except (CronError, ValueError) as exc:
-        fail(str(exc))
+    parse_thresholds(threshold)
+    arguments = []
+    if params is not None:
+        # A bad file fails now, not at three in the morning.
+        plan_parameters(read_params(params), NOTEBOOKS)
+        arguments += ["--params", str(params.resolve())]
+    for spec in threshold:
+        arguments += ["--threshold", spec]
+    home = workbench().settings.home.resolve()
+    line = job_line(cron, home, Path.cwd(), arguments)
     out.print(line, markup=False, highlight=False, soft_wrap=True)
     if not yes:
         typer.confirm(f"Write this line to {_crontab_target(crontab_file)}?", abort=True)
@@ -217,7 +203,7 @@ def schedule_install(
         text = read_crontab(crontab_file)
         (home / "runs").mkdir(parents=True, exist_ok=True)  # where cron appends its log
         write_crontab(with_entry(text, home, line), crontab_file)
-    except (CrontabError, OSError) as exc:
+    except OSError as exc:
         fail(str(exc))
     err.print(f"installed in {_crontab_target(crontab_file)}; output goes to "
               f"{home / 'runs' / 'cron.log'}", markup=False, highlight=False)

@@ -10,7 +10,7 @@ from typing import Optional
 
 import typer
 
-from workbench.cli.common import _lookup, emit_json, err, fail, out, workbench
+from workbench.cli.common import emit_json, err, fail, out, workbench
 from workbench.text.timeparse import parse_now, parse_time_range
 
 
@@ -43,15 +43,13 @@ def search(
     if queries is not None:
         for number, item in enumerate(_read_queries(queries), start=1):
             asked = {"now": _now(str(item["now"]))} if item.get("now") else {}
-            with _lookup():
-                result = bench.search.query(item["query"], item.get("workspace") or workspace,
-                                            **(options | asked))
+            result = bench.search.query(item["query"], item.get("workspace") or workspace,
+                                        **(options | asked))
             sys.stdout.write(json.dumps(
                 {"id": item.get("id", number), "hits": [h.to_dict() for h in result.hits]},
                 ensure_ascii=False, default=str) + "\n")
         return
-    with _lookup():
-        result = bench.search.query(query, workspace, **options)
+    result = bench.search.query(query, workspace, **options)
     if as_json:
         emit_json({
             "query": result.query, "since": result.since, "until": result.until,

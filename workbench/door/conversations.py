@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from workbench.config import Settings
+from workbench.errors import InvalidInput
 from workbench.records import Conversation, Message
 from workbench.store import Store
 from workbench.text import export
@@ -55,4 +56,4 @@ class Conversations:
             return export.to_json(conversation, messages)
         if fmt in {"md", "markdown"}:
             return export.to_markdown(conversation, messages)
-        raise ValueError(f"unknown export format {fmt!r} (use md or json)")
+        raise InvalidInput(f"unknown export format {fmt!r} (use md or json)")

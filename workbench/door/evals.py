@@ -14,6 +14,7 @@ from workbench.evaluation import sets as evalsets
 from workbench.evaluation.metrics import Query, locomo_queries
 from workbench.evaluation.runs import Comparison, Run
 from workbench.evaluation.sets import EvalSet
+from workbench.errors import InvalidInput
 from workbench.importers.reading import Limits
 from workbench.ingest import Progress, _quiet, ingest_paths
 from workbench.search.retrieve import get_retriever_config
@@ -46,7 +47,7 @@ class Evals:
                     workspace: str | None = None, progress: Progress = _quiet) -> EvalSet:
         """Store a qrels JSONL file or a LoCoMo JSON file (told apart by content) as an eval set
         named ``name`` (default: the file's stem). A LoCoMo file whose samples are not in the
-        store yet is imported first. A bad line raises ValueError naming the file and line."""
+        store yet is imported first. A bad line raises InvalidInput naming the file and line."""
         path = Path(path)
         kind = evalsets.detect(path)
         if kind == "locomo":
@@ -56,7 +57,7 @@ class Evals:
                                            "locomo", progress, self.settings.redact,
                                            Limits.of(self.settings)):
                     if result.status != "done":
-                        raise ValueError(result.error or f"{path}: import failed")
+                        raise InvalidInput(result.error or f"{path}: import failed")
             queries = evalsets.locomo_set_queries(self.store, path)
             workspace = None if len(samples) != 1 else next(iter(samples))
         else:
@@ -73,7 +74,7 @@ class Evals:
         from the configured endpoint, else the embedded model)."""
         space = workspace or self.settings.default_workspace
         if n < 1:
-            raise ValueError("--n must be at least 1")
+            raise InvalidInput("n must be at least 1")
         if method == "known-item":
             shape = evalsets.KnownItemParams()
             queries = evalsets.known_item_queries(self.store, space, n, seed, shape)
@@ -81,12 +82,12 @@ class Evals:
         elif method == "llm":
             queries, params = self._llm_queries(space, n, seed)
         else:
-            raise ValueError(f"unknown generation method {method!r} (use known-item or llm)")
+            raise InvalidInput(f"unknown generation method {method!r} (use known-item or llm)")
         if not queries and method == "llm":
-            raise ValueError(f"{params['model']} wrote no usable question for the messages of "
-                             f"workspace {space!r}")
+            raise InvalidInput(f"{params['model']} wrote no usable question for the messages of "
+                               f"workspace {space!r}")
         if not queries:
-            raise ValueError(f"workspace {space!r} has no message to make a query of")
+            raise InvalidInput(f"workspace {space!r} has no message to make a query of")
         return evalsets.store_set(self.store, name or f"{space}-{method}", method, queries, space,
                                   seed, params)
 
@@ -131,7 +132,7 @@ class Evals:
             get_retriever_config(name, **params)
             json.dumps(params)
         except TypeError as exc:
-            raise ValueError(f"retriever {name!r}: bad parameters ({exc})") from None
+            raise InvalidInput(f"retriever {name!r}: bad parameters ({exc})") from None
         chunker_ = get_chunker(chunker or self.settings.chunker).name
         self.search.index_pending(chunker_, progress)
 

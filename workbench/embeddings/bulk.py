@@ -20,6 +20,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from workbench.embeddings.pooling import is_mean_pooled, mean_pool
+from workbench.errors import InvalidInput
 
 SLICE = 16_384  # texts tokenised and sorted together: sorting across more buys little padding
 _DONE = object()
@@ -34,7 +35,7 @@ class BulkEncoder:
     def __init__(self, model, max_batch: int | None = None, token_budget: int | None = None,
                  slice_size: int = SLICE):
         if not is_mean_pooled(model):
-            raise ValueError("the bulk encoder reproduces mean-pooled models only")
+            raise InvalidInput("the bulk encoder reproduces mean-pooled models only")
         from tokenizers import Tokenizer
 
         transformer = model[0]

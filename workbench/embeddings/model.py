@@ -7,7 +7,6 @@ Vectors are L2-normalised float32, so a dot product is the cosine similarity.
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 from functools import lru_cache
@@ -41,6 +40,7 @@ class Embedder:
 
     ``encode`` batches and sorts by length to limit padding (``bulk.py``);
     ``encode_query`` memoises recent queries because a chat turn embeds the same question twice.
+    Once the model's ONNX export is checked, queries and ``dimension`` never load the torch model.
     """
 
     def __init__(
@@ -54,11 +54,13 @@ class Embedder:
         self.query_encoder = query_encoder
         self.cache_dir = cache_dir
         self._lock = threading.Lock()
+        self._onnx_lock = threading.Lock()  # one export at a time; the model takes _lock
         self._model = None
         self._onnx = None
         self._onnx_tried = False
         self._bulk = None
         self._bulk_tried = False
+        self._queries = lru_cache(maxsize=512)(self._encode_one)
 
     @property
     def model(self):
@@ -70,6 +72,9 @@ class Embedder:
 
     @property
     def dimension(self) -> int:
+        checked = self._checked_onnx() if self._model is None else None
+        if checked is not None:
+            return checked.dimension
         # sentence-transformers 6 renamed get_sentence_embedding_dimension.
         getter = getattr(self.model, "get_embedding_dimension", None)
         getter = getter or self.model.get_sentence_embedding_dimension
@@ -101,23 +106,42 @@ class Embedder:
         return vectors.astype(np.float32, copy=False)
 
     def encode_query(self, text: str) -> np.ndarray:
-        return _cached_query(self, text).copy()
+        return self._queries(text).copy()
 
     @property
     def onnx(self):
         """The ONNX Runtime query encoder on CPU, or None (torch then encodes queries)."""
         if not self._onnx_tried:
-            model = self.model  # outside the lock: loading the model takes it too
-            with self._lock:
+            with self._onnx_lock:
                 if not self._onnx_tried:
-                    if self.query_encoder == "onnx" and model.device.type == "cpu":
-                        from workbench.embeddings import query_encoder
-
-                        self._onnx = query_encoder.load(
-                            model, resolve_model_path(self.name), self.cache_dir
-                        )
+                    self._onnx = self._open_onnx()
                     self._onnx_tried = True
         return self._onnx
+
+    def _checked_onnx(self):
+        """The query encoder if this model's export was checked before (opened without loading
+        the model), else None without exporting: an import may never embed a query."""
+        if self._onnx_tried:
+            return self._onnx
+        with self._onnx_lock:
+            if not self._onnx_tried and self.query_encoder == "onnx" and self.device in (None, "cpu"):
+                from workbench.embeddings import query_encoder
+
+                self._onnx = query_encoder.load_checked(resolve_model_path(self.name), self.cache_dir)
+                self._onnx_tried = self._onnx is not None
+            return self._onnx
+
+    def _open_onnx(self):
+        if self.query_encoder != "onnx" or self.device not in (None, "cpu"):
+            return None
+        from workbench.embeddings import query_encoder
+
+        path = resolve_model_path(self.name)
+        checked = query_encoder.load_checked(path, self.cache_dir)
+        if checked is not None:
+            return checked
+        model = self.model
+        return query_encoder.load(model, path, self.cache_dir) if model.device.type == "cpu" else None
 
     @property
     def bulk(self):
@@ -157,15 +181,10 @@ class Embedder:
         return vector[0].float().cpu().numpy()
 
 
-@lru_cache(maxsize=512)
-def _cached_query(embedder: Embedder, text: str) -> np.ndarray:
-    return embedder._encode_one(text)
-
-
+# The loaded weights are shared by the embedders of one process (each CLI command and test opens
+# its own workbench; loading takes about 2 s): read-only tensors, so sharing them is safe.
 @lru_cache(maxsize=4)
 def _load(path: str, device: str | None):
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from sentence_transformers import SentenceTransformer
 
     if device is None:
@@ -174,11 +193,3 @@ def _load(path: str, device: str | None):
         device = "cuda" if torch.cuda.is_available() else "cpu"
     return SentenceTransformer(path, device=device)
 
-
-@lru_cache(maxsize=4)
-def get_embedder(
-    model: str = PACKAGED_MINILM, device: str | None = None, query_encoder: str = "onnx",
-    cache_dir: Path | None = None,
-) -> Embedder:
-    """One shared embedder per model in a process (the app, the CLI and tests reuse it)."""
-    return Embedder(model, device, query_encoder=query_encoder, cache_dir=cache_dir)

@@ -1,18 +1,23 @@
 """A query encoder on ONNX Runtime: the same vectors as the torch model, about four times sooner.
 
-A search embeds one short text, where torch spends most of its time in per-operator overhead
-(≈ 16 ms on two cores against ≈ 4 ms here). The model is exported once from the loaded
-sentence-transformers model (transformer → mean pooling → L2 norm, fp32, so the vectors match)
-into a cache folder keyed by the model files, and checked against torch before it is used.
-Bulk encoding stays on torch, which batches as fast; a chat turn's few new chunks use this too.
+A search embeds one short text, where torch spends most of its time in per-operator overhead.
+The model is exported once from the loaded sentence-transformers model (transformer → mean
+pooling → L2 norm, fp32, so the vectors match) into a cache folder keyed by the model files, and
+checked against torch before it is used. Once checked, a description beside the ``.onnx`` file
+holds all a query needs (dimension, max length, tokenizer), so a later process encodes queries
+with ONNX Runtime and ``tokenizers`` alone and never imports torch. Bulk encoding stays on torch,
+which batches as fast; a chat turn's few new chunks use this too.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import warnings
+from dataclasses import asdict, dataclass
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -33,9 +38,11 @@ def default_cache_dir() -> Path:
 
 def model_fingerprint(model_path: str) -> str:
     """Changes when the weights or the exporter change, so a stale export is never reused."""
-    import torch
-
-    digest = hashlib.sha256(f"{torch.__version__}|{_MIN_COSINE}".encode())
+    try:  # the exporter's version, read without importing it
+        exporter = metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        exporter = "none"
+    digest = hashlib.sha256(f"{exporter}|{_MIN_COSINE}".encode())
     root = Path(model_path)
     files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else []
     for path in files:
@@ -46,10 +53,41 @@ def model_fingerprint(model_path: str) -> str:
     return digest.hexdigest()[:16]
 
 
+@dataclass(frozen=True)
+class Description:
+    """What a query needs besides the ``.onnx`` file, written once the export is checked."""
+
+    dimension: int
+    max_length: int
+    pad_id: int
+    pad_token: str
+    cosine: float  # against the torch model on the probe text, at least _MIN_COSINE
+
+    @classmethod
+    def read(cls, path: Path) -> "Description | None":
+        try:
+            return cls(**json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError):  # absent, half-written by an old version, damaged
+            return None
+
+    def write(self, path: Path) -> None:
+        partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+        partial.write_text(json.dumps(asdict(self)), encoding="utf-8")
+        os.replace(partial, path)
+
+
+def _paths(model_path: str, cache_dir: Path | None) -> tuple[Path, Path, Path]:
+    """The export, its tokenizer and its description (present only once checked)."""
+    stem = (cache_dir or default_cache_dir()) / "onnx" / model_fingerprint(model_path)
+    return (stem.with_suffix(".onnx"), stem.with_suffix(".tokenizer.json"),
+            stem.with_suffix(".json"))
+
+
 class OnnxQueryEncoder:
     """One text in, one normalised float32 vector out (thread-safe: ORT sessions are)."""
 
-    def __init__(self, path: Path, tokenizer, max_length: int, threads: int | None = None):
+    def __init__(self, path: Path, tokenizer_json: str, description: Description,
+                 threads: int | None = None):
         import onnxruntime as ort
 
         def session(intra_op: int):
@@ -74,9 +112,11 @@ class OnnxQueryEncoder:
         # query. A copy, so that its truncation and padding settings stay ours.
         from tokenizers import Tokenizer
 
-        self.tokenizer = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
-        self.tokenizer.enable_truncation(max_length)
-        self.tokenizer.enable_padding(pad_id=tokenizer.pad_token_id, pad_token=tokenizer.pad_token)
+        self.description = description
+        self.dimension = description.dimension
+        self.tokenizer = Tokenizer.from_str(tokenizer_json)
+        self.tokenizer.enable_truncation(description.max_length)
+        self.tokenizer.enable_padding(pad_id=description.pad_id, pad_token=description.pad_token)
 
     def encode(self, text: str) -> np.ndarray:
         return self._run(self.session, [text])[0]
@@ -128,26 +168,45 @@ def export(model, path: Path) -> None:
     os.replace(partial, path)  # atomic: another process may be exporting the same model
 
 
+def load_checked(model_path: str, cache_dir: Path | None = None) -> OnnxQueryEncoder | None:
+    """The encoder of an export already checked against the model, without loading the model
+    (nor torch); None when there is none yet or its files do not open."""
+    onnx_path, tokenizer_path, description_path = _paths(model_path, cache_dir)
+    description = Description.read(description_path)
+    if description is None or description.cosine < _MIN_COSINE:
+        return None
+    try:
+        return OnnxQueryEncoder(onnx_path, tokenizer_path.read_text(encoding="utf-8"), description)
+    except Exception as error:  # noqa: BLE001 - damaged or missing: the caller checks again
+        log.warning("ONNX query encoder %s does not open (%s); checking it again", onnx_path, error)
+        return None
+
+
 def load(model, model_path: str, cache_dir: Path | None = None) -> OnnxQueryEncoder | None:
-    """The cached ONNX encoder for ``model``, exported on first use; None when it cannot be
-    built or does not reproduce the torch vectors (the caller then stays on torch)."""
+    """The cached ONNX encoder for the loaded ``model``, exported and checked on first use;
+    None when it cannot be built or does not reproduce the torch vectors (the caller then stays
+    on torch). Once checked, :func:`load_checked` opens it without the model."""
     if not is_mean_pooled(model):
         return None
     try:
         import onnxruntime  # noqa: F401
 
-        path = (cache_dir or default_cache_dir()) / "onnx" / f"{model_fingerprint(model_path)}.onnx"
+        onnx_path, tokenizer_path, description_path = _paths(model_path, cache_dir)
         transformer = model[0]
-        encoder = None
-        if path.exists():
-            try:
-                encoder = OnnxQueryEncoder(path, transformer.tokenizer, transformer.max_seq_length)
-            except Exception:  # a damaged file: export again
-                log.warning("re-exporting the damaged ONNX file %s", path)
-        if encoder is None:
-            export(model, path)
-            encoder = OnnxQueryEncoder(path, transformer.tokenizer, transformer.max_seq_length)
+        tokenizer = transformer.tokenizer
+        tokenizer_json = tokenizer.backend_tokenizer.to_str()
         expected = model.encode([_PROBE], normalize_embeddings=True, convert_to_numpy=True)[0]
+        unchecked = Description(int(expected.shape[0]), int(transformer.max_seq_length),
+                                int(tokenizer.pad_token_id), str(tokenizer.pad_token), 0.0)
+        encoder = None
+        if onnx_path.exists():
+            try:
+                encoder = OnnxQueryEncoder(onnx_path, tokenizer_json, unchecked)
+            except Exception:  # a damaged file: export again
+                log.warning("re-exporting the damaged ONNX file %s", onnx_path)
+        if encoder is None:
+            export(model, onnx_path)
+            encoder = OnnxQueryEncoder(onnx_path, tokenizer_json, unchecked)
         cosine = float(encoder.encode(_PROBE) @ expected)
     except Exception as error:  # any failure leaves the torch path, which always works
         log.warning("ONNX query encoder unavailable (%s); using torch", error)
@@ -155,4 +214,13 @@ def load(model, model_path: str, cache_dir: Path | None = None) -> OnnxQueryEnco
     if cosine < _MIN_COSINE:
         log.warning("ONNX export differs from the model (cosine %.6f); using torch", cosine)
         return None
+    checked = Description(**{**asdict(unchecked), "cosine": cosine})
+    try:
+        partial = tokenizer_path.with_name(f"{tokenizer_path.name}.{os.getpid()}.partial")
+        partial.write_text(tokenizer_json, encoding="utf-8")
+        os.replace(partial, tokenizer_path)
+        checked.write(description_path)  # last: its presence says the other two are good
+    except OSError as error:  # a read-only cache: this process still uses the export
+        log.warning("cannot record the checked ONNX export (%s)", error)
+    encoder.description, encoder.dimension = checked, checked.dimension
     return encoder

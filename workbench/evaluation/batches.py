@@ -13,6 +13,9 @@ holds no database connection while a notebook runs: each bookkeeping step opens 
 
 from __future__ import annotations
 
+from workbench.errors import InvalidInput
+from workbench.process import ENVIRONMENT
+
 import ast
 import json
 import os
@@ -85,7 +88,7 @@ def plan_parameters(
     available = {p.stem: p for p in sorted(source.glob("*.ipynb"))}
     missing = [n for n in names if n not in available]
     if missing:
-        raise ValueError(f"no notebook {', '.join(missing)} in {source}")
+        raise InvalidInput(f"no notebook {', '.join(missing)} in {source}")
     # Every notebook of the folder is checked, so that one params file serves a run of any
     # subset of them and still catches a typo in the others.
     declared = {n: declared_parameters(path) for n, path in available.items()}
@@ -98,17 +101,17 @@ def plan_parameters(
         for name, values in given.items():
             unknown = sorted(set(values) - set(declared[name]))
             if unknown:
-                raise ValueError(f"{name} declares no parameter {', '.join(unknown)} "
+                raise InvalidInput(f"{name} declares no parameter {', '.join(unknown)} "
                                  f"(it has: {', '.join(declared[name])})")
             _refuse_injected(name, values)
         overrides = {n: given.get(n, {}) for n in names}
     else:
         if keys & set(available):
-            raise ValueError("params mix notebook names and parameter names; give either "
+            raise InvalidInput("params mix notebook names and parameter names; give either "
                              "{notebook: {parameter: value}} or {parameter: value}")
         unknown = sorted(k for k in params if not any(k in d for d in declared.values()))
         if unknown:
-            raise ValueError(f"no notebook declares {', '.join(unknown)}")
+            raise InvalidInput(f"no notebook declares {', '.join(unknown)}")
         _refuse_injected("every notebook", params)
         overrides = {n: {k: v for k, v in params.items() if k in declared[n]} for n in names}
     return {n: {**declared[n], **overrides[n]} for n in names}
@@ -117,7 +120,7 @@ def plan_parameters(
 def _refuse_injected(where: str, values: Mapping[str, Any]) -> None:
     fixed = sorted(set(values) & set(INJECTED))
     if fixed:
-        raise ValueError(f"{', '.join(fixed)} of {where} is set by the batch itself")
+        raise InvalidInput(f"{', '.join(fixed)} of {where} is set by the batch itself")
 
 
 def _stem(name: str) -> str:
@@ -132,9 +135,9 @@ def parse_thresholds(specs: Iterable[str], default: float = THRESHOLD) -> tuple[
         try:
             number = float(value)
         except ValueError:
-            raise ValueError(f"threshold {spec!r} is not NUMBER or METRIC=NUMBER") from None
+            raise InvalidInput(f"threshold {spec!r} is not NUMBER or METRIC=NUMBER") from None
         if number < 0:
-            raise ValueError(f"threshold {spec!r} is negative")
+            raise InvalidInput(f"threshold {spec!r} is negative")
         if sep:
             per_metric[name.strip()] = number
         else:
@@ -285,9 +288,9 @@ def _kernel_environment(wb: "Workbench", jupyter: Path) -> Iterator[None]:
         "MPLCONFIGDIR": str(jupyter / "matplotlib"),
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",  # ipykernel's debugger warns on every start
     }
-    # Progress bars and tokenizer chatter would fill the executed notebooks' stderr cells.
-    quiet = {"LANCEDB_LOG": "error", "TQDM_DISABLE": "1", "TRANSFORMERS_VERBOSITY": "error"}
-    changes |= {name: os.environ.get(name, value) for name, value in quiet.items()}
+    # A kernel is an entry point that runs no workbench code first: it gets the variables in
+    # its environment (progress bars and tokenizer chatter would fill the stderr cells).
+    changes |= {name: os.environ.get(name, value) for name, value in ENVIRONMENT.items()}
     saved = {name: os.environ.get(name) for name in changes}
     os.environ.update(changes)
     try:

@@ -9,6 +9,8 @@ together, whole or not at all.
 
 from __future__ import annotations
 
+from workbench.errors import InvalidInput
+
 import hashlib
 import json
 import subprocess
@@ -100,7 +102,7 @@ def execute(
     """Search every judged query (``search`` returns ranked message ids), score, store."""
     ks = sorted({int(k) for k in ks})
     if not ks or ks[0] < 1:
-        raise ValueError("k values must be positive integers")
+        raise InvalidInput("k values must be positive integers")
     started_at = datetime.now(timezone.utc)
     rankings: dict[str, list[str]] = {}
     timings: dict[str, float] = {}
@@ -155,7 +157,7 @@ def compare(store: Store, ref_a: str, ref_b: str) -> Comparison:
     rows_b = {_pairing_key(r, same_set): r for r in store.evals.runs.results(b.id)}
     paired = [key for key in rows_a if key in rows_b]
     if not paired:
-        raise ValueError(f"runs {a.id[:8]} and {b.id[:8]} share no queries")
+        raise InvalidInput(f"runs {a.id[:8]} and {b.id[:8]} share no queries")
     names = [m for m in a.metrics if m in b.metrics]
     metrics = {}
     for name in names:

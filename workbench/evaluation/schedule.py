@@ -17,6 +17,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from workbench.errors import InvalidInput, WorkbenchError
+
 TAG = "# workbench eval notebooks · home="
 MACROS = ("@hourly", "@daily", "@midnight", "@weekly", "@monthly", "@yearly", "@annually")
 _MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
@@ -32,12 +34,15 @@ _FIELDS = (
 _PART = re.compile(r"^(?P<range>\*|[a-z0-9]+(?:-[a-z0-9]+)?)(?:/(?P<step>\d+))?$")
 
 
-class CronError(ValueError):
+class CronError(InvalidInput):
     """A cron expression that cron would reject or misread."""
 
 
-class CrontabError(RuntimeError):
+class CrontabError(WorkbenchError):
     """The crontab could not be read or written."""
+
+    code = "crontab_unavailable"
+    status = 503
 
 
 def validate_cron(expression: str) -> str:

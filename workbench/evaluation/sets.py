@@ -9,6 +9,8 @@ unchanged (the store keeps that rule).
 
 from __future__ import annotations
 
+from workbench.errors import InvalidInput
+
 import functools
 import hashlib
 import json
@@ -61,13 +63,13 @@ def store_set(
 ) -> EvalSet:
     """Store ``queries`` as the next version of ``name`` (or return the latest if identical)."""
     if not name or "@" in name:
-        raise ValueError(f"eval set name {name!r} must be non-empty and without '@'")
+        raise InvalidInput(f"eval set name {name!r} must be non-empty and without '@'")
     if kind not in KINDS:
-        raise ValueError(f"unknown eval set kind {kind!r}; known: {', '.join(KINDS)}")
+        raise InvalidInput(f"unknown eval set kind {kind!r}; known: {', '.join(KINDS)}")
     ids = [q.id for q in queries]
     if len(set(ids)) != len(ids):
         duplicate = next(i for i, n in Counter(ids).items() if n > 1)
-        raise ValueError(f"eval set {name!r}: query id {duplicate!r} appears twice")
+        raise InvalidInput(f"eval set {name!r}: query id {duplicate!r} appears twice")
     return store.evals.sets.add(name, kind, queries, fingerprint(queries), workspace, seed,
                                 params, source)
 
@@ -81,7 +83,7 @@ def detect(path: Path) -> str:
     except (json.JSONDecodeError, UnicodeDecodeError):
         return "qrels"
     except OSError as exc:
-        raise ValueError(f"{path}: cannot read ({exc.strerror})") from None
+        raise InvalidInput(f"{path}: cannot read ({exc.strerror})") from None
     if isinstance(data, list) and data and all(
         isinstance(s, dict) and "sample_id" in s and "conversation" in s for s in data
     ):
@@ -106,16 +108,16 @@ def query_now(metadata: dict[str, Any]) -> datetime | None:
     return None if not value else parse_now(value)
 
 
-def _bad_line(path: Path, number: int, problem: str) -> ValueError:
-    return ValueError(f"{path}: line {number}: {problem}")
+def _bad_line(path: Path, number: int, problem: str) -> InvalidInput:
+    return InvalidInput(f"{path}: line {number}: {problem}")
 
 
 def read_qrels(path: Path, workspace: str | None = None) -> list[_QrelsLine]:
-    """Parse and check every line of a qrels file; the first bad line raises ValueError."""
+    """Parse and check every line of a qrels file; the first bad line raises InvalidInput."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
+        raise InvalidInput(f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
     items = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -152,7 +154,7 @@ def read_qrels(path: Path, workspace: str | None = None) -> list[_QrelsLine]:
                                 None if category is None else str(category),
                                 None if now is None else str(now)))
     if not items:
-        raise ValueError(f"{path}: no queries")
+        raise InvalidInput(f"{path}: no queries")
     return items
 
 
@@ -201,13 +203,13 @@ def qrels_queries(store: Store, path: Path, workspace: str | None = None) -> lis
     queries, seen = [], set()
     for item in items:
         if item.workspace not in maps:
-            raise ValueError(f"{path}: line {item.number}: workspace {item.workspace!r} does not exist")
+            raise InvalidInput(f"{path}: line {item.number}: workspace {item.workspace!r} does not exist")
         if item.id in seen:
-            raise ValueError(f"{path}: line {item.number}: query id {item.id!r} appears twice")
+            raise InvalidInput(f"{path}: line {item.number}: query id {item.id!r} appears twice")
         seen.add(item.id)
         relevant, missing = _resolve(item.workspace, item.given, maps)
         if missing:
-            raise ValueError(f"{path}: line {item.number}: no message or source id "
+            raise InvalidInput(f"{path}: line {item.number}: no message or source id "
                              f"{missing[0]!r} in workspace {item.workspace!r}")
         metadata: dict[str, Any] = {"given": item.given, "line": item.number}
         if item.now:

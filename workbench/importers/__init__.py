@@ -13,7 +13,8 @@ from typing import Callable
 
 from workbench.records import ConversationRecord, ParsedFile
 from workbench.importers import chatgpt, claude, generic, legacy, locomo, openwebui, sharegpt
-from workbench.importers.base import ImportRejected, Source
+from workbench.errors import ImportRejected
+from workbench.importers.base import Source
 
 
 @dataclass(frozen=True)
@@ -107,4 +108,4 @@ def _describe(source: Source) -> str:
     }.get(source.kind, source.kind)
 
 
-__all__ = ["FORMATS", "Format", "ImportRejected", "Source", "detect", "parse"]
+__all__ = ["FORMATS", "Format", "Source", "detect", "parse"]

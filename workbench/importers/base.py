@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterator
 from dateutil import parser as dateparser
 
 from workbench.importers.reading import Limits, Refused, check_file, loads, stream_items, extract_zip
+from workbench.errors import ImportRejected
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 ZIP_MAGIC = b"PK\x03\x04"
@@ -44,15 +45,6 @@ ROLE_ALIASES = {
     "function": "tool",
     "observation": "tool",
 }
-
-
-class ImportRejected(Exception):
-    """The whole file cannot be imported; ``str()`` is one line naming the file and the problem."""
-
-    def __init__(self, path: Path | str, problem: str):
-        self.path = str(path)
-        self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
 
 
 class Source:

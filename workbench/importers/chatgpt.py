@@ -10,9 +10,9 @@ import json
 from datetime import datetime
 from typing import Any
 
+from workbench.errors import ImportRejected
 from workbench.records import ROLES, ConversationRecord, MessageRecord, ParsedFile
 from workbench.importers.base import (
-    ImportRejected,
     Source,
     content_hash,
     json_or_none,

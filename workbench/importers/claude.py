@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from workbench.errors import ImportRejected
 from workbench.records import ConversationRecord, MessageRecord, ParsedFile
 from workbench.importers.base import (
-    ImportRejected,
     Source,
     conversation_source_id,
     iter_dicts,

@@ -32,9 +32,9 @@ import io
 import json
 from typing import Any, Iterator
 
+from workbench.errors import ImportRejected
 from workbench.records import ConversationRecord, MessageRecord, ParsedFile
 from workbench.importers.base import (
-    ImportRejected,
     Source,
     iter_dicts,
     json_or_none,

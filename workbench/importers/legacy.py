@@ -12,9 +12,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 from workbench.importers.reading import Limits, loads
+from workbench.errors import ImportRejected
 from workbench.records import ConversationRecord, MessageRecord, ParsedFile
 from workbench.importers.base import (
-    ImportRejected,
     Source,
     message_source_id,
     normalise_role,

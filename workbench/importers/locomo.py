@@ -11,9 +11,9 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
+from workbench.errors import ImportRejected
 from workbench.records import ConversationRecord, MessageRecord, ParsedFile
 from workbench.importers.base import (
-    ImportRejected,
     Source,
     iter_dicts,
     json_or_none,

@@ -11,9 +11,9 @@ import sqlite3
 from typing import Any
 
 from workbench.importers.reading import Limits, loads
+from workbench.errors import ImportRejected
 from workbench.records import ConversationRecord, MessageRecord, ParsedFile
 from workbench.importers.base import (
-    ImportRejected,
     Source,
     conversation_source_id,
     iter_dicts,

@@ -9,6 +9,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
+from workbench.errors import InvalidInput
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -60,7 +62,7 @@ def run_retrievers(
     overrides = retriever_params or {}
     unknown = set(overrides) - set(retrievers)
     if unknown:
-        raise ValueError(f"retriever_params names retrievers not in the list: {sorted(unknown)}")
+        raise InvalidInput(f"retriever_params names retrievers not in the list: {sorted(unknown)}")
     wb.search.index_pending(chunker)
     return [
         wb.evals.run(eval_set, retriever=name, chunker=chunker, ks=tuple(ks), label=label,

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from workbench.embeddings.model import Embedder
+from workbench.errors import InvalidInput
 from workbench.search import rerank
 from workbench.search.protocol import Filters, Index
 from workbench.text.timeparse import parse_time_range, strip_time_phrase
@@ -79,7 +80,7 @@ def get_retriever_config(name: str, **overrides: Any) -> RetrieverConfig:
     try:
         config = RETRIEVERS[name]
     except KeyError:
-        raise ValueError(f"unknown retriever {name!r}; known: {', '.join(RETRIEVERS)}") from None
+        raise InvalidInput(f"unknown retriever {name!r}; known: {', '.join(RETRIEVERS)}") from None
     return replace(config, **overrides) if overrides else config
 
 

@@ -99,6 +99,7 @@ def sync_index(
     report = SyncReport()
     _heal(store, index)
     _reconcile(store, index, report)
+    progress("chunk", 0, 0)  # the model loads here: a while, of unknown length
     sync_chunks(store, chunker, embedder, report)
     _unindex_removed(store, index, report)
     total = store.chunks.pending_count(chunker.name, index.name)

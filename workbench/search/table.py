@@ -9,7 +9,8 @@ version it committed, so that the caller can tell its own versions from anyone e
 
 from __future__ import annotations
 
-import os
+import logging
+
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Sequence
@@ -19,10 +20,7 @@ import pyarrow as pa
 
 from workbench.search.protocol import HIT_COLUMNS, Filters
 
-os.environ.setdefault("LANCEDB_LOG", "error")  # every query otherwise logs a warning about _distance
-# Index statistics (read after each compaction) without the vector index's centroids.
-os.environ.setdefault("LANCE_INCLUDE_VECTOR_CENTROIDS", "false")
-
+log = logging.getLogger(__name__)
 TS = pa.timestamp("us", tz="UTC")
 LARGE_TABLE = 500_000  # rows from which vector search re-ranks more candidates
 

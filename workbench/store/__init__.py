@@ -1,6 +1,6 @@
 """The source of truth: the ``Store`` protocol and its DuckDB implementation."""
 
-from workbench.store.connection import StoreBusy
+from workbench.errors import StoreBusy
 from workbench.store.database import DuckDBStore
 from workbench.store.protocol import Conflict, Store
 

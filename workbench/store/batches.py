@@ -8,7 +8,7 @@ from typing import Any, Sequence
 
 from workbench.records import Batch
 from workbench.store.connection import DuckDBFile
-from workbench.store.conversations import NotFound
+from workbench.errors import NotFound
 
 _BATCH_COLUMNS = """id::VARCHAR, started_at, finished_at, directory, params::VARCHAR, status,
                     previous_id::VARCHAR, gate::VARCHAR"""

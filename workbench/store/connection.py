@@ -25,11 +25,9 @@ from typing import Iterator
 
 import duckdb
 
+from workbench.errors import StoreBusy
+
 from workbench.store.migrations import migrate
-
-
-class StoreBusy(RuntimeError):
-    """Another process kept the database locked for longer than we are willing to wait."""
 
 
 class DuckDBFile:

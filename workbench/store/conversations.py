@@ -13,6 +13,7 @@ from typing import Any
 
 import duckdb
 
+from workbench.errors import Ambiguous, NotFound
 from workbench.records import Conversation
 from workbench.store import ids
 from workbench.store.connection import DuckDBFile
@@ -26,10 +27,6 @@ _CONVERSATION_FIELDS = """
 _CONVERSATION_COLUMNS = (
     _CONVERSATION_FIELDS + ", (SELECT count(*) FROM messages m WHERE m.conversation_id = c.id)"
 )
-
-
-class NotFound(LookupError):
-    """No conversation (or workspace) with that id or name."""
 
 
 def _conversation(row: tuple) -> Conversation:
@@ -61,8 +58,9 @@ def resolve_conversation_id(con: duckdb.DuckDBPyConnection, ref: str) -> str:
             "SELECT id::VARCHAR FROM conversations WHERE id::VARCHAR LIKE ? LIMIT 2", [ref + "%"]
         ).fetchall()
     if len(rows) != 1 or len(ref) < 4:
-        reason = "is ambiguous" if len(rows) > 1 else "does not exist"
-        raise NotFound(f"conversation {ref!r} {reason}")
+        if len(rows) > 1:
+            raise Ambiguous(f"conversation {ref!r} is ambiguous")
+        raise NotFound(f"conversation {ref!r} does not exist")
     return rows[0][0]
 
 

@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from workbench.records import EvalSet, SetQuery
 from workbench.store.connection import DuckDBFile
-from workbench.store.conversations import NotFound
+from workbench.errors import NotFound
 
 _QUERY_SCHEMA = pa.schema([
     ("query_id", pa.string()), ("position", pa.int32()), ("text", pa.string()),

@@ -13,7 +13,8 @@ from typing import Any, Sequence
 from workbench.records import Message, TextMessage
 from workbench.store import ids
 from workbench.store.connection import DuckDBFile
-from workbench.store.conversations import NotFound, resolve_conversation_id
+from workbench.errors import NotFound
+from workbench.store.conversations import resolve_conversation_id
 from workbench.store.rows import dumps, loads
 
 _MESSAGE_COLUMNS = """

@@ -10,7 +10,7 @@ import pyarrow as pa
 
 from workbench.records import Run, RunResult
 from workbench.store.connection import DuckDBFile
-from workbench.store.conversations import NotFound
+from workbench.errors import NotFound
 from workbench.store.evalsets import resolve_set
 
 _RESULT_SCHEMA = pa.schema([

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable, Sequence
 
+from workbench.errors import InvalidInput
 from workbench.text.clean import normalise
 from workbench.text.events import describe
 
@@ -195,4 +196,4 @@ def get_chunker(name: str) -> Chunker:
     try:
         return CHUNKERS[name]
     except KeyError:
-        raise ValueError(f"unknown chunker {name!r}; known: {', '.join(CHUNKERS)}") from None
+        raise InvalidInput(f"unknown chunker {name!r}; known: {', '.join(CHUNKERS)}") from None

@@ -7,7 +7,8 @@ from typing import Any
 import streamlit as st
 
 from workbench.api import Workbench
-from workbench.chat.turn import Chat, EmptyMessage, Turn
+from workbench.chat.turn import Chat, Turn
+from workbench.errors import EmptyMessage, InvalidInput
 from workbench.chat.llm import LLMClient
 from workbench.records import Conversation, Message
 from workbench.ui.common import LLMFactory, memory, options
@@ -155,7 +156,7 @@ def _unanswered(wb: Workbench, llm: LLMFactory, cid: str, question: Message) -> 
         try:
             with st.spinner("Asking the model again…"):
                 turn = chat.retry(cid)
-        except ValueError as exc:  # answered meanwhile, in another tab
+        except InvalidInput as exc:  # answered meanwhile, in another tab
             st.warning(str(exc))
             return
         _remember(turn, llm_error)

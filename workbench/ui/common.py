@@ -9,6 +9,7 @@ import streamlit as st
 
 from workbench.api import Workbench
 from workbench.chat.llm import LLMClient
+from workbench.errors import WorkbenchError
 
 # Session-state keys shared between pages (and set by tests).
 NAV_KEY = "switch_to"  # name of the page the app switches to at the start of the next run
@@ -18,6 +19,19 @@ OPTIONS = "options"
 
 # (base_url, model) → (client, None) or (None, why there is none); never raises.
 LLMFactory = Callable[[str | None, str | None], tuple[LLMClient | None, str | None]]
+
+
+def page(render: Callable[[], None]) -> Callable[[], None]:
+    """``render`` with a ``WorkbenchError`` shown as one error line; any other exception is a
+    bug, which Streamlit shows with its traceback."""
+
+    def run() -> None:
+        try:
+            render()
+        except WorkbenchError as exc:
+            st.error(str(exc).strip("'\""))
+
+    return run
 
 
 def options(wb: Workbench) -> dict[str, Any]:
