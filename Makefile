@@ -38,7 +38,7 @@ test-unit: setup
 	$(PY) -m pytest -q tests/unit
 
 test-fast: setup
-	$(PY) -m pytest -q -m "not slow" tests/unit tests/integration
+	$(PY) -m pytest -q -m "not slow" tests/unit tests/contract tests/integration tests/hostile
 
 bench: setup
 	$(VENV)/bin/workbench bench ingest
