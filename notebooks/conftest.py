@@ -36,6 +36,7 @@ def pytest_configure(config) -> None:
 def pytest_sessionstart(session) -> None:
     from workbench import Workbench
 
-    results = Workbench.open(os.environ["WORKBENCH_HOME"]).ingest([FIXTURES / f for f in SMALL])
+    with Workbench.open(os.environ["WORKBENCH_HOME"]) as wb:
+        results = wb.imports.ingest([FIXTURES / f for f in SMALL])
     failed = [r.error for r in results if r.status != "done"]
     assert not failed, failed

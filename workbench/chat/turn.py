@@ -408,6 +408,14 @@ class Chat:
         ended = time.perf_counter()
         turn.timings_ms["index"] = (ended - started) * 1000
         turn.timings_ms["after_answer"] = (ended - since) * 1000  # what the turn adds after it
+        # Queued behind this turn on the one indexing worker: it runs while the person reads.
+        self.parts.indexer.submit(self._fold, plan.chunker)
+
+    def _fold(self, chunker: str) -> None:
+        try:
+            self.parts.memory.index(chunker).fold_if_due()
+        except Exception:  # noqa: BLE001 - upkeep: the next turn or `maintain` folds instead
+            log.exception("folding the index's appends failed")
 
     @contextmanager
     def _held(self) -> Iterator[None]:

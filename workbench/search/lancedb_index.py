@@ -94,18 +94,23 @@ class LanceIndex:
             version = self.lance.add(batch)
             self._follower.committed(version, lambda mirror: mirror.add(batch))
             self._appends += 1
-            if self._appends >= self.fold_every:
-                self._fold()
 
-    def _fold(self) -> None:
-        started = time.perf_counter()
-        try:
-            maintenance.fold(self.lance)
-        except (RuntimeError, OSError) as error:  # a concurrent writer won: the next append retries
-            log.warning("index compaction of %s deferred: %s", self.name, error)
-            return
-        self._appends = 0
-        self.last_fold_ms = (time.perf_counter() - started) * 1000
+    def fold_if_due(self) -> bool:
+        """Fold the appended rows into the indexes once ``fold_every`` appends wait (each is a
+        fragment that full-text search scans outside its index). A chat calls this after a
+        turn's own work is done, so the fold is never part of what the turn waits for."""
+        with self._writes:
+            if self._appends < self.fold_every:
+                return False
+            started = time.perf_counter()
+            try:
+                maintenance.fold(self.lance)
+            except (RuntimeError, OSError) as error:  # a concurrent writer won: the next one retries
+                log.warning("index compaction of %s deferred: %s", self.name, error)
+                return False
+            self._appends = 0
+            self.last_fold_ms = (time.perf_counter() - started) * 1000
+            return True
 
     def delete(self, chunk_ids: Sequence[str]) -> None:
         with self._writes:

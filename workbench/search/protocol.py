@@ -60,6 +60,8 @@ class Index(Protocol):
 
     def append(self, rows: list[dict[str, Any]], vectors: np.ndarray) -> None: ...
 
+    def fold_if_due(self) -> bool: ...  # after appends: bring the indexes up to date if due
+
     def delete(self, chunk_ids: Sequence[str]) -> None: ...
 
     def maintain(self) -> Any: ...  # an upkeep report; results stay the same
