@@ -74,10 +74,10 @@ def test_every_error_has_a_code_and_a_status_and_keeps_the_old_catch_clauses():
 
 def test_library_messages_name_no_command_line_flag(wb):
     with pytest.raises(InvalidInput) as caught:
-        wb.eval_generate(None, 0)
+        wb.evals.generate(None, 0)
     assert str(caught.value) == "n must be at least 1"
     with pytest.raises(InvalidInput, match="unknown export format"):
-        wb.export_conversation(wb.create_conversation(title="t").id, "pdf")
+        wb.conversations.export(wb.conversations.create(title="t").id, "pdf")
 
 
 def test_the_cli_names_its_flags_and_turns_library_errors_into_one_line(cli):
