@@ -76,11 +76,12 @@ def _latencies(retriever: Retriever, texts: list[str]) -> tuple[list[float], lis
     return latencies, embed, engine
 
 
-def measure(index: Index, embedder: Embedder, queries: int = 200, seed: int = 1) -> list[dict[str, Any]]:
+def measure(index: Index, embedder: Embedder, queries: int = 200, seed: int = 1,
+            retriever: str = DEFAULT_RETRIEVER) -> list[dict[str, Any]]:
     """One row per engine (the in-memory mirror, then LanceDB alone), each with its own
     queries: a repeated query's embedding would come from the cache."""
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="search") as pool:
-        return _measure(Retriever(index, embedder, get_retriever_config(DEFAULT_RETRIEVER), pool),
+        return _measure(Retriever(index, embedder, get_retriever_config(retriever), pool),
                         index, embedder, queries, seed)
 
 
@@ -120,7 +121,8 @@ def _measure(retriever: Retriever, index: Index, embedder: Embedder, queries: in
     return rows
 
 
-def run(embedder: Embedder, sizes: list[int], ann_threshold: int = 20000) -> list[dict[str, Any]]:
+def run(embedder: Embedder, sizes: list[int], ann_threshold: int = 20000,
+        retriever: str = DEFAULT_RETRIEVER) -> list[dict[str, Any]]:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for size in sizes:
@@ -130,7 +132,7 @@ def run(embedder: Embedder, sizes: list[int], ann_threshold: int = 20000) -> lis
             build(index, embedder, size)
             built = time.perf_counter() - started
             # Each size gets its own queries: a repeated query would be answered from the cache.
-            for row in measure(index, embedder, seed=size):
+            for row in measure(index, embedder, seed=size, retriever=retriever):
                 rows.append({"messages": size, "build_s": built, **row})
             index.drop()
     return rows

@@ -112,6 +112,7 @@ def bench_chat(
 @bench_app.command("search")
 def bench_search(
     sizes: str = typer.Option("10000,100000", "--sizes", help="Messages, comma separated (1000000 too)."),
+    retriever: Optional[str] = typer.Option(None, "--retriever", help="Default: the default one."),
 ) -> None:
     """Hybrid query latency (query embedding included) and ANN recall vs exact search."""
     from workbench.bench.ingest import save_results
@@ -120,9 +121,9 @@ def bench_search(
     from workbench.search.retrieve import DEFAULT_RETRIEVER
 
     bench = workbench()
-    rows = run(bench.embedder, [int(x) for x in sizes.split(",")], bench.settings.ann_threshold)
-    table = Table(
-        title=f"search benchmark ({DEFAULT_RETRIEVER}, k=10, 200 distinct queries per row)")
+    name = retriever or DEFAULT_RETRIEVER
+    rows = run(bench.embedder, [int(x) for x in sizes.split(",")], bench.settings.ann_threshold, name)
+    table = Table(title=f"search benchmark ({name}, k=10, 200 distinct queries per row)")
     for column in ("messages", "build s", "engine", "vectors", "ready s", "p50 ms", "p95 ms",
                    "embed ms", "ANN R@10", "bare"):
         table.add_column(column, justify="right")
