@@ -11,7 +11,8 @@ import pytest
 
 from conftest import HISTORY, Cli, copy_home, ingest_into, run_workbench
 from workbench import Workbench
-from workbench.evaluation.sets import fingerprint, parse_question, question_prompt
+from workbench.evaluation.generate import parse_question, question_prompt
+from workbench.evaluation.sets import fingerprint
 from workbench.errors import NotFound
 
 

@@ -9,7 +9,7 @@ from typing import Any, Iterable
 from workbench.chat.llm import LLMSource
 from workbench.config import Settings
 from workbench.door.search import Search
-from workbench.evaluation import runs
+from workbench.evaluation import generate, runs
 from workbench.evaluation import sets as evalsets
 from workbench.evaluation.metrics import Query, locomo_queries
 from workbench.evaluation.runs import Comparison, Run
@@ -70,14 +70,14 @@ class Evals:
     def generate(self, workspace: str | None, n: int, seed: int = 0, name: str | None = None,
                  method: str = "known-item") -> EvalSet:
         """A set made from the workspace's own messages, the same for the same seed and store:
-        ``known-item`` (no model; see :func:`evalsets.known_item_queries`) or ``llm`` (questions
+        ``known-item`` (no model; see :func:`generate.known_item_queries`) or ``llm`` (questions
         from the configured endpoint, else the embedded model)."""
         space = workspace or self.settings.default_workspace
         if n < 1:
             raise InvalidInput("n must be at least 1")
         if method == "known-item":
-            shape = evalsets.KnownItemParams()
-            queries = evalsets.known_item_queries(self.store, space, n, seed, shape)
+            shape = generate.KnownItemParams()
+            queries = generate.known_item_queries(self.store, space, n, seed, shape)
             params = {"n": n, "method": method, **shape.to_dict()}
         elif method == "llm":
             queries, params = self._llm_queries(space, n, seed)
@@ -99,9 +99,9 @@ class Evals:
         client = self._llm.client()
         # Greedy decoding, so the same seed and model give the same questions.
         writer = LLMClient(replace(client.config, temperature=0.0, max_tokens=64))
-        queries = evalsets.llm_queries(self.store, space, n, writer.complete, seed)
+        queries = generate.llm_queries(self.store, space, n, writer.complete, seed)
         params = {"n": n, "method": "llm", "min_words": 8, "model": writer.model,
-                  "endpoint": writer.endpoint, "prompt": evalsets.QUESTION_PROMPT_VERSION,
+                  "endpoint": writer.endpoint, "prompt": generate.QUESTION_PROMPT_VERSION,
                   "temperature": 0.0}
         return queries, params
 

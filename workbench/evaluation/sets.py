@@ -20,14 +20,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable
 
-from workbench.evaluation.generate import (  # noqa: F401 - part of this module's surface
-    QUESTION_PROMPT_VERSION,
-    KnownItemParams,
-    known_item_queries,
-    llm_queries,
-    parse_question,
-    question_prompt,
-)
 from workbench.evaluation.metrics import locomo_queries
 from workbench.records import EvalSet, Query, SetQuery
 from workbench.store import Store
