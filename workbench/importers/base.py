@@ -24,6 +24,7 @@ from dateutil import parser as dateparser
 
 from workbench.importers.reading import Limits, Refused, check_file, loads, stream_items, extract_zip
 from workbench.errors import ImportRejected
+from workbench.store import sqlite_source
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 ZIP_MAGIC = b"PK\x03\x04"
@@ -236,18 +237,14 @@ class Source:
                 self._spill.flush()
             path = Path(self._spill.name)
         try:
-            con = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)
-            con.row_factory = sqlite3.Row
-            con.execute("SELECT count(*) FROM sqlite_master").fetchone()
-            return con
+            return sqlite_source.connect_readonly(path)
         except sqlite3.DatabaseError as exc:
             raise self.refuse(f"unreadable SQLite database ({exc})") from exc
 
     def sqlite_tables(self) -> dict[str, set[str]]:
         con = self.sqlite()
         try:
-            names = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-            return {n: {r[1] for r in con.execute(f'PRAGMA table_info("{n}")')} for n in names}
+            return sqlite_source.tables(con)
         finally:
             con.close()
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from workbench.importers.reading import Limits, loads
 from workbench.errors import ImportRejected
+from workbench.store import sqlite_source
 from workbench.records import ConversationRecord, MessageRecord, ParsedFile
 from workbench.importers.base import (
     Source,
@@ -49,8 +50,8 @@ def parse(source: Source) -> ParsedFile:
     """
     con = source.sqlite()
     try:
-        conversation_rows = _rows(con, "conversations")
-        message_rows = _rows(con, "messages")
+        conversation_rows = sqlite_source.rows(con, "conversations", with_rowid=True)
+        message_rows = sqlite_source.rows(con, "messages", with_rowid=True)
     except sqlite3.DatabaseError as exc:
         raise ImportRejected(source.name, f"cannot read the legacy tables ({exc})") from exc
     finally:
@@ -72,16 +73,6 @@ def parse(source: Source) -> ParsedFile:
         stub = {"id": cid, "title": None}
         conversations.append(_conversation(stub, rows, warnings, orphaned=True))
     return ParsedFile(NAME, conversations, warnings)
-
-
-def _rows(con: sqlite3.Connection, table: str) -> list[dict[str, Any]]:
-    """All rows with their rowid (as ``_rowid``), in rowid order where the table has one."""
-    try:
-        cursor = con.execute(f'SELECT rowid AS _rowid, * FROM "{table}" ORDER BY rowid')
-    except sqlite3.OperationalError:  # WITHOUT ROWID table
-        cursor = con.execute(f'SELECT * FROM "{table}"')
-    # The position stands in for a missing rowid; a real one (in the row) overrides it.
-    return [{"_rowid": i, **dict(row)} for i, row in enumerate(cursor)]
 
 
 def _key(value: Any) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 
 from workbench.importers.reading import Limits, loads
 from workbench.errors import ImportRejected
+from workbench.store import sqlite_source
 from workbench.records import ConversationRecord, MessageRecord, ParsedFile
 from workbench.importers.base import (
     Source,
@@ -84,7 +85,7 @@ def _is_chat(value: Any) -> bool:
 def _database_rows(source: Source) -> list[dict[str, Any]]:
     con = source.sqlite()
     try:
-        return [dict(row) for row in con.execute('SELECT * FROM "chat"')]
+        return sqlite_source.rows(con, "chat")
     except sqlite3.DatabaseError as exc:
         raise ImportRejected(source.name, f"cannot read the chat table ({exc})") from exc
     finally:
