@@ -26,7 +26,7 @@ from workbench.store import Store
 Progress = Callable[[str, int, int], None]
 
 
-def _quiet(stage: str, done: int, total: int) -> None:
+def no_progress(stage: str, done: int, total: int) -> None:
     pass
 
 
@@ -42,7 +42,7 @@ def ingest_file(
     path: Path | str,
     workspace: str,
     format: str | None = None,
-    progress: Progress = _quiet,
+    progress: Progress = no_progress,
     redact: bool = False,
     limits: Limits | None = None,
 ) -> ImportResult:
@@ -159,7 +159,7 @@ def ingest_paths(
     paths: Iterable[Path | str],
     workspace: str,
     format: str | None = None,
-    progress: Progress = _quiet,
+    progress: Progress = no_progress,
     redact: bool = False,
     limits: Limits | None = None,
 ) -> list[ImportResult]:

@@ -12,8 +12,8 @@ from conftest import REPO
 from workbench.text.clean import (
     Cleaned,
     Cleaner,
-    _default_model,
-    _ner_pipeline,
+    default_model,
+    ner_pipeline,
     detect_language,
     normalise,
     redact,
@@ -264,7 +264,7 @@ def test_checksummed_ids_win_over_phone_shapes():
 
 @pytest.fixture(scope="module")
 def nlp():
-    return _ner_pipeline(_default_model())
+    return ner_pipeline(default_model())
 
 
 def test_redact_with_doc_replaces_person_and_patterns(nlp):

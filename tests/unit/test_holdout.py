@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from workbench.evaluation import holdout
-from workbench.evaluation.metrics import Query
+from workbench.records import Query
 from workbench.search import rerank
 
 

@@ -21,12 +21,12 @@ if TYPE_CHECKING:
 # Into a file, a pipe or a CI log, rich assumes 80 columns and cuts the wider benchmark tables.
 out = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160)
 err = Console(stderr=True)
-_state: dict[str, Any] = {}
+cli_state: dict[str, Any] = {}
 
 
 def settings(**overrides: Any):
-    if _state.get("home"):
-        overrides["home"] = _state["home"]
+    if cli_state.get("home"):
+        overrides["home"] = cli_state["home"]
     return load_settings(env_file=".env", **overrides)
 
 
@@ -51,7 +51,7 @@ def emit_json(payload: Any) -> None:
     sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2, default=str) + "\n")
 
 
-def _progress_printer():
+def progress_printer():
     last: dict[str, int] = {}
 
     def progress(stage: str, done: int, total: int) -> None:

@@ -13,7 +13,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from workbench.cli.common import _progress_printer, emit_json, err, fail, out, workbench
+from workbench.cli.common import progress_printer, emit_json, err, fail, out, workbench
 
 eval_app = typer.Typer(help="Measure retrieval quality: eval sets, runs, comparisons.")
 
@@ -51,7 +51,7 @@ def eval_locomo(
 ) -> None:
     """Recall@k of dialog turns for LoCoMo questions (categories 1-4), as the paper computes it."""
     ks = _ks(k)
-    report = workbench().evals.locomo(path, retriever, chunker, ks, _progress_printer(),
+    report = workbench().evals.locomo(path, retriever, chunker, ks, progress_printer(),
                                      origin="cli")
     if as_json:
         emit_json(report.to_dict())
@@ -80,7 +80,7 @@ def eval_run(
     """Run an eval set with a retriever configuration, store the run and print its metrics."""
     ks = _ks(k)
     run = workbench().evals.run(set_ref, retriever, chunker, ks, label, origin="cli",
-                               progress=_progress_printer())
+                               progress=progress_printer())
     if as_json:
         emit_json(run.to_dict())
         return
@@ -199,7 +199,7 @@ def eval_import(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Store a qrels or LoCoMo file as an eval set; relevant ids become message ids."""
-    item = workbench().evals.import_file(path, name, workspace, _progress_printer())
+    item = workbench().evals.import_file(path, name, workspace, progress_printer())
     _print_set(item, as_json)
 
 

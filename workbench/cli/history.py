@@ -9,7 +9,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from workbench.cli.common import _progress_printer, emit_json, err, out, workbench
+from workbench.cli.common import progress_printer, emit_json, err, out, workbench
 
 
 def ingest(
@@ -70,7 +70,7 @@ def reindex(
     chunker: Optional[str] = typer.Option(None, "--chunker"),
 ) -> None:
     """Drop the derived LanceDB index and rebuild it from DuckDB."""
-    report = workbench().search.reindex(chunker, progress=_progress_printer())
+    report = workbench().search.reindex(chunker, progress=progress_printer())
     out.print(f"indexed {report.chunks_embedded} chunks in {report.seconds:.1f} s")
 
 

@@ -14,7 +14,7 @@ import typer
 
 from workbench.cli import chat, history, search
 from workbench.cli.bench import bench_app
-from workbench.cli.common import Commands, _state
+from workbench.cli.common import Commands, cli_state
 from workbench.cli.conversations import conversations_app
 from workbench.cli.evaluation import eval_app
 from workbench.cli import holdout as _holdout  # noqa: F401  registers `eval holdout` on eval_app
@@ -38,7 +38,7 @@ def main(
     ),
 ) -> None:
     configure_process()
-    _state["home"] = home
+    cli_state["home"] = home
 
 
 if __name__ == "__main__":

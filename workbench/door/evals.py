@@ -11,12 +11,12 @@ from workbench.config import Settings
 from workbench.door.search import Search
 from workbench.evaluation import generate, runs
 from workbench.evaluation import sets as evalsets
-from workbench.evaluation.metrics import Query, locomo_queries
-from workbench.evaluation.runs import Comparison, Run
-from workbench.evaluation.sets import EvalSet
+from workbench.evaluation.metrics import locomo_queries
+from workbench.evaluation.runs import Comparison
+from workbench.records import EvalSet, Query, Run
 from workbench.errors import InvalidInput
 from workbench.importers.reading import Limits
-from workbench.ingest import Progress, _quiet, ingest_paths
+from workbench.ingest import Progress, no_progress, ingest_paths
 from workbench.search.retrieve import get_retriever_config
 from workbench.store import Store
 from workbench.text.chunking import get_chunker
@@ -44,7 +44,7 @@ class Evals:
         return self.store.evals.sets.queries(self.set(ref).id)
 
     def import_file(self, path: Path | str, name: str | None = None,
-                    workspace: str | None = None, progress: Progress = _quiet) -> EvalSet:
+                    workspace: str | None = None, progress: Progress = no_progress) -> EvalSet:
         """Store a qrels JSONL file or a LoCoMo JSON file (told apart by content) as an eval set
         named ``name`` (default: the file's stem). A LoCoMo file whose samples are not in the
         store yet is imported first. A bad line raises InvalidInput naming the file and line."""
@@ -115,7 +115,7 @@ class Evals:
         origin: str = "api",
         batch_id: str | None = None,
         notebook: str | None = None,
-        progress: Progress = _quiet,
+        progress: Progress = no_progress,
         **params: Any,
     ) -> Run:
         """Search every query of the set (in its own workspace, k = max(ks)), score the
@@ -153,7 +153,7 @@ class Evals:
         retriever: str | None = None,
         chunker: str | None = None,
         ks: Iterable[int] = (5, 10, 25, 50),
-        progress: Progress = _quiet,
+        progress: Progress = no_progress,
         origin: str = "api",
         **overrides: Any,
     ):

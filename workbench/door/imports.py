@@ -7,7 +7,7 @@ from typing import Any, Callable, Iterable
 
 from workbench.config import Settings
 from workbench.importers.reading import Limits
-from workbench.ingest import Progress, _quiet, ingest_paths
+from workbench.ingest import Progress, no_progress, ingest_paths
 from workbench.records import ImportResult
 from workbench.search.sync import SyncReport
 from workbench.store import Store
@@ -28,7 +28,7 @@ class Imports:
         paths: Iterable[Path | str],
         workspace: str | None = None,
         format: str | None = None,
-        progress: Progress = _quiet,
+        progress: Progress = no_progress,
         redact: bool | None = None,
     ) -> list[ImportResult]:
         """``redact`` overrides the settings' for this call (the app's per-session choice)."""

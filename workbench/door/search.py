@@ -10,7 +10,7 @@ from typing import Any
 
 from workbench.config import Settings
 from workbench.embeddings.model import Embedder
-from workbench.ingest import Progress, _quiet
+from workbench.ingest import Progress, no_progress
 from workbench.records import Message
 from workbench.search.retrieve import Retriever, SearchResult, get_retriever_config
 from workbench.search.sync import SyncReport, index_name, index_turn, rebuild, sync_index
@@ -88,12 +88,12 @@ class Search:
         thread.start()
         return thread
 
-    def index_pending(self, chunker: str | None = None, progress: Progress = _quiet) -> SyncReport:
+    def index_pending(self, chunker: str | None = None, progress: Progress = no_progress) -> SyncReport:
         """Chunk, embed and index whatever the store holds that the index lacks."""
         chunker_ = get_chunker(chunker or self.settings.chunker)
         return sync_index(self.store, self.index(chunker_.name), self._embedder, chunker_, progress)
 
-    def reindex(self, chunker: str | None = None, progress: Progress = _quiet) -> SyncReport:
+    def reindex(self, chunker: str | None = None, progress: Progress = no_progress) -> SyncReport:
         """Drop the derived index and rebuild it from the store."""
         rebuild(self.store, self.index(chunker))
         return self.index_pending(chunker, progress)

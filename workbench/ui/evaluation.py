@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from workbench.api import Workbench
-from workbench.evaluation.runs import Run
+from workbench.records import Run
 from workbench.ui.common import when
 
 RUN_A = "eval_run_a"
