@@ -13,6 +13,10 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	# The CPU build of torch must come first, or a dependency pulls a multi-GB CUDA build.
 	$(PY) -m pip install --quiet torch==2.13.0
+	# llama.cpp compiles for the CPU that builds it: a wheel cached on one machine dies with SIGILL
+	# mid-answer on another. Build it portable (AVX2 baseline), from source, never from a cache.
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(PY) -m pip install --quiet --no-cache-dir \
+	    "$$(grep -o 'llama-cpp-python\[server\]==[0-9.]*' pyproject.toml)"
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 

@@ -14,6 +14,7 @@ import importlib.util
 import math
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -173,6 +174,20 @@ class EmbeddedServer:
         except (OSError, ValueError):  # URLError, refused, reset, timeout, bad status line
             return False
 
+    def exit_status(self, wait_s: float = 0.0) -> str | None:
+        """How the child ended ("code 1", "signal SIGILL"), or None while it runs (after waiting
+        up to ``wait_s``: its sockets close a moment before it can be reaped) or was stopped."""
+        if self._proc is None:
+            return None
+        try:
+            code = self._proc.wait(timeout=wait_s)
+        except subprocess.TimeoutExpired:
+            return None
+        if code < 0:
+            with contextlib.suppress(ValueError):
+                return f"signal {signal.Signals(-code).name}"
+        return f"code {code}"
+
     def is_running(self) -> bool:
         """True while the child process lives (no request: cheap, never blocks)."""
         return bool(self._proc and self._proc.poll() is None)
@@ -254,12 +269,13 @@ class LLMClient:
     """OpenAI-compatible chat client; ``max_retries=0`` so failures surface at once, and every
     failure (connection, timeout, HTTP status) is raised as :class:`LLMUnavailable`."""
 
-    def __init__(self, config: LLMConfig) -> None:
+    def __init__(self, config: LLMConfig, server: EmbeddedServer | None = None) -> None:
         import openai  # deferred: costs ~0.5 s at import for users who never chat
 
         if not config.base_url:
             raise ValueError("LLMClient needs a base_url; LLMSource provides the embedded one")
         self.config, self.endpoint, self._model = config, config.base_url, config.model
+        self.server = server  # the embedded server behind base_url, named when it has died
         self._openai = openai
         self._client = openai.OpenAI(base_url=config.base_url, api_key=config.api_key,
                                      timeout=config.timeout_s, max_retries=0)
@@ -331,8 +347,12 @@ class LLMClient:
             raise self._unavailable(f"timed out after {self.config.timeout_s:g}s") from exc
         except (oa.APIConnectionError, *_http_errors("TransportError")) as exc:
             cause = exc.__cause__ or exc
-            raise self._unavailable(f"connection failed ({type(cause).__name__}: {cause})") \
-                from exc
+            why = f"connection failed ({type(cause).__name__}: {cause})"
+            if self.server is not None and (status := self.server.exit_status(wait_s=0.5)):
+                # A crash (SIGILL from a build for another CPU, OOM) otherwise reads as a network fault.
+                why = (f"connection failed: the embedded server exited with {status} "
+                       f"({self.server.log_path}): {self.server.log_tail(2)}")
+            raise self._unavailable(why) from exc
         except oa.APIStatusError as exc:
             raise self._unavailable(f"answered HTTP {exc.status_code}: {exc.message}") from exc
         except (oa.OpenAIError, *_http_errors("HTTPError")) as exc:
@@ -375,7 +395,7 @@ class LLMSource:
                         getattr(self.settings, "llm_startup_timeout_s", 60.0))).start()
                 self.server = server
         return LLMClient(replace(config, base_url=server.base_url, model=server.alias,
-                                 api_key=LOCAL_API_KEY))
+                                 api_key=LOCAL_API_KEY), server=server)
 
     def close(self) -> None:
         with self._lock:
