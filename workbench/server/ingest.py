@@ -104,6 +104,10 @@ class Jobs:
         except Exception:  # noqa: BLE001 - the next import or reindex picks them up
             log.exception("indexing added messages failed")
 
+    def wait(self) -> None:
+        """Return once every job and indexing queued so far is over."""
+        self._worker.submit(lambda: None).result()
+
     def close(self) -> None:
         self._worker.shutdown(wait=True)
 

@@ -88,9 +88,12 @@ def rename_conversation(conversation_id: str, body: ConversationRename, wb: WB, 
 
 @router.delete(f"{v1}/conversations/{{conversation_id}}", response_model=Deleted,
                tags=["conversations"])
-def delete_conversation(conversation_id: str, wb: WB, who: Who):
+def delete_conversation(conversation_id: str, request: Request, wb: WB, who: Who):
+    """Delete it with its messages; they leave the index in the background."""
     conversation = wb.users.conversation(who.user, conversation_id)
-    return Deleted(id=conversation.id, messages_deleted=wb.conversations.delete(conversation.id))
+    deleted = wb.conversations.delete(conversation.id)
+    request.app.state.jobs.index_soon()
+    return Deleted(id=conversation.id, messages_deleted=deleted)
 
 
 @router.get(f"{v1}/conversations/{{conversation_id}}/messages", response_model=list[MessageOut],
