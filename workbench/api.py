@@ -57,7 +57,7 @@ class Workbench:
                                     chat_search), self._llm)
         self.evals = Evals(self.store, settings, self.search, self._llm)
         self.users = Users(self.store, settings)
-        self.threads = Threads(self.users, self.conversations, self.chat)
+        self.threads = Threads(self.users, self.conversations, self.chat, self.search.index_pending)
         self.closed = False
 
     @classmethod

@@ -104,3 +104,19 @@ def key(name: str = typer.Argument(..., help="The user."),
     secret, record = bench.users.create_key(bench.users.get(name), key_name)
     err.print(f"API key {record.name!r} for {name} (shown once):", highlight=False)
     out.print(secret, highlight=False)
+
+
+def mcp(
+    user: Optional[str] = typer.Option(None, "--user", help="Act as this user (their "
+                                       "workspaces only); default: the local user, every workspace."),
+) -> None:
+    """The memory as MCP tools over stdio (search_history, get_conversation,
+    list_conversations, remember), for Claude Desktop, IDE agents and other MCP clients."""
+    from workbench.door.users import LOCAL
+    from workbench.server.mcp_tools import build_mcp
+
+    bench = workbench()
+    acting = bench.users.get(user) if user else LOCAL
+    if acting.disabled:
+        fail(f"user {acting.name!r} is disabled")
+    build_mcp(bench, acting).run("stdio")

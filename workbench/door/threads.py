@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable
 
 from workbench.door.chat import Chats
 from workbench.door.conversations import Conversations
 from workbench.door.users import Users
 from workbench.chat.turn import Turn, sanitise, title_from
 from workbench.errors import InvalidInput
-from workbench.records import User
+from workbench.records import Message, User
 
 _KEPT_ROLES = ("user", "assistant")
 
@@ -47,10 +47,28 @@ def client_key(messages: list[dict[str, Any]], chat_id: str | None,
 class Threads:
     """Finds or makes the conversation of a client's chat, and starts its next turn."""
 
-    def __init__(self, users: Users, conversations: Conversations, chats: Chats):
+    def __init__(self, users: Users, conversations: Conversations, chats: Chats,
+                 index_pending: Callable[[], Any]):
         self.users = users
         self.conversations = conversations
         self.chats = chats
+        self._index_pending = index_pending
+
+    def remember(self, user: User, text: str, workspace: str | None = None) -> Message:
+        """Store ``text`` as a note in the workspace's "Notes" conversation (made on the first
+        note) and index it, so the next search finds it."""
+        note = sanitise(text)
+        if not note:
+            raise InvalidInput("the note is empty")
+        space = self.users.workspace(user, workspace) or self.conversations.settings.default_workspace
+        key = f"notes:{space}"
+        known = self.users.client_chat(user, key)
+        if known is None:
+            known = self.conversations.create(space, "Notes", {"client_chat": key}).id
+            self.users.link_client_chat(user, key, known)
+        message = self.conversations.add_message(known, "user", note, speaker="note")
+        self._index_pending()
+        return message
 
     def start(self, user: User, messages: list[dict[str, Any]], workspace: str | None,
               chat_id: str | None = None, client_user: str | None = None,
