@@ -359,8 +359,10 @@ def test_a_body_past_the_limit_is_refused_before_it_is_read(limited):
     with socket.create_connection(("127.0.0.1", limited.port), timeout=10) as raw:
         raw.sendall(b"POST /api/v1/ingest HTTP/1.1\r\nHost: x\r\nContent-Type: "
                     b"multipart/form-data; boundary=b\r\nContent-Length: 1073741824\r\n\r\n")
-        head = raw.recv(4096).decode()  # answered with no byte of the 1 GB sent
-    assert head.startswith("HTTP/1.1 413") and "too_large" in head
+        answer = b""
+        while piece := raw.recv(4096):  # answered with no byte of the 1 GB sent; then closed
+            answer += piece
+    assert answer.startswith(b"HTTP/1.1 413") and b'"too_large"' in answer
 
     def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it arrives
         yield b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.json\"\r\n\r\n"
@@ -372,3 +374,37 @@ def test_a_body_past_the_limit_is_refused_before_it_is_read(limited):
             "Content-Type": "multipart/form-data; boundary=b"}).status_code == 413
         assert anonymous.post("/api/v1/conversations", content=b"{" + b" " * 5000 + b"}",
                               headers={"Content-Type": "application/json"}).status_code == 413
+
+
+def test_open_webui_pipe_streams_the_answer_and_emits_each_memory_as_a_source(served, alice_key):
+    import asyncio
+    import importlib.util
+
+    from conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("openwebui_pipe",
+                                                  REPO / "integrations" / "openwebui_pipe.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    pipe = module.Pipe()
+    pipe.valves.WORKBENCH_URL, pipe.valves.WORKBENCH_API_KEY = served.url, alice_key
+    events: list[dict] = []
+
+    async def emit(event: dict) -> None:
+        events.append(event)
+
+    async def run(text: str) -> str:
+        body = {"model": "workbench.memory", "messages": [{"role": "user", "content": text}]}
+        return "".join([piece async for piece in pipe.pipe(
+            body, __user__={"id": "owui-user"}, __metadata__={"chat_id": "pipe-chat"},
+            __event_emitter__=emit)])
+
+    answer = asyncio.run(run("Which backup tool did we pick?"))
+    assert answer.startswith("From your history [1]") and "Sources:" not in answer
+    assert events and all(e["type"] == "source" for e in events)
+    assert events[0]["data"]["source"]["name"].startswith("[1] ")
+    assert events[0]["data"]["document"][0]
+    [kept] = served.wb.conversations.list("default", "Which backup tool did we pick?")
+    assert served.wb.users.client_chat(served.wb.users.get("alice"), "chat:owui-user:pipe-chat") == kept.id
+    pipe.valves.WORKBENCH_API_KEY = "wbk_wrong.key"
+    assert asyncio.run(run("hello")).startswith("The workbench answered 401: unknown API key")

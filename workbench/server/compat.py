@@ -67,8 +67,11 @@ def models(wb: WB, who: Who):
 @router.post("/chat/completions", responses={200: {"content": {"text/event-stream": {}}}})
 def completions(body: CompletionRequest, wb: WB, who: Who, request: Request,
                 chat_id: Annotated[str | None, Header(alias="X-OpenWebUI-Chat-Id")] = None,
-                client_user: Annotated[str | None, Header(alias="X-OpenWebUI-User-Id")] = None):
-    """OpenAI's chat completion, streamed as its chunks (``stream``) or whole, with usage."""
+                client_user: Annotated[str | None, Header(alias="X-OpenWebUI-User-Id")] = None,
+                sources_as: Annotated[str | None, Header(alias="X-Workbench-Sources")] = None):
+    """OpenAI's chat completion, streamed as its chunks (``stream``) or whole, with usage.
+    ``X-Workbench-Sources: events`` (the Open WebUI Pipe) leaves the footer out and sends the
+    memories as data instead: a first ``workbench.sources`` event, or a ``sources`` field."""
     messages = [m.model_dump() for m in body.messages]
     reply = Reply(wb.settings.server_model, body.stream_options)
     if text_of(messages[-1].get("content")).lstrip().startswith(_TASK):
@@ -76,15 +79,21 @@ def completions(body: CompletionRequest, wb: WB, who: Who, request: Request,
         return reply.stream(deltas, usage) if body.stream else reply.whole("".join(deltas), usage())
     space = wb.users.workspace(who.user, body.workspace)
     turn = wb.threads.start(who.user, messages, space, chat_id, client_user)
+    as_data = sources_as == "events"
+    sources = [{"n": n, **h.to_dict()} for n, h in enumerate(turn.hits, start=1)]
     if not body.stream:
-        answer = "".join(wb.chat.stream(turn))
-        return reply.whole(answer.strip() + sources_footer(turn), _usage(wb, turn))
+        answer = "".join(wb.chat.stream(turn)).strip()
+        if as_data:
+            return {**reply.whole(answer, _usage(wb, turn)), "sources": sources}
+        return reply.whole(answer + sources_footer(turn), _usage(wb, turn))
 
     def deltas() -> Iterator[str]:
         yield from wb.chat.stream(turn)
-        yield sources_footer(turn)
+        if not as_data:
+            yield sources_footer(turn)
 
-    return reply.stream(deltas(), lambda: _usage(wb, turn))
+    first = {"object": "workbench.sources", "sources": sources} if as_data else None
+    return reply.stream(deltas(), lambda: _usage(wb, turn), first)
 
 
 def _task(wb: Any, messages: list[dict[str, Any]]) -> tuple[Any, Any]:
@@ -135,8 +144,11 @@ class Reply:
                              "logprobs": None, "finish_reason": "stop"}],
                 "usage": _totals(usage)}
 
-    def stream(self, deltas: Any, usage: Any) -> StreamingResponse:
+    def stream(self, deltas: Any, usage: Any, first: dict[str, Any] | None = None
+               ) -> StreamingResponse:
         def chunks() -> Iterator[str]:
+            if first is not None:
+                yield self._sse({"id": self.id, "created": self.created, **first})
             yield self._chunk({"role": "assistant", "content": ""})
             for delta in deltas:
                 if delta:
