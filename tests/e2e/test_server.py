@@ -239,7 +239,8 @@ def test_authorization_matrix(served, alice, bob, alice_key):
     """Every route: anonymous 401; bob on alice's things 404; alice 2xx."""
     cid = alice.post("/api/v1/conversations", json={"title": "Alice's secret"}).json()["id"]
     job = alice.post("/api/v1/ingest", files={"file": ("x.json", b"[]")}).json()["id"]
-    run = served.wb.evals.runs()
+    eval_set = served.wb.evals.generate("default", 5, name="server-matrix")
+    run = served.wb.evals.run(eval_set.ref)
     routes = [
         ("get", f"/api/v1/conversations/{cid}", {}),
         ("patch", f"/api/v1/conversations/{cid}", {"json": {"title": "renamed"}}),
@@ -254,7 +255,8 @@ def test_authorization_matrix(served, alice, bob, alice_key):
         ("get", f"/api/v1/jobs/{job}", {}),
         ("post", "/v1/chat/completions", {"json": {"model": "m", "workspace": "default",
                                                     "messages": [{"role": "user", "content": "hi"}]}}),
-    ] + ([("get", f"/api/v1/eval/runs/{run[0].id}", {})] if run else [])
+        ("get", f"/api/v1/eval/runs/{run.id}", {}),
+    ]
     with served.client() as anonymous:
         for method, path, body in routes + [("get", "/api/v1/eval/runs", {}), ("get", "/metrics", {}),
                                             ("get", "/v1/models", {}), ("get", "/api/v1/keys", {})]:
@@ -265,6 +267,8 @@ def test_authorization_matrix(served, alice, bob, alice_key):
         assert getattr(alice, method)(path, **body).status_code in (200, 201), (method, path)
     mine = {c["id"] for c in bob.get("/api/v1/conversations").json()["items"]}
     assert cid not in mine and bob.get("/api/v1/stats").json()["per_workspace"][0]["name"] == "other"
+    assert run.id in {r["id"] for r in alice.get("/api/v1/eval/runs").json()}
+    assert run.id not in {r["id"] for r in bob.get("/api/v1/eval/runs").json()}
     assert alice.delete(f"/api/v1/conversations/{cid}").status_code == 200
     with served.client(alice_key) as by_key:
         assert by_key.get("/api/v1/auth/me").json()["name"] == "alice"
