@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     login_rate_limit: str = Field("10/minute", description="Login attempts per client address")
     max_request_bytes: int = Field(16 << 20, description="Largest request body (JSON)")
     max_upload_bytes: int = Field(512 << 20, description="Largest export uploaded to the server")
+    auth_cache_s: float = Field(
+        2.0, description="How long the server trusts a checked key or token's user (a user disabled "
+        "or a key revoked from another process is refused within this)"
+    )
 
     @property
     def duckdb_path(self) -> Path:

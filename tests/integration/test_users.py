@@ -7,7 +7,8 @@ import pytest
 from workbench.errors import InvalidInput, NotFound, Unauthorized
 
 
-def test_users_cli_add_list_disable_reset_key(cli, wb):
+def test_users_cli_add_list_disable_reset_key(cli, wb_factory):
+    wb = wb_factory(cli.home, auth_cache_s=0)  # sees the CLI's changes at once
     added = cli.runner.invoke(_app(), ["--home", str(cli.home), "users", "add", "dora", "-w", "work",
                                        "-w", "home", "--password-stdin"], input="first-password\n")
     assert added.exit_code == 0, added.output
@@ -58,6 +59,24 @@ def test_a_user_sees_only_their_workspaces(wb):
     with pytest.raises(NotFound):
         wb.users.workspace(alice, "b")
     assert wb.users.workspace(alice) == "a"
+
+
+def test_a_change_from_another_process_is_seen_within_the_trust_window(home, wb_factory):
+    from conftest import wait_until
+
+    server = wb_factory(home, auth_cache_s=0.3)
+    key, _ = server.users.create_key(server.users.add("fay", "fay-password"), "k")
+    assert server.users.by_key(key)[0].name == "fay"
+    wb_factory(home).users.disable("fay")  # another workbench: the CLI, say
+
+    def refused() -> bool:
+        try:
+            server.users.by_key(key)
+        except Unauthorized:
+            return True
+        return False
+
+    assert wait_until(refused, within_s=5)
 
 
 def _app():
