@@ -15,6 +15,8 @@ from workbench.door.conversations import Conversations
 from workbench.door.evals import Evals
 from workbench.door.imports import Imports
 from workbench.door.search import Search
+from workbench.door.threads import Threads
+from workbench.door.users import Users
 from workbench.embeddings.model import Embedder
 from workbench.store import DuckDBStore
 
@@ -54,6 +56,8 @@ class Workbench:
         self.chat = Chats(ChatParts(self.store, self.search, self.embedder, settings, indexer,
                                     chat_search), self._llm)
         self.evals = Evals(self.store, settings, self.search, self._llm)
+        self.users = Users(self.store, settings)
+        self.threads = Threads(self.users, self.conversations, self.chat, self.search.index_pending)
         self.closed = False
 
     @classmethod

@@ -71,6 +71,22 @@ class Settings(BaseSettings):
     llm_startup_timeout_s: float = 60.0
     llm_gguf: Path | None = Field(None, description="Another GGUF for the embedded server")
     chat_k: int = Field(6, description="Memories retrieved per chat turn")
+    server_model: str = Field(
+        "workbench-memory", description="The model name the server's OpenAI-compatible API lists"
+    )
+    jwt_secret: str | None = Field(
+        None, description="Signs the server's tokens; none = a secret made on first start in the home"
+    )
+    jwt_access_s: int = Field(900, description="Lifetime of an access token")
+    jwt_refresh_s: int = Field(7 * 86400, description="Lifetime of a refresh token")
+    rate_limit: str = Field("300/minute", description="Requests per user or API key")
+    login_rate_limit: str = Field("10/minute", description="Login attempts per client address")
+    max_request_bytes: int = Field(16 << 20, description="Largest request body (JSON)")
+    max_upload_bytes: int = Field(512 << 20, description="Largest export uploaded to the server")
+    auth_cache_s: float = Field(
+        2.0, description="How long the server trusts a checked key or token's user (a user disabled "
+        "or a key revoked from another process is refused within this)"
+    )
 
     @property
     def duckdb_path(self) -> Path:
@@ -83,6 +99,10 @@ class Settings(BaseSettings):
     @property
     def runs_path(self) -> Path:
         return self.home / "runs"
+
+    @property
+    def secret_path(self) -> Path:
+        return self.home / "server.secret"
 
 
 def load_settings(env_file: str | Path | None = None, **overrides: object) -> Settings:

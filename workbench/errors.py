@@ -72,3 +72,28 @@ class LLMUnavailable(WorkbenchError):
 
     code = "llm_unavailable"
     status = 503
+
+
+class Unauthorized(WorkbenchError):
+    """No valid credentials: a wrong password, an unknown or revoked key, an expired token."""
+
+    code = "unauthorized"
+    status = 401
+
+
+class RateLimited(WorkbenchError):
+    """Too many requests in the window; ``retry_after_s`` says when the next one is accepted."""
+
+    code = "rate_limited"
+    status = 429
+
+    def __init__(self, message: str, retry_after_s: int):
+        self.retry_after_s = retry_after_s
+        super().__init__(message)
+
+
+class TooLarge(InvalidInput):
+    """A request body larger than the server accepts; refused before it is read whole."""
+
+    code = "too_large"
+    status = 413

@@ -306,3 +306,37 @@ class TextMessage:
     content: str
     conversation_id: str
     language: str | None
+
+
+@dataclass
+class User:
+    """An account of the server; ``workspaces`` are the only ones it reads and writes (None:
+    every workspace, the local user of a server started without authentication)."""
+
+    id: str
+    name: str
+    workspaces: list[str] | None
+    disabled: bool = False
+    created_at: datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "workspaces": self.workspaces,
+                "disabled": self.disabled, "created_at": _iso(self.created_at)}
+
+
+@dataclass
+class ApiKey:
+    """A user's API key as stored: never the key itself, only its public prefix."""
+
+    id: str
+    user_id: str
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "prefix": self.prefix,
+                "created_at": _iso(self.created_at), "last_used_at": _iso(self.last_used_at),
+                "revoked_at": _iso(self.revoked_at)}

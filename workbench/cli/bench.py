@@ -138,3 +138,34 @@ def bench_search(
                       f"{row['ann_recall_at_10']:.3f}", f"{row['ann_recall_at_10_bare']:.3f}")
     out.print(table)
     err.print(f"results stored in {save_results(bench.settings, 'search', rows)}")
+
+
+@bench_app.command("server")
+def bench_server(
+    messages: int = typer.Option(100_000, "--messages", help="Size of the workspace."),
+    searches: int = typer.Option(300, "--searches", help="Search requests per concurrency."),
+    chats: int = typer.Option(16, "--chats", help="Chat completions per concurrency (at least "
+                              "as many as clients)."),
+    clients: str = typer.Option("1,8,32", "--clients", help="Concurrency levels, comma separated."),
+    chat_clients: str = typer.Option("1,8,32", "--chat-clients", help="The same for chat "
+                                     "completions (the embedded model answers one at a time)."),
+) -> None:
+    """`workbench api` in its own process under a bounded load from this one: requests/s and
+    p50/p95/p99 of /api/v1/search and /v1/chat/completions, against in-process search."""
+    from workbench.bench.ingest import save_results
+    from workbench.bench.server import run
+
+    config = settings()
+    result = run(config, messages, searches, chats, tuple(int(c) for c in clients.split(",")),
+                 tuple(int(c) for c in chat_clients.split(",")))
+    table = Table(title=f"server benchmark: {result['messages']:,} messages, loopback; in-process "
+                        f"search p50 {result['in_process_search_p50_ms']:.1f} ms, "
+                        f"p95 {result['in_process_search_p95_ms']:.1f} ms")
+    for column in ("route", "clients", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors"):
+        table.add_column(column, justify="left" if column == "route" else "right")
+    for row in result["rows"]:
+        table.add_row(row["route"], str(row["clients"]), str(row["requests"]), f"{row['rps']:.1f}",
+                      f"{row['p50_ms']:.1f}", f"{row['p95_ms']:.1f}", f"{row['p99_ms']:.1f}",
+                      str(row["errors"]))
+    out.print(table)
+    err.print(f"results stored in {save_results(config, 'server', [result])}")

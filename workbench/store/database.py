@@ -15,6 +15,7 @@ from workbench.store.imports import DuckDBImports
 from workbench.store.interactions import DuckDBInteractions
 from workbench.store.messages import DuckDBMessages
 from workbench.store.runs import DuckDBEvalRuns
+from workbench.store.users import DuckDBUsers
 
 
 @dataclass(frozen=True)
@@ -42,3 +43,4 @@ class DuckDBStore(DuckDBFile):
         self.evals = DuckDBEvals(DuckDBEvalSets(self), DuckDBEvalRuns(self),
                                  DuckDBEvalBatches(self))
         self.history = DuckDBHistory(self)
+        self.users = DuckDBUsers(self)

@@ -258,3 +258,40 @@ def migrate(con: duckdb.DuckDBPyConnection, upto: int | None = None) -> list[str
         con.execute("COMMIT")
         ran.append(fn.__name__)
     return ran
+
+
+@migration
+def m008_server_users(con: duckdb.DuckDBPyConnection) -> None:
+    # A user sees the workspaces listed on their row; API keys are stored as a hash of the key,
+    # found by its public prefix. A client chat (an Open WebUI chat, an OpenAI client's
+    # conversation) is kept as one workbench conversation through ``client_chats``.
+    con.execute(
+        """
+        CREATE TABLE users (
+            id UUID PRIMARY KEY,
+            name VARCHAR NOT NULL UNIQUE,
+            password_hash VARCHAR NOT NULL,
+            workspaces VARCHAR[] NOT NULL,
+            disabled BOOLEAN NOT NULL DEFAULT FALSE,
+            created_at TIMESTAMPTZ NOT NULL,
+            updated_at TIMESTAMPTZ NOT NULL
+        );
+        CREATE TABLE api_keys (
+            id UUID PRIMARY KEY,
+            user_id UUID NOT NULL,
+            name VARCHAR NOT NULL,
+            prefix VARCHAR NOT NULL UNIQUE,
+            key_hash VARCHAR NOT NULL,
+            created_at TIMESTAMPTZ NOT NULL,
+            last_used_at TIMESTAMPTZ,
+            revoked_at TIMESTAMPTZ
+        );
+        CREATE TABLE client_chats (
+            user_id UUID NOT NULL,
+            client_key VARCHAR NOT NULL,
+            conversation_id UUID NOT NULL,
+            created_at TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (user_id, client_key)
+        );
+        """
+    )

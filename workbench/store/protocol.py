@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Iterable, NamedTuple, Protocol, Sequence
 
 from workbench.records import (
+    ApiKey,
     Batch,
     Conversation,
     EvalSet,
@@ -22,6 +23,7 @@ from workbench.records import (
     RunResult,
     SetQuery,
     TextMessage,
+    User,
 )
 
 if TYPE_CHECKING:
@@ -224,6 +226,37 @@ class History(Protocol):
     def chunk_sizes(self, chunkers: Sequence[str]) -> "pd.DataFrame": ...
 
 
+class Users(Protocol):
+    """Accounts, their hashed API keys and the client chats kept as conversations."""
+
+    def add(self, name: str, password_hash: str, workspaces: list[str]) -> User: ...
+
+    def get(self, name_or_id: str) -> User: ...
+
+    def password_hash(self, name: str) -> tuple[User, str] | None: ...
+
+    def list(self) -> list[User]: ...
+
+    def count(self) -> int: ...
+
+    def update(self, name: str, password_hash: str | None = None,
+               disabled: bool | None = None) -> User: ...
+
+    def add_key(self, user_id: str, name: str, prefix: str, key_hash: str) -> ApiKey: ...
+
+    def keys(self, user_id: str) -> list[ApiKey]: ...
+
+    def key_by_prefix(self, prefix: str) -> tuple[ApiKey, str] | None: ...
+
+    def revoke_key(self, user_id: str, key_id: str) -> ApiKey: ...
+
+    def touch_key(self, key_id: str) -> None: ...
+
+    def client_chat(self, user_id: str, client_key: str) -> str | None: ...
+
+    def link_client_chat(self, user_id: str, client_key: str, conversation_id: str) -> None: ...
+
+
 class Store(Protocol):
     """The source of truth: every group of tables, and the blocks that group their writes.
 
@@ -239,6 +272,7 @@ class Store(Protocol):
     interactions: Interactions
     evals: Evals
     history: History
+    users: Users
 
     def transaction(self) -> AbstractContextManager[Any]: ...
 

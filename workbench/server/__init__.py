@@ -1,0 +1,1 @@
+"""The HTTP face: REST under /api/v1, the OpenAI-compatible /v1, and the MCP tools."""

@@ -1,0 +1,80 @@
+"""The MCP face (official ``mcp`` SDK): the memory as tools for Claude Desktop, IDE agents.
+
+``workbench mcp`` serves these tools over stdio for one user (``--user``), or for the local
+user (every workspace). Each tool calls the door, scoped as the REST API is.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+from workbench.api import Workbench
+from workbench.errors import WorkbenchError
+from workbench.records import User
+from workbench.server.deps import asked_on, moment
+
+
+def build_mcp(wb: Workbench, user: User) -> Any:
+    """An ``MCPServer`` with the workbench's tools, acting as ``user``."""
+    from mcp.server.mcpserver import MCPServer
+
+    from mcp.server.mcpserver.exceptions import ToolError
+
+    def tool(fn: Callable[..., Any]) -> Callable[..., Any]:
+        """A tool whose ``WorkbenchError`` reaches the client as its one line (the SDK keeps
+        any other exception's text on the server)."""
+
+        @functools.wraps(fn)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except WorkbenchError as exc:
+                raise ToolError(str(exc).strip("'\"")) from exc
+
+        return server.tool()(run)
+
+    server = MCPServer("workbench", log_level="WARNING", instructions="Long-term memory over the user's past "
+                       "conversations: search it, read a conversation, store a note.")
+
+    @tool
+    def search_history(query: str, since: str | None = None, until: str | None = None,
+                       k: int = 10, workspace: str | None = None,
+                       now: str | None = None) -> dict[str, Any]:
+        """Search every past conversation (hybrid: meaning and words; time phrases like "last
+        March" are understood). since/until: YYYY-MM-DD or a phrase. Each hit names its
+        conversation, date and speaker: cite them."""
+        space = wb.users.workspace(user, workspace)
+        result = wb.search.query(query, space, k=max(1, min(k, 100)),
+                                 since=moment(since, False, "since"),
+                                 until=moment(until, True, "until"), now=asked_on(now))
+        return {"query": result.query, "time_phrase": result.time_phrase,
+                "hits": [h.to_dict() for h in result.hits]}
+
+    @tool
+    def get_conversation(id: str) -> dict[str, Any]:
+        """One conversation (id or a unique prefix) with its active branch's messages."""
+        conversation = wb.users.conversation(user, id)
+        messages = wb.conversations.messages(conversation.id, active_only=True)
+        return {**conversation.to_dict(),
+                "messages": [{"id": m.id, "role": m.role, "speaker": m.speaker,
+                              "created_at": m.to_dict()["created_at"], "content": m.content}
+                             for m in messages]}
+
+    @tool
+    def list_conversations(title: str | None = None, workspace: str | None = None,
+                           limit: int = 20, offset: int = 0) -> dict[str, Any]:
+        """Conversations, newest first; title: part of the title."""
+        space = wb.users.workspace(user, workspace)
+        limit, offset = max(1, min(limit, 200)), max(0, offset)
+        found = wb.conversations.list(space, title, offset + limit + 1)[offset:]
+        return {"conversations": [c.to_dict() for c in found[:limit]],
+                "has_more": len(found) > limit}
+
+    @tool
+    def remember(text: str, workspace: str | None = None) -> dict[str, Any]:
+        """Store a note in the memory (searchable at once)."""
+        message = wb.threads.remember(user, text, workspace)
+        return {"message_id": message.id, "conversation_id": message.conversation_id}
+
+    return server
