@@ -72,3 +72,10 @@ class LLMUnavailable(WorkbenchError):
 
     code = "llm_unavailable"
     status = 503
+
+
+class StoreOutdated(WorkbenchError):
+    """The database's schema is older than this code, and a reader may not upgrade it."""
+
+    code = "store_outdated"
+    status = 503
