@@ -180,3 +180,19 @@ def test_a_long_message_s_index_rows_carry_only_their_parts(tmp_path, wb):
     assert "topic1234" in hit.text and len(hit.text) < 5000
     full = wb.conversations.message(hit.message_id).content
     assert "topic0 " in full and "topic1499" in full
+
+
+def test_a_warning_quoting_a_lone_surrogate_is_stored_scrubbed(tmp_path, home):
+    """Found by Hypothesis: the parser's warning quoted a source id before it was scrubbed."""
+    from workbench.store import DuckDBStore
+    from workbench.ingest import ingest_file
+
+    path = tmp_path / "c.json"
+    payload = [{"title": "", "create_time": None, "update_time": "", "current_node": "a",
+                "mapping": {"a": {"id": "a", "message": "", "parent": None, "children": []}},
+                "conversation_id": "X", "extra": ""}]
+    path.write_text(json.dumps(payload).replace('"X"', '"\\ud800"'))
+    store = DuckDBStore(home / "w.duckdb")
+    result = ingest_file(store, path, "default")
+    assert result.status == "done" and any("surrogates" in w for w in result.warnings)
+    assert not any("\ud800" in w for w in store.imports.list()[0]["warnings"])

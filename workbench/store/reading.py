@@ -13,6 +13,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import threading
+import weakref
 from pathlib import Path
 from typing import Callable
 
@@ -51,6 +52,8 @@ class Reading:
                     con = wait_for(self.path, True, READER_WAIT_S)
                 except StoreBusy:
                     self.snapshot = copy_checkpoint(self.path)
+                    # Gone with this object or the process, whoever forgets to ``forget``.
+                    weakref.finalize(self, shutil.rmtree, self.snapshot.parent, True)
             if con is None:
                 con = wait_for(self.target, True, READER_WAIT_S)
             if not self._checked:
