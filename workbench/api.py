@@ -29,12 +29,17 @@ class Workbench:
     It owns what its rooms (``conversations``, ``imports``, ``search``, ``chat``, ``evals``)
     work with: the embedder, the worker threads, the embedded LLM server, the index handles and
     the store's lingering connection; ``close()`` (or leaving a ``with`` block) releases them.
-    An ``embedder`` passed in is shared with its owner and left open.
+    An ``embedder`` passed in is shared with its owner and left open. A ``read_only`` one
+    neither migrates nor takes the write lock (``store.reading``): for commands that only read.
     """
 
-    def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None):
+    def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None,
+                 read_only: bool = False):
         self.settings = settings = settings or load_settings()
-        self.store = DuckDBStore(settings.duckdb_path, settings.lock_timeout_s, settings.store_linger_s)
+        # A reader of a home not made yet makes it, as a writer would: there is nothing to read.
+        read_only = read_only and settings.duckdb_path.exists()
+        self.store = DuckDBStore(settings.duckdb_path, settings.lock_timeout_s,
+                                 settings.store_linger_s, read_only)
         self.embedder = embedder or Embedder(
             settings.embedding_model, settings.device, query_encoder=settings.query_encoder,
             cache_dir=settings.cache_dir,

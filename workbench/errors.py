@@ -97,3 +97,10 @@ class TooLarge(InvalidInput):
 
     code = "too_large"
     status = 413
+
+
+class StoreOutdated(WorkbenchError):
+    """The database's schema is older than this code, and a reader may not upgrade it."""
+
+    code = "store_outdated"
+    status = 503

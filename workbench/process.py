@@ -1,4 +1,4 @@
-"""What an entry point sets before anything else: models offline, libraries quiet.
+"""What an entry point sets before anything else: models offline, libraries quiet, files private.
 
 Library code never touches ``os.environ``; the CLI, the app, the notebook kernels and tests call
 :func:`configure_process` first, because several of these variables are read once, when the
@@ -8,6 +8,8 @@ library that reads them is imported.
 from __future__ import annotations
 
 import os
+
+from workbench.home import PRIVATE_UMASK
 
 ENVIRONMENT = {
     # The models come inside pip packages (or a local cache): never ask the network.
@@ -25,6 +27,8 @@ ENVIRONMENT = {
 
 
 def configure_process() -> None:
-    """Set each variable of ``ENVIRONMENT`` the user has not set already."""
+    """Set each variable of ``ENVIRONMENT`` the user has not set already, and make every file
+    this process creates owner-only (the home holds personal conversations)."""
     for name, value in ENVIRONMENT.items():
         os.environ.setdefault(name, value)
+    os.umask(PRIVATE_UMASK)

@@ -187,6 +187,7 @@ class _Chunk:
     part: int = 0
     search_text: str = ""
     created_at: datetime | None = None
+    body: str | None = None
 
 
 def _chunk_table(chunker: str, workspace_id: str, cid: str, chunks: list[_Chunk]) -> pa.Table:
@@ -196,6 +197,7 @@ def _chunk_table(chunker: str, workspace_id: str, cid: str, chunks: list[_Chunk]
         "part": pa.array([c.part for c in chunks], pa.int32()),
         "text": [c.text for c in chunks], "search_text": [c.text.lower() for c in chunks],
         "created_at": pa.array([c.created_at for c in chunks], pa.timestamp("us", tz="UTC")),
+        "body": pa.array([c.body for c in chunks], pa.string()),
         "chunker": [chunker] * len(chunks), "workspace_id": [workspace_id] * len(chunks),
         "conversation_id": [cid] * len(chunks),
     })
@@ -248,6 +250,21 @@ def test_pending_chunks_are_marked_indexed_per_index(store: Store):
     store.chunks.unmark("ix")
     assert store.chunks.pending_count("turn.v1", "ix") == 2
 
+
+
+def test_a_split_message_s_chunks_carry_only_their_part(store: Store):
+    """A message split in parts: each pending row shows its own part, never the whole message;
+    a message in one chunk shows the message as stored."""
+    _import(store, _parsed("First half. Second half.", "Short answer."))
+    [(cid, signature)] = store.chunks.stale("turn.v1")
+    question, answer = store.chunks.active_messages([cid])
+    chunks = [_Chunk(f"q{i}", question.message_id, [question.message_id], part, part=i, body=part)
+              for i, part in enumerate(["First half.", "Second half."])]
+    chunks.append(_Chunk("a0", answer.message_id, [answer.message_id], answer.content))
+    store.chunks.replace("turn.v1", _chunk_table("turn.v1", question.workspace_id, cid, chunks),
+                         {cid: signature})
+    shown = {p.chunk_id: p.content for p in store.chunks.pending("turn.v1", "ix", 10)}
+    assert shown == {"q0": "First half.", "q1": "Second half.", "a0": "Short answer."}
 
 def test_deleting_a_conversation_removes_its_chunks(store: Store):
     cid, chunks = _chunked(store)

@@ -163,3 +163,36 @@ def test_a_symlink_to_a_device_is_refused(tmp_path):
     link.symlink_to("/dev/zero")
     with pytest.raises(ImportRejected, match="character device"):
         parse(Path(link))
+
+
+def test_a_long_message_s_index_rows_carry_only_their_parts(tmp_path, wb):
+    """Each part of a split message shows its own words in the index, so the index holds the
+    message about once, not once per part; the whole message stays readable from the store."""
+    sentences = [f"Sentence {n} talks about topic{n} at length." for n in range(1500)]
+    long = " ".join(sentences)
+    [result] = wb.imports.ingest([write_json(tmp_path / "long.json", [chatgpt("l", long)])])
+    assert result.status == "done"
+    rows = wb.search.index().table.to_arrow().select(["message_id", "text"]).to_pylist()
+    assert len(rows) > 10
+    assert sum(len(r["text"]) for r in rows) < 1.1 * len(long)
+    assert all(len(r["text"]) < 5000 for r in rows)
+    [hit] = wb.search.query("topic1234", k=1).hits
+    assert "topic1234" in hit.text and len(hit.text) < 5000
+    full = wb.conversations.message(hit.message_id).content
+    assert "topic0 " in full and "topic1499" in full
+
+
+def test_a_warning_quoting_a_lone_surrogate_is_stored_scrubbed(tmp_path, home):
+    """Found by Hypothesis: the parser's warning quoted a source id before it was scrubbed."""
+    from workbench.store import DuckDBStore
+    from workbench.ingest import ingest_file
+
+    path = tmp_path / "c.json"
+    payload = [{"title": "", "create_time": None, "update_time": "", "current_node": "a",
+                "mapping": {"a": {"id": "a", "message": "", "parent": None, "children": []}},
+                "conversation_id": "X", "extra": ""}]
+    path.write_text(json.dumps(payload).replace('"X"', '"\\ud800"'))
+    store = DuckDBStore(home / "w.duckdb")
+    result = ingest_file(store, path, "default")
+    assert result.status == "done" and any("surrogates" in w for w in result.warnings)
+    assert not any("\ud800" in w for w in store.imports.list()[0]["warnings"])

@@ -30,12 +30,13 @@ def settings(**overrides: Any):
     return load_settings(env_file=".env", **overrides)
 
 
-def workbench(**overrides: Any) -> Workbench:
-    """The workbench of the home the options name, closed when the command ends."""
+def workbench(read_only: bool = False, **overrides: Any) -> Workbench:
+    """The workbench of the home the options name, closed when the command ends; a command
+    that only reads opens it ``read_only``."""
     # Imported here: the stores load DuckDB and LanceDB, which `--help` and `bench embed` never use.
     from workbench.api import Workbench
 
-    opened = Workbench(settings(**overrides))
+    opened = Workbench(settings(**overrides), read_only=read_only)
     context = click.get_current_context(silent=True)
     if context is not None:
         context.call_on_close(opened.close)

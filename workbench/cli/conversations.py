@@ -22,7 +22,7 @@ def conversations_list(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Conversations, newest first."""
-    items = workbench().conversations.list(workspace, title, limit)
+    items = workbench(read_only=True).conversations.list(workspace, title, limit)
     if as_json:
         emit_json([c.to_dict() for c in items])
         return
@@ -43,7 +43,7 @@ def conversations_show(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Print a conversation's messages (active branch unless --all)."""
-    bench = workbench()
+    bench = workbench(read_only=True)
     item = bench.conversations.get(conversation)
     messages = bench.conversations.messages(item.id, active_only=not all_branches)
     if as_json:
@@ -66,7 +66,7 @@ def conversations_export(
     output: Optional[Path] = typer.Option(None, "--output", "-o"),
 ) -> None:
     """Export a conversation as Markdown or JSON."""
-    text = workbench().conversations.export(conversation, fmt)
+    text = workbench(read_only=True).conversations.export(conversation, fmt)
     if output:
         output.write_text(text, encoding="utf-8")
         err.print(f"wrote {output}")

@@ -10,6 +10,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from workbench.cli.common import progress_printer, emit_json, err, out, workbench
+from workbench.cli.home import warn_exposed
 
 
 def ingest(
@@ -79,7 +80,9 @@ def stats(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Counts of workspaces, conversations, messages and imports."""
-    result = workbench().stats(workspace)
+    bench = workbench(read_only=True)
+    result = bench.stats(workspace)
+    warn_exposed(bench.settings.home)
     if as_json:
         emit_json(result)
         return

@@ -13,6 +13,7 @@ from typing import Optional
 import typer
 
 from workbench.cli import chat, history, search
+from workbench.cli import home as home_cli
 from workbench.cli.bench import bench_app
 from workbench.cli.common import Commands, cli_state
 from workbench.cli.conversations import conversations_app
@@ -31,6 +32,7 @@ app.add_typer(users_app, name="users")
 for command in (history.ingest, search.search, chat.chat, chat.serve, history.reindex,
                 history.stats, history.maintain, api, mcp):
     app.command()(command)
+app.command()(home_cli.permissions)
 
 
 @app.callback()

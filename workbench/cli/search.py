@@ -36,7 +36,7 @@ def search(
     if (query is None) == (queries is None):
         fail("give a QUERY or --queries FILE.jsonl")
     # One query is over before an in-memory copy of the index could be built for it.
-    bench = workbench(search_mirror=queries is not None)
+    bench = workbench(read_only=True, search_mirror=queries is not None)
     options = dict(k=k, since=_moment(since, False), until=_moment(until, True), role=role,
                    conversation=conversation, retriever=retriever, chunker=chunker,
                    neighbours=neighbours, now=_now(now))

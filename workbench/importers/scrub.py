@@ -78,6 +78,8 @@ def scrub(parsed: ParsedFile, limits: Limits) -> None:
             m.speaker = s.optional(m.speaker, where)
             m.metadata = s.value(m.metadata, where)
     parsed.workspace_metadata = s.value(parsed.workspace_metadata, lambda: "workspace metadata")
+    # The parser's warnings quote source ids and titles as they came: they are stored too.
+    parsed.warnings = [s.text(w, lambda: "a warning") for w in parsed.warnings]
     if s.non_finite:
         parsed.warnings.append(f"{s.non_finite} non-finite numbers (NaN/Infinity) stored as null")
     if s.replaced:

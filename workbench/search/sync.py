@@ -83,6 +83,7 @@ def _chunk_columns(chunks: list[Chunk]) -> dict[str, Any]:
         "part": pa.array([c.part for c in chunks], pa.int32()),
         "text": [c.text for c in chunks], "search_text": [c.search_text for c in chunks],
         "created_at": pa.array([c.created_at for c in chunks], pa.timestamp("us", tz="UTC")),
+        "body": pa.array([c.body for c in chunks], pa.string()),
     }
 
 
@@ -168,7 +169,8 @@ def plan_turn(chunker: Chunker, index: Index, embedder: Embedder, conversation_i
     rows = [
         {"chunk_id": c.id, "message_id": m.id, "conversation_id": conversation_id,
          "workspace": workspace, "source_id": m.source_id, "title": title, "role": m.role,
-         "speaker": m.speaker, "created_at": c.created_at, "text": m.content,
+         "speaker": m.speaker, "created_at": c.created_at,
+         "text": m.content if c.body is None else c.body,
          "search_text": c.search_text, "position": m.position}
         for c, m in ((c, by_id[c.message_id]) for c in chunks)
     ]

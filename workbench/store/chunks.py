@@ -28,7 +28,8 @@ _SIGNATURES = """
 
 _PENDING = """
     SELECT ch.id, ch.message_id::VARCHAR, ch.conversation_id::VARCHAR, w.name, m.source_id,
-           c.title, m.role, m.speaker, ch.created_at, m.content, ch.text, ch.search_text,
+           c.title, m.role, m.speaker, ch.created_at, coalesce(ch.body, m.content), ch.text,
+           ch.search_text,
            m.position
     FROM chunks ch
     JOIN messages m ON m.id = ch.message_id
@@ -105,7 +106,7 @@ class DuckDBChunks:
 
     def replace(self, chunker: str, chunks: pa.Table, signatures: dict[str, str]) -> tuple[int, int]:
         """Make ``chunks`` (columns id, message_id, message_ids, part, text, search_text,
-        created_at, chunker, workspace_id, conversation_id) the chunks of the conversations of
+        created_at, body, chunker, workspace_id, conversation_id) the chunks of the conversations of
         ``signatures``, and record their signatures; returns (added, removed)."""
         ids_ = list(signatures)
         state = pa.table({"conversation_id": ids_, "signature": list(signatures.values())})
@@ -122,7 +123,7 @@ class DuckDBChunks:
             added = con.execute(
                 """INSERT OR IGNORE INTO chunks SELECT id, chunker, workspace_id::UUID,
                    conversation_id::UUID, message_id::UUID, message_ids::UUID[], part, text,
-                   search_text, created_at FROM new_chunks RETURNING 1"""
+                   search_text, created_at, body FROM new_chunks RETURNING 1"""
             ).fetchall()
             con.execute(
                 """INSERT OR REPLACE INTO chunk_state
@@ -164,11 +165,11 @@ class DuckDBChunks:
         if not chunks:
             return 0
         ignore = "OR IGNORE" if conflicts else ""
-        row = "(?, ?, ?::UUID, ?::UUID, ?::UUID, ?::UUID[], ?, ?, ?, ?)"
+        row = "(?, ?, ?::UUID, ?::UUID, ?::UUID, ?::UUID[], ?, ?, ?, ?, ?)"
         wid = ids.workspace_id(workspace)
         values = [value for c in chunks for value in (
             c.id, chunker, wid, conversation_id, c.message_id,
-            c.message_ids, c.part, c.text, c.search_text, c.created_at)]
+            c.message_ids, c.part, c.text, c.search_text, c.created_at, c.body)]
         try:
             with self.db.transaction() as con:
                 added = con.execute(

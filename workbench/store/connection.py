@@ -19,15 +19,16 @@ import random
 import threading
 import time
 import weakref
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Iterator
 
 import duckdb
 
 from workbench.errors import StoreBusy
-
+from workbench.home import make_private
 from workbench.store.migrations import migrate
+from workbench.store.reading import Reading
 
 
 class DuckDBFile:
@@ -39,17 +40,22 @@ class DuckDBFile:
     burst of calls from one thread (a chat turn's bookkeeping).
     """
 
-    def __init__(self, path: Path | str, lock_timeout_s: float = 30.0, linger_s: float = 0.0):
+    def __init__(self, path: Path | str, lock_timeout_s: float = 30.0, linger_s: float = 0.0,
+                 read_only: bool = False):
         self.path = Path(path)
         self.lock_timeout_s = lock_timeout_s
         self.linger_s = linger_s
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.read_only = read_only
         self._local = threading.local()
         self._keeper: duckdb.DuckDBPyConnection | None = None
         self._keeper_lock = threading.Lock()
         self._last_used = 0.0
         self._hold_until = 0.0
+        self._reading = Reading(self.path)
         _STORES.add(self)
+        if read_only:
+            return  # a reader never migrates: its first connection checks the schema instead
+        make_private(self.path.parent)
         with self.connect() as con:
             migrate(con)
 
@@ -62,7 +68,7 @@ class DuckDBFile:
         if shared is not None:
             yield shared
             return
-        con = self._open(False)
+        con = self._open(self.read_only)
         self._local.con = con
         try:
             yield con
@@ -107,30 +113,46 @@ class DuckDBFile:
             con.execute("COMMIT")
 
     def _open(self, read_only: bool) -> duckdb.DuckDBPyConnection:
-        deadline = time.monotonic() + self.lock_timeout_s
+        if self.read_only:
+            return self._reading.open(self._wait_for)
+        return self._wait_for(self.path, read_only, self.lock_timeout_s)
+
+    def _wait_for(self, path: Path, read_only: bool, timeout_s: float) -> duckdb.DuckDBPyConnection:
+        deadline = time.monotonic() + timeout_s
         delay = 0.02
         waiting = self._marker(os.getpid())
         try:
             while True:
                 try:
-                    con = duckdb.connect(str(self.path), read_only=read_only)
+                    con = duckdb.connect(str(path), read_only=read_only)
                     con.execute("SET TimeZone = 'UTC'")
                     self._retain()
                     return con
+                except duckdb.ConnectionException as exc:
+                    # This process holds the file in the other mode (a reader's workbench beside
+                    # a writer's): a reader shares the writer's instance, a writer waits.
+                    if "different configuration" not in str(exc) or time.monotonic() >= deadline:
+                        raise
+                    if read_only:
+                        read_only = False
+                        continue
+                    time.sleep(delay)
                 except duckdb.IOException as exc:
                     if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
                         if "lock" in str(exc).lower():
                             raise StoreBusy(
                                 f"{self.path}: still locked by another process after "
-                                f"{self.lock_timeout_s:.0f} s"
+                                f"{timeout_s:.0f} s"
                             ) from exc
                         raise
-                    waiting.touch()  # a lingering holder lets go when it sees this
+                    with suppress(OSError):  # a read-only home takes no marker
+                        waiting.touch()  # a lingering holder lets go when it sees this
                     # Jitter so two waiting processes do not retry in lock-step.
                     time.sleep(delay * (0.5 + random.random()))
                     delay = min(delay * 2, 0.25)
         finally:
-            waiting.unlink(missing_ok=True)
+            with suppress(OSError):
+                waiting.unlink(missing_ok=True)
 
     # -- lingering ------------------------------------------------------------------------------
     def _marker(self, pid: int) -> Path:
@@ -152,7 +174,9 @@ class DuckDBFile:
             return
         with self._keeper_lock:
             if self._keeper is None:
-                self._keeper = duckdb.connect(str(self.path))  # the live instance: sub-ms
+                # The live instance: sub-ms. A reader keeps the file it reads (maybe a snapshot).
+                self._keeper = duckdb.connect(str(self._reading.target if self.read_only
+                                                  else self.path), read_only=self.read_only)
                 threading.Thread(target=self._watch, name="store-linger", daemon=True).start()
 
     def _watch(self) -> None:
@@ -181,6 +205,7 @@ class DuckDBFile:
             keeper, self._keeper = self._keeper, None
         if keeper is not None:
             keeper.close()
+        self._reading.forget()
 
 
 _STORES: "weakref.WeakSet[DuckDBFile]" = weakref.WeakSet()

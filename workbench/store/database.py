@@ -33,8 +33,9 @@ class DuckDBStore(DuckDBFile):
     Every repository works through this file's short-lived connections, so a write made inside
     ``transaction()`` by any of them joins the same transaction."""
 
-    def __init__(self, path: Path | str, lock_timeout_s: float = 30.0, linger_s: float = 0.0):
-        super().__init__(path, lock_timeout_s, linger_s)
+    def __init__(self, path: Path | str, lock_timeout_s: float = 30.0, linger_s: float = 0.0,
+                 read_only: bool = False):
+        super().__init__(path, lock_timeout_s, linger_s, read_only)
         self.conversations = DuckDBConversations(self)
         self.messages = DuckDBMessages(self)
         self.imports = DuckDBImports(self)

@@ -1,7 +1,8 @@
 """Writing a parsed import file: the whole file in one transaction, or nothing; the import log.
 
-Rows are built in memory, handed to DuckDB as Arrow tables and merged with anti-joins, so a
-re-import of known data inserts nothing and a newer export inserts only its new messages.
+Rows are built a batch of conversations at a time, handed to DuckDB as Arrow tables and merged
+with anti-joins, so a re-import of known data inserts nothing and a newer export inserts only
+its new messages.
 """
 
 from __future__ import annotations
@@ -9,18 +10,22 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections import Counter
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Iterator
 
 import duckdb
 import pyarrow as pa
 
-from workbench.records import ImportResult, ParsedFile
+from workbench.records import ConversationRecord, ImportResult, ParsedFile
 from workbench.store import ids
 from workbench.store.connection import DuckDBFile
 from workbench.store.rows import dumps
 
 TS = pa.timestamp("us", tz="UTC")
+# Rows reach DuckDB this many messages at a time, inside the file's one transaction, so only one
+# batch's Python and Arrow copies live beside the parsed file.
+WRITE_BATCH_MESSAGES = 20_000
 
 CONVERSATION_SCHEMA = pa.schema(
     [
@@ -54,20 +59,20 @@ MESSAGE_SCHEMA = pa.schema(
 )
 
 
-def build_rows(parsed: ParsedFile, workspace: str) -> tuple[dict, dict, list[str]]:
+def build_rows(records: list[ConversationRecord], source_format: str,
+               workspace: str) -> tuple[dict, dict, list[str]]:
     """Column dicts for conversations and messages, with ids derived from the source."""
     conversations: dict[str, list] = {name: [] for name in CONVERSATION_SCHEMA.names}
     messages: dict[str, list] = {name: [] for name in MESSAGE_SCHEMA.names}
     warnings: list[str] = []
-    latest = {c.source_id: c for c in parsed.conversations}  # a repeated conversation: last wins
-    for record in latest.values():
+    for record in records:
         space = record.workspace or workspace
-        cid = ids.conversation_id(space, parsed.format, record.source_id)
+        cid = ids.conversation_id(space, source_format, record.source_id)
         for key, value in (
             ("id", cid),
             ("workspace_id", ids.workspace_id(space)),
             ("title", record.title),
-            ("source_format", parsed.format),
+            ("source_format", source_format),
             ("source_id", record.source_id),
             ("metadata", dumps(record.metadata)),
             ("created_at", record.created_at),
@@ -114,26 +119,24 @@ class DuckDBImports:
     def write(self, parsed: ParsedFile, workspace: str, path: str, sha256: str,
               started: float, started_at: datetime) -> ImportResult:
         """Merge ``parsed`` into the store and log the import, all in one transaction."""
-        conv_cols, msg_cols, warnings = build_rows(parsed, workspace)
-        incoming_c = pa.Table.from_pydict(conv_cols, schema=CONVERSATION_SCHEMA)
-        incoming_m = pa.Table.from_pydict(msg_cols, schema=MESSAGE_SCHEMA)
+        latest = list({c.source_id: c for c in parsed.conversations}.values())  # last one wins
         spaces = {c.workspace or workspace for c in parsed.conversations}
+        counts: Counter[str] = Counter()
+        warnings: list[str] = []
         with self.db.transaction() as con:
-            con.register("incoming_c", incoming_c)
-            con.register("incoming_m", incoming_m)
             _write_workspaces(con, spaces, parsed.workspace_metadata)
-            added_c, updated_c = _merge_conversations(con)
-            added_m = _merge_messages(con)
+            for batch in _batches(latest, WRITE_BATCH_MESSAGES):
+                conv_cols, msg_cols, found = build_rows(batch, parsed.format, workspace)
+                warnings += found
+                _merge_batch(con, conv_cols, msg_cols, counts)
             result = ImportResult(
                 path=path, format=parsed.format, sha256=sha256, status="done",
-                conversations_added=added_c, conversations_updated=updated_c,
-                conversations_skipped=incoming_c.num_rows - added_c - updated_c,
-                messages_added=added_m, messages_skipped=incoming_m.num_rows - added_m,
+                conversations_added=counts["added_c"], conversations_updated=counts["updated_c"],
+                conversations_skipped=counts["seen_c"] - counts["added_c"] - counts["updated_c"],
+                messages_added=counts["added_m"], messages_skipped=counts["seen_m"] - counts["added_m"],
                 warnings=parsed.warnings + warnings, seconds=time.perf_counter() - started,
             )
             _log_import(con, result, workspace, started_at)
-            con.unregister("incoming_c")
-            con.unregister("incoming_m")
         return result
 
     def list(self, workspace: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
@@ -153,6 +156,33 @@ class DuckDBImports:
         for row in rows:
             row["warnings"] = json.loads(row["warnings"]) if row["warnings"] else []
         return rows
+
+
+def _batches(records: list[ConversationRecord], messages: int) -> Iterator[list[ConversationRecord]]:
+    """Whole conversations, about ``messages`` messages at a time."""
+    batch: list[ConversationRecord] = []
+    size = 0
+    for record in records:
+        batch.append(record)
+        size += len(record.messages)
+        if size >= messages:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def _merge_batch(con: duckdb.DuckDBPyConnection, conv_cols: dict, msg_cols: dict,
+                 counts: Counter[str]) -> None:
+    incoming_c = pa.Table.from_pydict(conv_cols, schema=CONVERSATION_SCHEMA)
+    incoming_m = pa.Table.from_pydict(msg_cols, schema=MESSAGE_SCHEMA)
+    con.register("incoming_c", incoming_c)
+    con.register("incoming_m", incoming_m)
+    added_c, updated_c = _merge_conversations(con)
+    counts.update(added_c=added_c, updated_c=updated_c, seen_c=incoming_c.num_rows,
+                  added_m=_merge_messages(con), seen_m=incoming_m.num_rows)
+    con.unregister("incoming_c")
+    con.unregister("incoming_m")
 
 
 def _write_workspaces(con: duckdb.DuckDBPyConnection, spaces: set[str],

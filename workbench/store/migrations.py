@@ -234,11 +234,40 @@ def m005_evaluation(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+
+@migration
+def m011_hostile(con: duckdb.DuckDBPyConnection) -> None:
+    # A split message's chunks each showed the whole message in the index; they now keep their
+    # own part. Split messages chunked before lose their chunks, marks and signatures, so the
+    # next sync chunks and indexes them again with their parts.
+    con.execute(
+        """
+        ALTER TABLE chunks ADD COLUMN body VARCHAR;
+        CREATE TEMP TABLE split_chunks AS
+            SELECT id, chunker, conversation_id FROM chunks
+            WHERE message_id IN (SELECT message_id FROM chunks WHERE part > 0);
+        DELETE FROM indexed_chunks WHERE chunk_id IN (SELECT id FROM split_chunks);
+        DELETE FROM chunk_state st WHERE EXISTS (SELECT 1 FROM split_chunks s
+            WHERE s.chunker = st.chunker AND s.conversation_id = st.conversation_id);
+        DELETE FROM chunks WHERE id IN (SELECT id FROM split_chunks);
+        DROP TABLE split_chunks;
+        """
+    )
+
 def applied(con: duckdb.DuckDBPyConnection) -> list[str]:
     con.execute(
         "CREATE TABLE IF NOT EXISTS _migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ)"
     )
     return [r[0] for r in con.execute("SELECT name FROM _migrations ORDER BY applied_at, name").fetchall()]
+
+
+def outstanding(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The migrations not applied yet, read without writing (a read-only connection)."""
+    try:
+        done = {r[0] for r in con.execute("SELECT name FROM _migrations").fetchall()}
+    except duckdb.CatalogException:
+        done = set()
+    return [fn.__name__ for fn in MIGRATIONS if fn.__name__ not in done]
 
 
 def migrate(con: duckdb.DuckDBPyConnection, upto: int | None = None) -> list[str]:

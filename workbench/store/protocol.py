@@ -45,6 +45,7 @@ class ChunkRow(Protocol):
     text: str
     search_text: str
     created_at: datetime | None
+    body: str | None  # the part of its message it covers; None when it covers all of it
 
 
 class ActiveMessage(NamedTuple):
@@ -64,7 +65,8 @@ class ActiveMessage(NamedTuple):
 
 
 class PendingChunk(NamedTuple):
-    """A chunk the index lacks, with everything an index row needs."""
+    """A chunk the index lacks, with everything an index row needs; ``content`` is what the
+    row shows: its message's text, or only the chunk's part of it when the message is split."""
 
     chunk_id: str
     message_id: str

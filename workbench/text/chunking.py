@@ -50,6 +50,9 @@ class Chunk:
     text: str
     search_text: str
     created_at: datetime | None = None
+    # The words of its message this chunk covers, when it covers only a part: an index row shows
+    # them instead of the whole message, so a long message's parts never repeat all of it.
+    body: str | None = None
 
 
 @dataclass
@@ -100,6 +103,7 @@ class Chunker:
                         id=_chunk_id(self.name, turn.message_id, part, text, search),
                         chunker=self.name, message_id=turn.message_id, message_ids=ids, part=part,
                         text=text, search_text=search, created_at=turn.created_at,
+                        body=piece if len(pieces) > 1 else None,
                     )
                 )
         return chunks
