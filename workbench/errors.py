@@ -72,3 +72,18 @@ class LLMUnavailable(WorkbenchError):
 
     code = "llm_unavailable"
     status = 503
+
+
+class BackupInvalid(InvalidInput):
+    """A backup that is missing, incomplete (no manifest) or corrupt; ``str()`` names it and
+    what is wrong."""
+
+    code = "backup_invalid"
+    status = 422
+
+
+class HomeInUse(WorkbenchError):
+    """Another process has the home's database open, so it cannot be replaced now."""
+
+    code = "home_in_use"
+    status = 409

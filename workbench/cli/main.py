@@ -20,12 +20,15 @@ from workbench.cli.evaluation import eval_app
 from workbench.cli import holdout as _holdout  # noqa: F401  registers `eval holdout` on eval_app
 from workbench.process import configure_process
 from workbench.cli.schedule import schedule_app  # also registers `eval notebooks` on eval_app
+from workbench.cli import ops
 
 app = typer.Typer(cls=Commands, help="Conversation-memory workbench.", no_args_is_help=True)
 app.add_typer(conversations_app, name="conversations")
 app.add_typer(bench_app, name="bench")
 app.add_typer(eval_app, name="eval")
 app.add_typer(schedule_app, name="schedule")
+app.add_typer(ops.backup_app, name="backup")
+app.command()(ops.restore)
 for command in (history.ingest, search.search, chat.chat, chat.serve, history.reindex,
                 history.stats, history.maintain):
     app.command()(command)
