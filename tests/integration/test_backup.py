@@ -22,7 +22,7 @@ from workbench.ops.restore import restore, verify
 from workbench.search import snapshot as index_snapshot
 from workbench.store.snapshot import file_digests
 
-INCOMING = ["chatgpt_2024_tools.json", "claude_trimmed.json", "sharegpt_dummy.json"]
+INCOMING = ["claude_trimmed.json", "chatgpt_2025_linear.json", "openwebui_chat.json"]
 QUERIES = ["backup every day", "pgvector index", "trip to Lisbon", "como configurar o banco"]
 
 
@@ -32,8 +32,8 @@ def _tree(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def _hits(wb: Workbench, workspace: str | None = None) -> list[list[tuple[str, float]]]:
-    return [[(h.message_id, round(h.score, 6)) for h in wb.search.query(q, workspace, k=10).hits]
+def _hits(wb: Workbench, workspace: str | None = None) -> list[list[tuple[str, str, float]]]:
+    return [[(h.message_id, h.workspace, round(h.score, 6)) for h in wb.search.query(q, workspace, k=10).hits]
             for q in QUERIES]
 
 
@@ -63,7 +63,7 @@ def test_backup_during_an_import_restores_the_snapshot(source, tmp_path, embedde
     taken = []
     while importer.poll() is None or not taken:
         taken.append(take_backup(load_settings(home=source), folder))
-        time.sleep(0.3)
+        time.sleep(0.5)  # leave the import room to write
     assert importer.wait() == 0, importer.stderr.read()
     final = take_backup(load_settings(home=source), folder)
 
@@ -207,13 +207,18 @@ def test_restore_refuses_a_missing_backup_and_an_existing_home(one_backup, sourc
 
 @pytest.mark.timeout(300)
 def test_restore_refuses_a_home_in_use(one_backup, source, tmp_path):
-    holder = duckdb.connect(str(source / "workbench.duckdb"))  # this process has it open
+    # Another process has the home's database open (as the app would).
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1]); "
+         "print('open', flush=True); sys.stdin.read()", str(source / "workbench.duckdb")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
+        assert holder.stdout.readline().strip() == "open"
         before = _tree(source)
         result = run_workbench(tmp_path, "restore", one_backup, "--home", source, "--force")
         after = _tree(source)
     finally:
-        holder.close()
+        holder.communicate("")
     assert result.returncode == 1
     [line] = result.stderr.strip().splitlines()
     assert line == f"error: {source}: its database is open in another process; stop it first"
