@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     llm_startup_timeout_s: float = 60.0
     llm_gguf: Path | None = Field(None, description="Another GGUF for the embedded server")
     chat_k: int = Field(6, description="Memories retrieved per chat turn")
+    slow_ms: float = Field(
+        500.0, description="Store operations and searches slower than this are logged (shape only)"
+    )
 
     @property
     def duckdb_path(self) -> Path:

@@ -11,6 +11,7 @@ and ``retry`` answers it later.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import re
 import threading
@@ -114,6 +115,7 @@ class Turn:
     title: str | None = None
     before: list[Message] = field(default_factory=list)  # the turn(s) the question follows
     vectors: dict[str, np.ndarray] = field(default_factory=dict)  # chunk id → its embedding
+    turn_id: str | None = None  # carried by the turn's log records (workbench.logs)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -192,7 +194,8 @@ class Chat:
             # Retrieval needs neither the stored question nor this conversation's rows (its
             # visible turns are dropped from the hits afterwards), so it runs while the question
             # is stored; the question is still stored before the model is asked.
-            early = self.parts.searcher.submit(self._search, text, guess, now, _SPARE_HITS)
+            early = self.parts.searcher.submit(contextvars.copy_context().run, self._search,
+                                               text, guess, now, _SPARE_HITS)
             with store.session():
                 if created:
                     conv = store.conversations.create(guess, title_from(text))
@@ -231,7 +234,7 @@ class Chat:
                                 "prepare": (time.perf_counter() - started) * 1000},
                     new_conversation=created, title=conv.title, before=before)
         if not get_chunker(self.chunker or self.parts.settings.chunker).following:
-            self.parts.indexer.submit(self._embed_question, turn)
+            self.parts.indexer.submit(contextvars.copy_context().run, self._embed_question, turn)
         return turn
 
     def stream(self, turn: Turn) -> Iterator[str]:
@@ -295,7 +298,8 @@ class Chat:
         # The turn's chunks are embedded while the answer, its log row and the chunk and ledger
         # rows are stored in one transaction; only the index append is left after it.
         stored = threading.Event()
-        self.parts.indexer.submit(self._index_turn, turn, plan, stored, started)
+        self.parts.indexer.submit(contextvars.copy_context().run, self._index_turn, turn, plan,
+                                  stored, started)
         try:
             with self.parts.store.session():
                 self._record(turn, stats, answer, plan, started)
@@ -409,7 +413,7 @@ class Chat:
         turn.timings_ms["index"] = (ended - started) * 1000
         turn.timings_ms["after_answer"] = (ended - since) * 1000  # what the turn adds after it
         # Queued behind this turn on the one indexing worker: it runs while the person reads.
-        self.parts.indexer.submit(self._fold, plan.chunker)
+        self.parts.indexer.submit(contextvars.copy_context().run, self._fold, plan.chunker)
 
     def _fold(self, chunker: str) -> None:
         try:

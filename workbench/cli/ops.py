@@ -88,3 +88,41 @@ def restore(
     rows = report.tables.get("messages", {}).get("rows", 0)
     out.print(f"restored {path} into {home}: {rows} messages, {_mib(report.bytes)} in "
               f"{report.seconds:.2f} s", markup=False, highlight=False, soft_wrap=True)
+
+
+def doctor(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Sizes and growth, index freshness, ledger vs index, the slowest recent operations.
+
+    Exit 1 when a check fails (rows that lost their parent); warnings exit 0."""
+    from rich.table import Table
+
+    from workbench.cli.common import workbench
+    from workbench.ops.doctor import examine
+
+    report = examine(workbench())
+    if as_json:
+        emit_json(report.to_dict())
+    else:
+        sizes = Table(title=f"sizes{' (growth since ' + report.since[:16] + ')' if report.since else ''}")
+        for column in ("what", "size", "growth"):
+            sizes.add_column(column, justify="left" if column == "what" else "right")
+        for name, size in report.sizes.items():
+            delta = report.growth.get(name)
+            sizes.add_row(name, _mib(size), "" if delta is None else f"{delta / (1 << 20):+.1f} MiB")
+        out.print(sizes)
+        checks = Table(title=f"checks: {report.status}")
+        for column in ("check", "status", "detail"):
+            checks.add_column(column)
+        for check in report.checks:
+            checks.add_row(check.name, check.status, check.detail)
+        out.print(checks)
+        if report.slowest:
+            slow = Table(title="slowest recent operations")
+            for column in ("when", "operation", "ms", "shape"):
+                slow.add_column(column)
+            for op in report.slowest:
+                shape = ", ".join(f"{k}={v}" for k, v in (op["shape"] or {}).items())
+                slow.add_row(str(op["ts"])[:19], str(op["op"]), f"{op['duration_ms']:.0f}", shape)
+            out.print(slow)
+    if report.status == "fail":
+        raise typer.Exit(1)

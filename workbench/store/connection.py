@@ -16,6 +16,7 @@ from __future__ import annotations
 import atexit
 import os
 import random
+import sys
 import threading
 import time
 import weakref
@@ -26,6 +27,7 @@ from typing import Iterator
 import duckdb
 
 from workbench.errors import StoreBusy
+from workbench.logs import timed
 
 from workbench.store.migrations import migrate
 
@@ -77,12 +79,13 @@ class DuckDBFile:
         if shared is not None:
             yield shared
             return
-        con = self._open(read_only)
-        try:
-            yield con
-        finally:
-            con.close()
-            self._last_used = time.monotonic()
+        with timed("store", caller=_caller(), read_only=read_only):
+            con = self._open(read_only)
+            try:
+                yield con
+            finally:
+                con.close()
+                self._last_used = time.monotonic()
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -91,7 +94,7 @@ class DuckDBFile:
         The connection is lent to this thread for the block, so a transaction block within
         another one joins it: several store calls (a chat answer, its log row and its chunks)
         commit together, once."""
-        with self.session() as con:
+        with self.session() as con, timed("store", caller=_caller(), transaction=True):
             if getattr(self._local, "open_tx", False):
                 yield con
                 return
@@ -181,6 +184,13 @@ class DuckDBFile:
             keeper, self._keeper = self._keeper, None
         if keeper is not None:
             keeper.close()
+
+
+def _caller() -> str:
+    """The function that opened the unit of work (a repository method): a slow one is logged
+    by this name, never with its SQL's values."""
+    frame = sys._getframe(3)  # this, the generator, contextlib's __enter__, the caller
+    return getattr(frame.f_code, "co_qualname", frame.f_code.co_name)
 
 
 _STORES: "weakref.WeakSet[DuckDBFile]" = weakref.WeakSet()
