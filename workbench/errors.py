@@ -87,3 +87,11 @@ class HomeInUse(WorkbenchError):
 
     code = "home_in_use"
     status = 409
+
+
+class BackupFailed(WorkbenchError):
+    """A backup or a restore could not write its files (a full disk, an index file that
+    vanished while it was copied); nothing it began is left behind."""
+
+    code = "backup_failed"
+    status = 507

@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.conftest import FIXTURES, copy_home, run_workbench, wait_until
+from tests.conftest import FIXTURES, Cli, copy_home, run_workbench, wait_until
 from workbench import Workbench
 from workbench.config import load_settings
 from workbench.errors import BackupInvalid
@@ -223,3 +223,30 @@ def test_restore_refuses_a_home_in_use(one_backup, source, tmp_path):
     [line] = result.stderr.strip().splitlines()
     assert line == f"error: {source}: its database is open in another process; stop it first"
     assert after == before
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 2 MiB tmpfs: a backup or a restore fills it (needs root to mount)."""
+    path = tmp_path / "small"
+    path.mkdir()
+    if os.geteuid() != 0 or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(path)],
+            capture_output=True).returncode != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    yield path
+    subprocess.run(["umount", str(path)], check=True)
+
+
+def test_a_full_disk_fails_with_one_line_and_leaves_nothing(one_backup, source, small_disk, cli):
+    before = _tree(source)
+    result = Cli(source)("backup", "--to", small_disk / "b", ok=False)
+    [line] = result.stderr.strip().splitlines()
+    assert result.exit_code == 1 and "the backup could not be written (No space left" in line
+    assert [p.name for p in (small_disk / "b").iterdir()] == [".lock"]
+    assert _tree(source) == before
+
+    restored = cli("restore", one_backup, "--home", small_disk / "home", ok=False)
+    [line] = restored.stderr.strip().splitlines()
+    assert restored.exit_code == 1 and "the restore could not be written (No space left" in line
+    assert [p.name for p in small_disk.iterdir()] == ["b"]

@@ -32,7 +32,7 @@ from typing import Any, Iterator
 import duckdb
 
 from workbench.config import Settings
-from workbench.errors import NotFound, StoreBusy
+from workbench.errors import BackupFailed, NotFound, StoreBusy
 from workbench.search import snapshot as index_snapshot
 from workbench.store.connection import DuckDBFile
 from workbench.store.snapshot import copy_database
@@ -65,6 +65,16 @@ class BackupReport:
         return {"path": str(self.path), "created_at": self.created_at, "bytes": self.bytes,
                 "tables": self.tables, "index": self.index, "timings": self.timings,
                 "removed": self.removed}
+
+
+def reason(exc: BaseException) -> str:
+    """One line saying why a file could not be written (DuckDB wraps the OS's words)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    text = str(exc)
+    if "No space left on device" in text:
+        return "No space left on device"
+    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
 
 
 def default_folder(settings: Settings) -> Path:
@@ -137,6 +147,10 @@ def take_backup(settings: Settings, folder: Path | None = None,
     folder = Path(folder or default_folder(settings)).resolve()
     now = now or datetime.now(timezone.utc)
     started = time.perf_counter()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BackupFailed(f"{folder}: cannot make the backup folder ({exc.strerror})") from exc
     with folder_lock(folder):
         removed = remove_partials(folder)
         name = _new_name(folder, now)
@@ -145,6 +159,10 @@ def take_backup(settings: Settings, folder: Path | None = None,
         try:
             report = _write(settings, partial, now, started)
             os.replace(partial, folder / name)
+        except (OSError, duckdb.IOException) as exc:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise BackupFailed(f"{folder}: the backup could not be written ({reason(exc)}); "
+                               "nothing was kept") from exc
         except BaseException:
             shutil.rmtree(partial, ignore_errors=True)
             raise

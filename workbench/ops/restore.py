@@ -18,8 +18,8 @@ from typing import Any
 
 import duckdb
 
-from workbench.errors import BackupInvalid, HomeInUse, InvalidInput
-from workbench.ops.backup import DATABASE, FORMAT, INDEX, MANIFEST, sha256
+from workbench.errors import BackupFailed, BackupInvalid, HomeInUse, InvalidInput
+from workbench.ops.backup import DATABASE, FORMAT, INDEX, MANIFEST, reason, sha256
 from workbench.search import snapshot as index_snapshot
 from workbench.store.snapshot import file_digests
 
@@ -106,11 +106,20 @@ def restore(backup: Path, home: Path, force: bool = False) -> RestoreReport:
     if in_use(home / DATABASE):
         raise HomeInUse(f"{home}: its database is open in another process; stop it first")
     size = check_files(backup, manifest)
-    home.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{home.name}.restore-", dir=home.parent))
+    created = not home.exists()
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{home.name}.restore-", dir=home.parent))
+    except OSError as exc:
+        raise BackupFailed(f"{home}: cannot make the home ({exc.strerror})") from exc
     try:
         tables, index = _stage(backup, staging, manifest)
         _swap(staging, home)
+    except OSError as exc:
+        if created:
+            shutil.rmtree(home, ignore_errors=True)
+        raise BackupFailed(f"{home}: the restore could not be written ({reason(exc)}); "
+                           "the home was left as it was") from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return RestoreReport(backup, home, tables, index, time.perf_counter() - started, size)
