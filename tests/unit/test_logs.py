@@ -84,3 +84,18 @@ def test_configured_once_unless_forced(tmp_path):
     configure_logging(tmp_path / "b")
     assert log_path() == tmp_path / "a" / "logs" / "workbench.log"
     configure_logging(None, force=True)
+
+
+def test_store_operations_are_named_by_the_method_that_opened_them(tmp_path):
+    from workbench.store import DuckDBStore
+
+    configure_logging(tmp_path, slow_ms=0, force=True)  # every operation counts as slow
+    try:
+        store = DuckDBStore(tmp_path / "workbench.duckdb")
+        store.conversations.counts()
+        lines = _lines(tmp_path / "logs" / "workbench.log")
+    finally:
+        configure_logging(None, force=True)
+    callers = [line["shape"]["caller"] for line in lines if line["op"] == "store"]
+    assert "DuckDBConversations.counts" in callers
+    assert all(set(line["shape"]) <= {"caller", "read_only", "transaction"} for line in lines)
