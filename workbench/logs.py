@@ -127,10 +127,14 @@ def log_path() -> Path | None:
     return _configured.get("file")
 
 
+def new_turn_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
 @contextmanager
 def turn_scope(turn_id: str | None = None) -> Iterator[str]:
     """Every record made inside carries this turn id (a new one by default)."""
-    token = _turn.set(turn_id or uuid.uuid4().hex[:16])
+    token = _turn.set(turn_id or new_turn_id())
     try:
         yield _turn.get()  # type: ignore[misc]
     finally:

@@ -28,6 +28,7 @@ import numpy as np
 from workbench.chat.llm import LLMClient, count_tokens
 from workbench.config import Settings
 from workbench.embeddings.model import Embedder
+from workbench.logs import new_turn_id, turn_scope
 from workbench.errors import EmptyMessage, InvalidInput, LLMUnavailable
 from workbench.records import Conversation, Message
 from workbench.search.retrieve import Hit, SearchResult
@@ -182,6 +183,13 @@ class Chat:
     def start(self, message: str, workspace: str | None = None,
               conversation: str | None = None, now: datetime | None = None) -> Turn:
         """Persist the question and retrieve memories: everything before the LLM is asked."""
+        with turn_scope() as turn_id:
+            turn = self._start(message, workspace, conversation, now)
+        turn.turn_id = turn_id
+        return turn
+
+    def _start(self, message: str, workspace: str | None, conversation: str | None,
+               now: datetime | None) -> Turn:
         started = time.perf_counter()
         text = sanitise(message)
         if not text:
@@ -239,6 +247,19 @@ class Chat:
 
     def stream(self, turn: Turn) -> Iterator[str]:
         """Yield the answer's text as it arrives; the turn is complete when iteration ends."""
+        # The caller pulls the tokens: each pull runs in the turn's log scope, the caller's
+        # own code between pulls does not.
+        if turn.turn_id is None:
+            turn.turn_id = new_turn_id()
+        tokens = self._stream(turn)
+        while True:
+            with turn_scope(turn.turn_id):
+                token = next(tokens, None)
+            if token is None:
+                return
+            yield token
+
+    def _stream(self, turn: Turn) -> Iterator[str]:
         started = time.perf_counter()
         pieces: list[str] = []
         stats = None

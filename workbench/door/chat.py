@@ -7,7 +7,6 @@ from typing import Any, Iterator
 
 from workbench.chat.llm import LLMClient, LLMSource
 from workbench.chat.turn import Chat, ChatParts, Turn
-from workbench.logs import turn_scope
 
 
 class Chats:
@@ -36,34 +35,17 @@ class Chats:
 
     def start(self, message: str, workspace: str | None = None,
               conversation: str | None = None, now: datetime | None = None) -> Turn:
-        with turn_scope() as turn_id:
-            turn = self._chat().start(message, workspace, conversation, now)
-        turn.turn_id = turn_id
-        return turn
+        return self._chat().start(message, workspace, conversation, now)
 
     def stream(self, turn: Turn) -> Iterator[str]:
-        # The caller pulls the tokens: each pull runs in the turn's scope, the caller's
-        # code between them does not.
-        tokens = self._chat().stream(turn)
-        while True:
-            with turn_scope(turn.turn_id):
-                token = next(tokens, None)
-            if token is None:
-                return
-            yield token
+        return self._chat().stream(turn)
 
     def ask(self, message: str, workspace: str | None = None, conversation: str | None = None,
             now: datetime | None = None) -> Turn:
-        with turn_scope() as turn_id:
-            turn = self._chat().ask(message, workspace, conversation, now)
-        turn.turn_id = turn_id
-        return turn
+        return self._chat().ask(message, workspace, conversation, now)
 
     def retry(self, conversation: str, now: datetime | None = None) -> Turn:
-        with turn_scope() as turn_id:
-            turn = self._chat().retry(conversation, now)
-        turn.turn_id = turn_id
-        return turn
+        return self._chat().retry(conversation, now)
 
     def wait_for_indexing(self) -> None:
         """Return once every turn stored so far through this workbench is indexed."""
