@@ -17,6 +17,7 @@ configure_process()
 
 from workbench import Workbench, load_settings
 from workbench.chat.llm import LLMClient, LLMSource
+from workbench.logs import configure_logging
 from workbench.ui import chat, conversations, evaluation, import_page, search, settings
 from workbench.ui.common import NAV_KEY, page
 
@@ -25,7 +26,9 @@ st.set_page_config(page_title="Workbench", page_icon=":material/neurology:", lay
 
 @st.cache_resource(show_spinner="Opening the workbench…")
 def open_workbench(home: str) -> Workbench:
-    opened = Workbench(load_settings(env_file=".env", home=Path(home)))
+    config = load_settings(env_file=".env", home=Path(home))
+    configure_logging(config.home, slow_ms=config.slow_ms)
+    opened = Workbench(config)
     opened.search.prepare()
     return opened
 

@@ -23,6 +23,7 @@ configure_process()
 
 from workbench import Workbench, load_settings
 from workbench.embeddings.model import Embedder
+from workbench.logs import configure_logging
 from workbench.cli.main import app
 from workbench.evaluation.batches import NOTEBOOKS_DIR
 
@@ -35,6 +36,11 @@ APP = REPO / "app_streamlit.py"
 if "WORKBENCH_CACHE_DIR" not in os.environ:
     os.environ["WORKBENCH_CACHE_DIR"] = tempfile.mkdtemp(prefix="workbench-cache-")
     atexit.register(shutil.rmtree, os.environ["WORKBENCH_CACHE_DIR"], ignore_errors=True)
+# One log folder for the run: the CLI, run in-process, would otherwise set up its log file in
+# the home of the first test that calls it, and every later record would land there.
+_LOGS = tempfile.mkdtemp(prefix="workbench-logs-")
+atexit.register(shutil.rmtree, _LOGS, ignore_errors=True)
+configure_logging(_LOGS)
 EXPORTS = [
     "chatgpt_2024_tools.json",
     "chatgpt_branches.json",

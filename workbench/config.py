@@ -87,6 +87,9 @@ class Settings(BaseSettings):
         2.0, description="How long the server trusts a checked key or token's user (a user disabled "
         "or a key revoked from another process is refused within this)"
     )
+    slow_ms: float = Field(
+        500.0, description="Store operations and searches slower than this are logged (shape only)"
+    )
 
     @property
     def duckdb_path(self) -> Path:

@@ -104,3 +104,26 @@ class StoreOutdated(WorkbenchError):
 
     code = "store_outdated"
     status = 503
+
+
+class BackupInvalid(InvalidInput):
+    """A backup that is missing, incomplete (no manifest) or corrupt; ``str()`` names it and
+    what is wrong."""
+
+    code = "backup_invalid"
+    status = 422
+
+
+class HomeInUse(WorkbenchError):
+    """Another process has the home's database open, so it cannot be replaced now."""
+
+    code = "home_in_use"
+    status = 409
+
+
+class BackupFailed(WorkbenchError):
+    """A backup or a restore could not write its files (a full disk, an index file that
+    vanished while it was copied); nothing it began is left behind."""
+
+    code = "backup_failed"
+    status = 507

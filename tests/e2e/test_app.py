@@ -238,6 +238,15 @@ def test_settings_page_shows_status_lines_with_the_llm_down(app):
     assert at.slider(key="search_k").value == 3
 
 
+def test_settings_page_checks_health_on_demand(app):
+    at = app("settings")
+    next(b for b in at.button if b.label.startswith("Check health")).click().run()
+    assert not at.exception, at.exception
+    [health] = [s.value for s in at.success if s.value.startswith("**Health: ok**")]
+    assert "database" in health and "index" in health
+    assert len(at.dataframe) >= 1
+
+
 @pytest.mark.slow
 def test_chat_answer_from_the_embedded_model_shows_its_sources(app, wb):
     """The whole loop with a real model: the embedded SmolLM2 (offline, started on demand)."""

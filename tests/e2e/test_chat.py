@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 
+import json
 from typing import Iterator
 
 import pytest
@@ -147,3 +148,23 @@ def test_chat_cli_contract(wb, llm, monkeypatch):
     follow = Cli(wb.settings.home).json("chat", "And when?", "--conversation",
                                         payload["conversation_id"])
     assert follow["conversation_id"] == payload["conversation_id"]
+
+
+def test_a_turns_log_records_carry_its_id_and_none_of_its_text(wb, llm, tmp_path):
+    from workbench.logs import configure_logging
+
+    configure_logging(tmp_path, slow_ms=0, force=True)  # every store operation and search logged
+    try:
+        chat = wb.chat.session(llm)
+        turn = chat.ask("My dentist Dr. Quintela moved her clinic to Rua Augusta.", "default")
+        wb.chat.wait_for_indexing()
+        text = (tmp_path / "logs" / "workbench.log").read_text()
+    finally:
+        configure_logging(None, force=True)
+    records = [json.loads(line) for line in text.splitlines()]
+    mine = [r for r in records if r.get("turn_id") == turn.turn_id]
+    assert turn.turn_id and {r["op"] for r in mine} >= {"store", "search"}
+    # The indexing worker's store operations belong to the turn too.
+    assert any(r["shape"].get("caller", "").startswith("DuckDBChunks") for r in mine)
+    for secret in ("Quintela", "Rua Augusta", "dentist", turn.text[:20]):
+        assert secret not in text

@@ -142,3 +142,23 @@ def test_no_crontab_command_is_a_clear_error(cli, monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))
     result = cli("schedule", "list", ok=False)
     assert result.exit_code == 1 and "no crontab command here" in result.stderr
+
+
+def test_backup_entry_lives_beside_the_evaluation(cli, home, crontab, tmp_path):
+    cli("schedule", "install", "--cron", "0 3 * * *", "--crontab-file", crontab, "--yes")
+    result = cli("schedule", "install", "--backup", "--to", tmp_path / "b", "--keep-daily", "3",
+                 "--crontab-file", crontab, "--yes")
+    line = result.stdout.strip()
+    resolved = home.resolve()
+    assert line.startswith("30 2 * * * cd ") and f"WORKBENCH_HOME={resolved} " in line
+    assert line.endswith(f" backup --to {(tmp_path / 'b').resolve()} --keep-daily 3 "
+                         f"--keep-weekly 4 >> {resolved}/runs/cron.log 2>&1")
+    listed = cli.json("schedule", "list", "--crontab-file", crontab)
+    assert [(e["kind"], e["schedule"]) for e in listed] == [("eval", "0 3 * * *"),
+                                                           ("backup", "30 2 * * *")]
+    removed = cli("schedule", "remove", "--backup", "--crontab-file", crontab)
+    assert removed.stdout.startswith("removed: 30 2 * * * cd ")
+    assert [e["kind"] for e in cli.json("schedule", "list", "--crontab-file", crontab)] == ["eval"]
+    assert crontab.read_text().startswith(EXISTING)
+    again = cli("schedule", "remove", "--backup", "--crontab-file", crontab)
+    assert "no scheduled backup" in again.stderr

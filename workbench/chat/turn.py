@@ -11,6 +11,7 @@ and ``retry`` answers it later.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import re
 import threading
@@ -27,6 +28,7 @@ import numpy as np
 from workbench.chat.llm import LLMClient, count_tokens
 from workbench.config import Settings
 from workbench.embeddings.model import Embedder
+from workbench.logs import new_turn_id, turn_scope
 from workbench.errors import EmptyMessage, InvalidInput, LLMUnavailable
 from workbench.records import Conversation, Message
 from workbench.search.retrieve import Hit, SearchResult
@@ -114,6 +116,7 @@ class Turn:
     title: str | None = None
     before: list[Message] = field(default_factory=list)  # the turn(s) the question follows
     vectors: dict[str, np.ndarray] = field(default_factory=dict)  # chunk id → its embedding
+    turn_id: str | None = None  # carried by the turn's log records (workbench.logs)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -180,6 +183,13 @@ class Chat:
     def start(self, message: str, workspace: str | None = None,
               conversation: str | None = None, now: datetime | None = None) -> Turn:
         """Persist the question and retrieve memories: everything before the LLM is asked."""
+        with turn_scope() as turn_id:
+            turn = self._start(message, workspace, conversation, now)
+        turn.turn_id = turn_id
+        return turn
+
+    def _start(self, message: str, workspace: str | None, conversation: str | None,
+               now: datetime | None) -> Turn:
         started = time.perf_counter()
         text = sanitise(message)
         if not text:
@@ -192,7 +202,8 @@ class Chat:
             # Retrieval needs neither the stored question nor this conversation's rows (its
             # visible turns are dropped from the hits afterwards), so it runs while the question
             # is stored; the question is still stored before the model is asked.
-            early = self.parts.searcher.submit(self._search, text, guess, now, _SPARE_HITS)
+            early = self.parts.searcher.submit(contextvars.copy_context().run, self._search,
+                                               text, guess, now, _SPARE_HITS)
             with store.session():
                 if created:
                     conv = store.conversations.create(guess, title_from(text))
@@ -231,11 +242,24 @@ class Chat:
                                 "prepare": (time.perf_counter() - started) * 1000},
                     new_conversation=created, title=conv.title, before=before)
         if not get_chunker(self.chunker or self.parts.settings.chunker).following:
-            self.parts.indexer.submit(self._embed_question, turn)
+            self.parts.indexer.submit(contextvars.copy_context().run, self._embed_question, turn)
         return turn
 
     def stream(self, turn: Turn) -> Iterator[str]:
         """Yield the answer's text as it arrives; the turn is complete when iteration ends."""
+        # The caller pulls the tokens: each pull runs in the turn's log scope, the caller's
+        # own code between pulls does not.
+        if turn.turn_id is None:
+            turn.turn_id = new_turn_id()
+        tokens = self._stream(turn)
+        while True:
+            with turn_scope(turn.turn_id):
+                token = next(tokens, None)
+            if token is None:
+                return
+            yield token
+
+    def _stream(self, turn: Turn) -> Iterator[str]:
         started = time.perf_counter()
         pieces: list[str] = []
         stats = None
@@ -295,7 +319,8 @@ class Chat:
         # The turn's chunks are embedded while the answer, its log row and the chunk and ledger
         # rows are stored in one transaction; only the index append is left after it.
         stored = threading.Event()
-        self.parts.indexer.submit(self._index_turn, turn, plan, stored, started)
+        self.parts.indexer.submit(contextvars.copy_context().run, self._index_turn, turn, plan,
+                                  stored, started)
         try:
             with self.parts.store.session():
                 self._record(turn, stats, answer, plan, started)
@@ -409,7 +434,7 @@ class Chat:
         turn.timings_ms["index"] = (ended - started) * 1000
         turn.timings_ms["after_answer"] = (ended - since) * 1000  # what the turn adds after it
         # Queued behind this turn on the one indexing worker: it runs while the person reads.
-        self.parts.indexer.submit(self._fold, plan.chunker)
+        self.parts.indexer.submit(contextvars.copy_context().run, self._fold, plan.chunker)
 
     def _fold(self, chunker: str) -> None:
         try:

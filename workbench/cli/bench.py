@@ -169,3 +169,33 @@ def bench_server(
                       str(row["errors"]))
     out.print(table)
     err.print(f"results stored in {save_results(config, 'server', [result])}")
+
+
+@bench_app.command("backup")
+def bench_backup(
+    messages: int = typer.Option(100_000, "--messages", help="Size of the generated home."),
+) -> None:
+    """The restore drill: build a home, back it up, verify the backup, restore it; times and
+    sizes, and what re-deriving the index instead of copying it would cost."""
+    from workbench.bench.backup import run
+    from workbench.bench.ingest import save_results
+
+    config = settings()
+    row = run(config, messages)
+    table = Table(title=f"restore drill, {row['messages']:,} messages, {row['chunks']:,} chunks")
+    table.add_column("what")
+    table.add_column("measured", justify="right")
+    mib = 1 << 20
+    for name, value in (
+        ("database", f"{row['database_bytes'] / mib:.0f} MiB"),
+        ("index", f"{row['index_bytes'] / mib:.0f} MiB"),
+        ("backup", f"{row['backup_bytes'] / mib:.0f} MiB"),
+        ("backup (database locked)", f"{row['backup_s']:.1f} s ({row['lock_s']:.2f} s)"),
+        ("verify (restore to a temp home + compare)", f"{row['verify_s']:.1f} s"),
+        ("restore", f"{row['restore_s']:.1f} s"),
+        ("re-deriving the index instead (extrapolated)",
+         f"{row['rederive_s_estimate'] / 60:.0f} min at {row['embed_per_s']:.0f} chunks/s"),
+    ):
+        table.add_row(name, value)
+    out.print(table)
+    err.print(f"results stored in {save_results(config, 'backup', [row])}")

@@ -57,8 +57,11 @@ def chat(
 def serve(
     port: int = typer.Option(8501, "--port"),
     app_file: Path = typer.Option(Path("app_streamlit.py"), "--app", help="The Streamlit entry point."),
+    address: str = typer.Option(
+        "127.0.0.1", "--address",
+        help="Where the app listens (0.0.0.0 inside a container; the LLM stays on 127.0.0.1)."),
 ) -> None:
-    """The embedded LLM (when no endpoint is configured) and the app, on 127.0.0.1 only."""
+    """The embedded LLM (when no endpoint is configured) and the app, on 127.0.0.1 by default."""
     import os
     import subprocess
 
@@ -72,9 +75,9 @@ def serve(
         env["WORKBENCH_LLM_MODEL"] = client.model
     env["WORKBENCH_HOME"] = str(bench.settings.home.resolve())
     command = [sys.executable, "-m", "streamlit", "run", str(app_file), "--server.headless", "true",
-               "--server.address", "127.0.0.1", "--server.port", str(port),
+               "--server.address", address, "--server.port", str(port),
                "--browser.gatherUsageStats", "false"]
-    err.print(f"app: http://127.0.0.1:{port}  (Ctrl-C to stop)")
+    err.print(f"app: http://{address}:{port}  (Ctrl-C to stop)")
     try:
         subprocess.run(command, env=env, check=False)
     except KeyboardInterrupt:

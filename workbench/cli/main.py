@@ -15,13 +15,15 @@ import typer
 from workbench.cli import chat, history, search
 from workbench.cli import home as home_cli
 from workbench.cli.bench import bench_app
-from workbench.cli.common import Commands, cli_state
+from workbench.cli.common import Commands, cli_state, settings
 from workbench.cli.conversations import conversations_app
 from workbench.cli.evaluation import eval_app
 from workbench.cli import holdout as _holdout  # noqa: F401  registers `eval holdout` on eval_app
+from workbench.logs import configure_logging
 from workbench.process import configure_process
 from workbench.cli.schedule import schedule_app  # also registers `eval notebooks` on eval_app
 from workbench.cli.server import api, mcp, users_app
+from workbench.cli import ops
 
 app = typer.Typer(cls=Commands, help="Conversation-memory workbench.", no_args_is_help=True)
 app.add_typer(conversations_app, name="conversations")
@@ -29,6 +31,9 @@ app.add_typer(bench_app, name="bench")
 app.add_typer(eval_app, name="eval")
 app.add_typer(schedule_app, name="schedule")
 app.add_typer(users_app, name="users")
+app.add_typer(ops.backup_app, name="backup")
+app.command()(ops.restore)
+app.command()(ops.doctor)
 for command in (history.ingest, search.search, chat.chat, chat.serve, history.reindex,
                 history.stats, history.maintain, api, mcp):
     app.command()(command)
@@ -43,6 +48,8 @@ def main(
 ) -> None:
     configure_process()
     cli_state["home"] = home
+    config = settings()
+    configure_logging(config.home, slow_ms=config.slow_ms)
 
 
 if __name__ == "__main__":

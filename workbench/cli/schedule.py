@@ -14,7 +14,7 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from workbench.cli.common import emit_json, err, fail, out, workbench
+from workbench.cli.common import emit_json, err, fail, out, settings, workbench
 from workbench.cli.evaluation import eval_app
 
 schedule_app = typer.Typer(help="Run `workbench eval notebooks` on a schedule (a crontab entry).")
@@ -174,18 +174,33 @@ def _crontab_target(crontab_file: Optional[Path]) -> str:
 
 @schedule_app.command("install")
 def schedule_install(
-    cron: str = typer.Option("0 3 * * *", "--cron", help="When: five cron fields or @daily."),
+    cron: Optional[str] = typer.Option(
+        None, "--cron", help="When: five cron fields or @daily (default 0 3 * * *; backups "
+        "30 2 * * *)."),
     params: Optional[Path] = typer.Option(None, "--params", exists=True, dir_okay=False,
                                           help="Params file passed to `eval notebooks`."),
     threshold: list[str] = typer.Option([], "--threshold", help="Passed to `eval notebooks`."),
     crontab_file: Optional[Path] = typer.Option(
         None, "--crontab-file", help="Write this file instead of the user's crontab."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    backup: bool = typer.Option(False, "--backup",
+                                help="Schedule `workbench backup` instead of the evaluation."),
+    to: Optional[Path] = typer.Option(None, "--to", file_okay=False,
+                                      help="With --backup: the backup folder."),
+    keep_daily: int = typer.Option(7, "--keep-daily", min=0, help="With --backup."),
+    keep_weekly: int = typer.Option(4, "--keep-weekly", min=0, help="With --backup."),
 ) -> None:
     """Add (or replace) this home's entry: the line is shown before it is written."""
     from workbench.evaluation.batches import NOTEBOOKS, parse_thresholds, plan_parameters
     from workbench.evaluation.schedule import job_line, read_crontab, with_entry, write_crontab
 
+    if backup:
+        arguments = ["--keep-daily", str(keep_daily), "--keep-weekly", str(keep_weekly)]
+        if to is not None:
+            arguments = ["--to", str(to.resolve()), *arguments]
+        _install_backup("30 2 * * *" if cron is None else cron, arguments, crontab_file, yes)
+        return
+    cron = "0 3 * * *" if cron is None else cron
     parse_thresholds(threshold)
     arguments = []
     if params is not None:
@@ -209,27 +224,57 @@ def schedule_install(
               f"{home / 'runs' / 'cron.log'}", markup=False, highlight=False)
 
 
+def _install_backup(cron: str, arguments: list[str], crontab_file: Optional[Path],
+                    yes: bool) -> None:
+    from workbench.evaluation.schedule import (
+        BACKUP_TAG,
+        backup_line,
+        read_crontab,
+        with_entry,
+        write_crontab,
+    )
+
+    home = settings().home.resolve()
+    line = backup_line(cron, home, Path.cwd(), arguments)
+    out.print(line, markup=False, highlight=False, soft_wrap=True)
+    if not yes:
+        typer.confirm(f"Write this line to {_crontab_target(crontab_file)}?", abort=True)
+    try:
+        text = read_crontab(crontab_file)
+        (home / "runs").mkdir(parents=True, exist_ok=True)
+        write_crontab(with_entry(text, home, line, BACKUP_TAG), crontab_file)
+    except OSError as exc:
+        fail(str(exc))
+    err.print(f"installed in {_crontab_target(crontab_file)}; output goes to "
+              f"{home / 'runs' / 'cron.log'}", markup=False, highlight=False)
+
+
 @schedule_app.command("remove")
 def schedule_remove(
     crontab_file: Optional[Path] = typer.Option(None, "--crontab-file"),
+    backup: bool = typer.Option(False, "--backup", help="Remove the scheduled backup instead."),
 ) -> None:
     """Take this home's entry out of the crontab (nothing else is touched)."""
     from workbench.evaluation.schedule import (
+        BACKUP_TAG,
+        TAG,
         CrontabError,
         read_crontab,
         without_entry,
         write_crontab,
     )
 
-    home = workbench().settings.home.resolve()
+    home = settings().home.resolve()
     try:
-        text, removed = without_entry(read_crontab(crontab_file), home)
+        text, removed = without_entry(read_crontab(crontab_file), home,
+                                      BACKUP_TAG if backup else TAG)
         if removed:
             write_crontab(text, crontab_file)
     except (CrontabError, OSError) as exc:
         fail(str(exc))
     if not removed:
-        err.print(f"no scheduled evaluation for {home} in {_crontab_target(crontab_file)}",
+        err.print(f"no scheduled {'backup' if backup else 'evaluation'} for {home} in "
+                  f"{_crontab_target(crontab_file)}",
                   markup=False, highlight=False)
         return
     for line in removed:
@@ -255,5 +300,5 @@ def schedule_list(
         err.print(f"no scheduled evaluation in {_crontab_target(crontab_file)}")
         return
     for entry in found:
-        out.print(f"{entry.home}  [{entry.schedule}]", markup=False, highlight=False)
+        out.print(f"{entry.home}  [{entry.schedule}] {entry.kind}", markup=False, highlight=False)
         out.print(f"  {entry.line}", markup=False, highlight=False, soft_wrap=True)

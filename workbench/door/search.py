@@ -11,6 +11,7 @@ from typing import Any
 from workbench.config import Settings
 from workbench.embeddings.model import Embedder
 from workbench.ingest import Progress, no_progress
+from workbench.logs import timed
 from workbench.records import Message
 from workbench.search.retrieve import Retriever, SearchResult, get_retriever_config
 from workbench.search.sync import SyncReport, index_name, index_turn, rebuild, sync_index
@@ -66,7 +67,10 @@ class Search:
         config = get_retriever_config(retriever or self.settings.retriever, **overrides)
         engine = Retriever(self.index(chunker), self._embedder, config, self._pool)
         filters = Filters(workspace, conversation, role, since, until, exclude_message_ids)
-        result = engine.search(text, filters, k, now)
+        with timed("search", retriever=config.name, k=k, words=len(text.split()),
+                   workspace=workspace is not None, conversation=conversation is not None,
+                   since=since is not None, until=until is not None, role=role is not None):
+            result = engine.search(text, filters, k, now)
         if neighbours:
             for hit in result.hits:
                 hit.context = [m.to_dict() for m in

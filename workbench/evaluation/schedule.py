@@ -20,6 +20,7 @@ from pathlib import Path
 from workbench.errors import InvalidInput, WorkbenchError
 
 TAG = "# workbench eval notebooks · home="
+BACKUP_TAG = "# workbench backup · home="
 MACROS = ("@hourly", "@daily", "@midnight", "@weekly", "@monthly", "@yearly", "@annually")
 _MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
 _DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
@@ -99,13 +100,15 @@ class Entry:
     home: str
     schedule: str
     line: str
+    kind: str = "eval"
 
     def to_dict(self) -> dict[str, str]:
-        return {"home": self.home, "schedule": self.schedule, "line": self.line}
+        return {"home": self.home, "schedule": self.schedule, "line": self.line,
+                "kind": self.kind}
 
 
-def tag(home: Path | str) -> str:
-    return f"{TAG}{Path(home).resolve()}"
+def tag(home: Path | str, prefix: str = TAG) -> str:
+    return f"{prefix}{Path(home).resolve()}"
 
 
 def _cron_quote(value: str) -> str:
@@ -136,27 +139,41 @@ def job_line(schedule: str, home: Path | str, workdir: Path | str, arguments: li
             f"{env} {program} eval notebooks{args} >> {log} 2>&1")
 
 
+def backup_line(schedule: str, home: Path | str, workdir: Path | str, arguments: list[str],
+                command: list[str] | None = None) -> str:
+    """The crontab line of a scheduled backup: ``SCHEDULE cd WORKDIR && WORKBENCH_HOME=HOME
+    workbench backup ARGS >> HOME/runs/cron.log 2>&1``."""
+    home = Path(home).resolve()
+    program = " ".join(_cron_quote(x) for x in (command or workbench_command()))
+    args = "".join(f" {_cron_quote(a)}" for a in arguments)
+    log = _cron_quote(str(home / "runs" / "cron.log"))
+    return (f"{validate_cron(schedule)} cd {_cron_quote(str(Path(workdir).resolve()))} && "
+            f"WORKBENCH_HOME={_cron_quote(str(home))} {program} backup{args} >> {log} 2>&1")
+
+
 def entries(text: str) -> list[Entry]:
-    """Every workbench entry of a crontab, whatever home it serves."""
+    """Every workbench entry of a crontab (evaluations and backups), whatever home it serves."""
     lines = text.splitlines()
     found = []
     for number, line in enumerate(lines):
-        if line.startswith(TAG) and number + 1 < len(lines):
-            job = lines[number + 1]
-            schedule = job.split(" ", 1)[0] if job.startswith("@") else " ".join(job.split()[:5])
-            found.append(Entry(line[len(TAG):], schedule, job))
+        for prefix, kind in ((TAG, "eval"), (BACKUP_TAG, "backup")):
+            if line.startswith(prefix) and number + 1 < len(lines):
+                job = lines[number + 1]
+                schedule = (job.split(" ", 1)[0] if job.startswith("@")
+                            else " ".join(job.split()[:5]))
+                found.append(Entry(line[len(prefix):], schedule, job, kind))
     return found
 
 
-def with_entry(text: str, home: Path | str, line: str) -> str:
+def with_entry(text: str, home: Path | str, line: str, prefix: str = TAG) -> str:
     """The crontab with this home's entry set to ``line`` (replacing an older one)."""
-    kept = without_entry(text, home)[0].rstrip("\n")
-    return (kept + "\n" if kept else "") + f"{tag(home)}\n{line}\n"
+    kept = without_entry(text, home, prefix)[0].rstrip("\n")
+    return (kept + "\n" if kept else "") + f"{tag(home, prefix)}\n{line}\n"
 
 
-def without_entry(text: str, home: Path | str) -> tuple[str, list[str]]:
+def without_entry(text: str, home: Path | str, prefix: str = TAG) -> tuple[str, list[str]]:
     """The crontab without this home's entry, and the job lines taken out."""
-    marker = tag(home)
+    marker = tag(home, prefix)
     lines = text.splitlines()
     kept, removed = [], []
     skip = False

@@ -16,6 +16,7 @@ from __future__ import annotations
 import atexit
 import os
 import random
+import sys
 import threading
 import time
 import weakref
@@ -27,6 +28,7 @@ import duckdb
 
 from workbench.errors import StoreBusy
 from workbench.home import make_private
+from workbench.logs import timed
 from workbench.store.migrations import migrate
 from workbench.store.reading import Reading
 
@@ -83,12 +85,13 @@ class DuckDBFile:
         if shared is not None:
             yield shared
             return
-        con = self._open(read_only)
-        try:
-            yield con
-        finally:
-            con.close()
-            self._last_used = time.monotonic()
+        with timed("store", caller=_caller(), read_only=read_only):
+            con = self._open(read_only)
+            try:
+                yield con
+            finally:
+                con.close()
+                self._last_used = time.monotonic()
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -97,7 +100,7 @@ class DuckDBFile:
         The connection is lent to this thread for the block, so a transaction block within
         another one joins it: several store calls (a chat answer, its log row and its chunks)
         commit together, once."""
-        with self.session() as con:
+        with self.session() as con, timed("store", caller=_caller(), transaction=True):
             if getattr(self._local, "open_tx", False):
                 yield con
                 return
@@ -206,6 +209,13 @@ class DuckDBFile:
         if keeper is not None:
             keeper.close()
         self._reading.forget()
+
+
+def _caller() -> str:
+    """The function that opened the unit of work (a repository method): a slow one is logged
+    by this name, never with its SQL's values."""
+    frame = sys._getframe(3)  # this, the generator, contextlib's __enter__, the caller
+    return getattr(frame.f_code, "co_qualname", frame.f_code.co_name)
 
 
 _STORES: "weakref.WeakSet[DuckDBFile]" = weakref.WeakSet()

@@ -39,6 +39,7 @@ def render(wb: Workbench, workspace: str, llm: LLMFactory) -> None:
     st.subheader("Status", anchor=False)
     _llm_status(llm, opts["llm_base_url"] or None, opts["llm_model"] or None)
     _index_status(wb, workspace, opts["chunker"])
+    _health(wb)
 
 
 def _llm_status(llm: LLMFactory, base_url: str | None, model: str | None) -> None:
@@ -70,3 +71,21 @@ def _index_status(wb: Workbench, workspace: str, chunker: str) -> None:
             report = wb.search.index_pending(chunker)
         st.success(f"{report.chunks_embedded} chunks embedded, {report.chunks_removed} removed, "
                    f"in {report.seconds:.1f} s.")
+
+
+def _health(wb: Workbench) -> None:
+    """What ``workbench doctor`` prints, on demand (it scans the index's chunk ids)."""
+    from workbench.ops.doctor import examine
+
+    st.subheader("Health", anchor=False)
+    if not st.button("Check health (workbench doctor)"):
+        return
+    report = examine(wb)
+    show = {"ok": st.success, "warn": st.warning, "fail": st.error}[report.status]
+    show(f"**Health: {report.status}** · " + " · ".join(
+        f"{name} {size / (1 << 20):.1f} MiB" for name, size in report.sizes.items()))
+    st.dataframe([c.to_dict() for c in report.checks], hide_index=True)
+    if report.slowest:
+        st.caption("Slowest recent operations (shape only, never text)")
+        st.dataframe([{"when": op["ts"], "operation": op["op"], "ms": op["duration_ms"],
+                       "shape": op["shape"]} for op in report.slowest], hide_index=True)

@@ -1,0 +1,128 @@
+"""``workbench backup [verify]``, ``workbench restore``: a home's operations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from workbench.cli.common import emit_json, err, fail, out, settings
+from workbench.errors import InvalidInput
+
+backup_app = typer.Typer(help="Back up this home (a consistent snapshot, safe while it runs).",
+                         invoke_without_command=True)
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1 << 20):.1f} MiB"
+
+
+@backup_app.callback()
+def backup(
+    context: typer.Context,
+    to: Optional[Path] = typer.Option(
+        None, "--to", file_okay=False, help="Folder of the backups (default: HOME/backups)."),
+    keep_daily: int = typer.Option(7, "--keep-daily", min=0,
+                                   help="Keep the newest backup of this many days."),
+    keep_weekly: int = typer.Option(4, "--keep-weekly", min=0,
+                                    help="Keep the newest backup of this many ISO weeks."),
+    as_json: bool = typer.Option(False, "--json", help="Print the backup as JSON."),
+) -> None:
+    """Snapshot the database and the index into a new folder, then prune old backups."""
+    if context.invoked_subcommand is not None:
+        return
+    from workbench.ops.backup import default_folder, take_backup
+    from workbench.ops.retention import prune
+
+    config = settings()
+    report = take_backup(config, to)
+    report.removed += prune(Path(to or default_folder(config)), keep_daily, keep_weekly)
+    if as_json:
+        emit_json(report.to_dict())
+        return
+    rows = report.tables.get("messages", {}).get("rows", 0)
+    chunks = sum(t["rows"] for t in report.index.values())
+    out.print(f"{report.path}  {_mib(report.bytes)}  {rows} messages, {chunks} indexed chunks; "
+              f"{report.timings['total_s']:.2f} s (database locked {report.timings['lock_s']:.2f}"
+              " s)", markup=False, highlight=False, soft_wrap=True)
+    for name in report.removed:
+        err.print(f"removed {name}", markup=False, highlight=False)
+
+
+@backup_app.command("verify")
+def backup_verify(
+    path: Path = typer.Argument(..., help="A backup folder."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Restore into a temporary home and compare every table's count and hash."""
+    from workbench.ops.restore import verify
+
+    report = verify(path)
+    if as_json:
+        emit_json({"ok": True, **report.to_dict()})
+        return
+    out.print(f"{path}: ok · {len(report.tables)} tables, {len(report.index)} index tables, "
+              f"{_mib(report.bytes)}, restored and compared in {report.seconds:.2f} s",
+              markup=False, highlight=False, soft_wrap=True)
+
+
+def restore(
+    path: Path = typer.Argument(..., help="A backup folder."),
+    home: Path = typer.Option(..., "--home", help="The home to restore into (a new folder)."),
+    force: bool = typer.Option(False, "--force", help="Replace a home that holds a workbench."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Restore a backup into a new home (checked against its manifest before anything moves)."""
+    from workbench.ops.restore import restore as run_restore
+
+    try:
+        report = run_restore(path, home, force)
+    except InvalidInput as exc:
+        if force or "already holds" not in str(exc):
+            raise
+        fail(f"{exc}; --force replaces it")
+    if as_json:
+        emit_json(report.to_dict())
+        return
+    rows = report.tables.get("messages", {}).get("rows", 0)
+    out.print(f"restored {path} into {home}: {rows} messages, {_mib(report.bytes)} in "
+              f"{report.seconds:.2f} s", markup=False, highlight=False, soft_wrap=True)
+
+
+def doctor(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Sizes and growth, index freshness, ledger vs index, the slowest recent operations.
+
+    Exit 1 when a check fails (rows that lost their parent); warnings exit 0."""
+    from rich.table import Table
+
+    from workbench.cli.common import workbench
+    from workbench.ops.doctor import examine
+
+    report = examine(workbench())
+    if as_json:
+        emit_json(report.to_dict())
+    else:
+        sizes = Table(title=f"sizes{' (growth since ' + report.since[:16] + ')' if report.since else ''}")
+        for column in ("what", "size", "growth"):
+            sizes.add_column(column, justify="left" if column == "what" else "right")
+        for name, size in report.sizes.items():
+            delta = report.growth.get(name)
+            sizes.add_row(name, _mib(size), "" if delta is None else f"{delta / (1 << 20):+.1f} MiB")
+        out.print(sizes)
+        checks = Table(title=f"checks: {report.status}")
+        for column in ("check", "status", "detail"):
+            checks.add_column(column)
+        for check in report.checks:
+            checks.add_row(check.name, check.status, check.detail)
+        out.print(checks)
+        if report.slowest:
+            slow = Table(title="slowest recent operations")
+            for column in ("when", "operation", "ms", "shape"):
+                slow.add_column(column)
+            for op in report.slowest:
+                shape = ", ".join(f"{k}={v}" for k, v in (op["shape"] or {}).items())
+                slow.add_row(str(op["ts"])[:19], str(op["op"]), f"{op['duration_ms']:.0f}", shape)
+            out.print(slow)
+    if report.status == "fail":
+        raise typer.Exit(1)

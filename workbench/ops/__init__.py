@@ -1,0 +1,1 @@
+"""Operations on a whole home: backups, restores, health checks."""
