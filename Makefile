@@ -35,6 +35,7 @@ test: setup browser-setup
 	$(PY) -m ruff check workbench tests notebooks app_streamlit.py
 	$(PY) -m pytest -q
 	$(PY) -m pytest -q --nbval-lax --nbval-current-env notebooks/
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet --site-dir $$(mktemp -d)
 
 # While working: tests/unit needs no embedding model, server or index (seconds); test-fast adds
 # tests/integration (the real model, DuckDB and LanceDB in temp folders) less what is marked slow.
