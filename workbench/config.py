@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     llm_startup_timeout_s: float = 60.0
     llm_gguf: Path | None = Field(None, description="Another GGUF for the embedded server")
     chat_k: int = Field(6, description="Memories retrieved per chat turn")
+    database_url: str | None = Field(
+        None, description="postgresql://... : store and index on that PostgreSQL server (pgvector); "
+        "none = the embedded DuckDB + LanceDB home"
+    )
 
     @property
     def duckdb_path(self) -> Path:

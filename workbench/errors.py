@@ -72,3 +72,10 @@ class LLMUnavailable(WorkbenchError):
 
     code = "llm_unavailable"
     status = 503
+
+
+class StoreUnavailable(WorkbenchError, RuntimeError):
+    """The database server cannot be reached or refused the connection."""
+
+    code = "store_unavailable"
+    status = 503
