@@ -16,13 +16,14 @@ from workbench.door.evals import Evals
 from workbench.door.imports import Imports
 from workbench.door.search import Search
 from workbench.embeddings.model import Embedder
-from workbench.store import DuckDBStore
+from workbench.store import open_store
 
 log = logging.getLogger(__name__)
 
 
 class Workbench:
-    """A workbench home (DuckDB store + derived indexes) opened with its settings.
+    """A workbench home (DuckDB store + derived LanceDB indexes, or one PostgreSQL database
+    when ``database_url`` is set) opened with its settings.
 
     It owns what its rooms (``conversations``, ``imports``, ``search``, ``chat``, ``evals``)
     work with: the embedder, the worker threads, the embedded LLM server, the index handles and
@@ -32,7 +33,7 @@ class Workbench:
 
     def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None):
         self.settings = settings = settings or load_settings()
-        self.store = DuckDBStore(settings.duckdb_path, settings.lock_timeout_s, settings.store_linger_s)
+        self.store = open_store(settings)
         self.embedder = embedder or Embedder(
             settings.embedding_model, settings.device, query_encoder=settings.query_encoder,
             cache_dir=settings.cache_dir,
