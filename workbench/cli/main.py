@@ -13,6 +13,7 @@ from typing import Optional
 import typer
 
 from workbench.cli import chat, history, search
+from workbench.cli.migrate import migrate
 from workbench.cli.bench import bench_app
 from workbench.cli.common import Commands, cli_state
 from workbench.cli.conversations import conversations_app
@@ -27,7 +28,7 @@ app.add_typer(bench_app, name="bench")
 app.add_typer(eval_app, name="eval")
 app.add_typer(schedule_app, name="schedule")
 for command in (history.ingest, search.search, chat.chat, chat.serve, history.reindex,
-                history.stats, history.maintain):
+                history.stats, history.maintain, migrate):
     app.command()(command)
 
 

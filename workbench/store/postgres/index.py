@@ -292,6 +292,7 @@ def _dicts(cursor) -> list[dict[str, Any]]:
     rows = [dict(zip(names, row)) for row in cursor.fetchall()]
     for row in rows:
         row.pop("_score", None)
-        if "vector" in row and row["vector"] is not None:
-            row["vector"] = np.asarray(row["vector"], dtype=np.float32)
+        vector = row.get("vector")
+        if vector is not None:  # pgvector's Vector, as the other backends give it
+            row["vector"] = np.asarray(getattr(vector, "to_numpy", lambda: vector)(), np.float32)
     return rows

@@ -216,6 +216,23 @@ def pg004_pgvector(con: Any) -> None:
     con.execute("CREATE EXTENSION IF NOT EXISTS vector")
 
 
+@migration
+def pg005_copies(con: Any) -> None:
+    # What `workbench migrate` copied from which embedded home, so that a run interrupted
+    # part-way resumes after the tables it finished.
+    con.execute(
+        """
+        CREATE TABLE _copies (
+            source TEXT NOT NULL,
+            name TEXT NOT NULL,
+            rows BIGINT NOT NULL,
+            copied_at TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (source, name)
+        );
+        """
+    )
+
+
 def applied(con: Any) -> list[str]:
     return [r[0] for r in con.execute(
         "SELECT name FROM _migrations ORDER BY applied_at, name").fetchall()]
