@@ -30,11 +30,28 @@ TEXT_CONFIG = "english"
 EF_SEARCH_MAX = 1000  # pgvector's own limit
 EXACT_ROWS = 20_000  # a scope this small is scanned whole: exact, and about as fast
 _COLUMNS = HIT_COLUMNS + ["search_text"]
-# The query's words, each a lexeme of the English configuration, joined by OR (as BM25 reads a
-# query); NULL when only stop words are left, which matches nothing.
-_TSQUERY = f"""(SELECT string_agg('''' || replace(replace(l, '\\', '\\\\'), '''', '''''') || '''',
-                                  ' | ')
-               FROM unnest(tsvector_to_array(to_tsvector('{TEXT_CONFIG}', %s))) AS l)::tsquery"""
+# BM25 over the tsvector, as LanceDB ranks full-text matches (Lucene's idf, k1 1.2, b 0.75; a
+# document's length is its count of distinct lexemes). Document frequencies and the mean length
+# come from the term table that ``maintain`` refreshes (terms written since count as rare). The
+# query's lexemes are joined by OR; a query of stop words only matches nothing.
+_BM25 = r"""
+WITH terms AS (
+    SELECT DISTINCT l AS term FROM unnest(tsvector_to_array(to_tsvector('{config}', %s))) AS l),
+stats AS (SELECT greatest(coalesce(max(n), 1), 1) AS n, greatest(coalesce(max(avgdl), 1), 1) AS avgdl
+          FROM {meta}),
+weights AS (
+    SELECT t.term, ln(1 + (s.n - coalesce(w.ndoc, 0) + 0.5) / (coalesce(w.ndoc, 0) + 0.5)) AS idf
+    FROM terms t CROSS JOIN stats s LEFT JOIN {terms} w ON w.word = t.term),
+q AS (SELECT string_agg('''' || replace(replace(term, '\', '\\'), '''', '''''') || '''', ' | ')::tsquery
+      AS q FROM terms)
+SELECT {columns}, sum(w.idf * u.tf * 2.2 / (u.tf + 1.2 * (0.25 + 0.75 * length(c.tsv) / s.avgdl)))
+       AS _score
+FROM {table} c CROSS JOIN q CROSS JOIN stats s
+CROSS JOIN LATERAL (SELECT lexeme, coalesce(cardinality(positions), 1) AS tf FROM unnest(c.tsv)) u
+JOIN weights w ON w.term = u.lexeme
+WHERE c.tsv @@ q.q AND {where}
+GROUP BY c.chunk_id ORDER BY _score DESC, c.chunk_id LIMIT %s
+"""
 
 
 @dataclass
@@ -134,11 +151,13 @@ class PgIndex:
                 CREATE INDEX IF NOT EXISTS {self._ix('tsv')} ON {self._t} USING gin (tsv);
                 CREATE INDEX IF NOT EXISTS {self._ix('scope')} ON {self._t} (workspace, created_at);
                 CREATE INDEX IF NOT EXISTS {self._ix('conversation')} ON {self._t} (conversation_id);
+                CREATE TABLE IF NOT EXISTS {self._ix('terms')} (word TEXT PRIMARY KEY, ndoc INTEGER);
+                CREATE TABLE IF NOT EXISTS {self._ix('meta')} (n BIGINT, avgdl DOUBLE PRECISION);
             """)
 
     def drop(self) -> None:
         with self.db.connect() as con:
-            con.raw.execute(f"DROP TABLE IF EXISTS {self._t}")
+            con.raw.execute(f"DROP TABLE IF EXISTS {self._t}, {self._ix('terms')}, {self._ix('meta')}")
 
     def count(self) -> int:
         if not self.exists():
@@ -198,6 +217,7 @@ class PgIndex:
             return report
         report.pieces_before = report.pieces_after = int(self.has_ann())
         with self.db.connect() as con:
+            self._create(con)
             if report.rows >= self.ann_threshold and not self.has_ann():
                 con.raw.execute("SET maintenance_work_mem = '512MB'")
                 con.raw.execute(f"CREATE INDEX IF NOT EXISTS {self._ix('hnsw')} ON {self._t} "
@@ -206,8 +226,19 @@ class PgIndex:
                 report.built = ["hnsw"]
                 report.pieces_after = 1
             con.raw.execute(f"ANALYZE {self._t}")
+            self._count_terms(con)
         report.seconds = time.perf_counter() - started
         return report
+
+    def _count_terms(self, con: PgConnection) -> None:
+        """Refresh the document frequencies and mean length that BM25 reads."""
+        source = f"SELECT tsv FROM {self._t}".replace("'", "''")
+        with con.raw.transaction():
+            con.raw.execute(f"TRUNCATE {self._ix('terms')}, {self._ix('meta')}")
+            con.raw.execute(f"INSERT INTO {self._ix('terms')} SELECT word, ndoc "
+                            f"FROM ts_stat('{source}')")
+            con.raw.execute(f"INSERT INTO {self._ix('meta')} SELECT count(*), avg(length(tsv)) "
+                            f"FROM {self._t}")
 
     # searches ----------------------------------------------------------------------------------
     def _has_index(self, suffix: str) -> bool:
@@ -229,14 +260,12 @@ class PgIndex:
         if not query.strip() or not self.exists():
             return []
         where, params = _where(filters)
+        columns = ", ".join(f"c.{c}" for c in HIT_COLUMNS)
+        columns += ", c.embedding AS vector" if vectors else ""
+        sql = _BM25.format(config=TEXT_CONFIG, meta=self._ix("meta"), terms=self._ix("terms"),
+                           columns=columns, table=self._t, where=where)
         with self._connect() as con:
-            cursor = con.raw.execute(
-                f"""WITH q AS (SELECT {_TSQUERY} AS q)
-                    SELECT {self._columns(vectors)}, ts_rank(tsv, q.q, 1) AS _score
-                    FROM {self._t}, q WHERE tsv @@ q.q AND {where}
-                    ORDER BY _score DESC, chunk_id LIMIT %s""",
-                [query, *params, limit])
-            return _dicts(cursor)
+            return _dicts(con.raw.execute(sql, [query, *params, limit]))
 
     def search_text_ids(self, query: str, filters: Filters, limit: int) -> list[str]:
         return [r["chunk_id"] for r in self.search_text(query, filters, limit)]
