@@ -50,6 +50,9 @@ def test_migrate_copies_a_home_with_its_vectors_resumes_and_verifies(tmp_path, e
         assert pg.stats() == {**stats, "per_workspace": pg.stats()["per_workspace"]}
         assert pg.search.index_pending().chunks_embedded == 0  # vectors came along
         assert _vector_ranking(pg) == embedded
+        # MMR reads the hits' vectors back from the index.
+        diverse = pg.search.query("backup", workspace="default", k=3, retriever="hybrid-rrf-mmr.v2")
+        assert len(diverse.hits) == 3 and diverse.hits[0].vector.shape == (embedder.dimension,)
 
 
 def test_migrate_refuses_a_target_that_is_not_postgresql(tmp_path, embedder):
