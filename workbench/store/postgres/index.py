@@ -33,17 +33,26 @@ _COLUMNS = HIT_COLUMNS + ["search_text"]
 # BM25 over the tsvector, as LanceDB ranks full-text matches (Lucene's idf, k1 1.2, b 0.75; a
 # document's length is its count of distinct lexemes). Document frequencies and the mean length
 # come from the term table that ``maintain`` refreshes (terms written since count as rare). The
-# query's lexemes are joined by OR; a query of stop words only matches nothing.
+# query's lexemes are joined by OR; a query of stop words only matches nothing. Scoring reads
+# every matching row's tsvector, so when the query's terms occur in more than MAX_POSTINGS rows
+# only its rarer terms (in at most a tenth of the rows; else its rarest) choose the rows, which
+# every term still scores: a row holding only common words ranks low anyway.
+MAX_POSTINGS = 20_000
 _BM25 = r"""
 WITH terms AS (
     SELECT DISTINCT l AS term FROM unnest(tsvector_to_array(to_tsvector('{config}', %s))) AS l),
 stats AS (SELECT greatest(coalesce(max(n), 1), 1) AS n, greatest(coalesce(max(avgdl), 1), 1) AS avgdl
           FROM {meta}),
 weights AS (
-    SELECT t.term, ln(1 + (s.n - coalesce(w.ndoc, 0) + 0.5) / (coalesce(w.ndoc, 0) + 0.5)) AS idf
+    SELECT t.term, coalesce(w.ndoc, 0) AS df,
+           ln(1 + (s.n - coalesce(w.ndoc, 0) + 0.5) / (coalesce(w.ndoc, 0) + 0.5)) AS idf
     FROM terms t CROSS JOIN stats s LEFT JOIN {terms} w ON w.word = t.term),
+chosen AS (
+    SELECT term FROM weights CROSS JOIN stats s
+    WHERE (SELECT sum(df) FROM weights) <= {max_postings} OR df <= s.n / 10
+    UNION (SELECT term FROM weights ORDER BY df, term LIMIT 1)),
 q AS (SELECT string_agg('''' || replace(replace(term, '\', '\\'), '''', '''''') || '''', ' | ')::tsquery
-      AS q FROM terms)
+      AS q FROM chosen)
 SELECT {columns}, sum(w.idf * u.tf * 2.2 / (u.tf + 1.2 * (0.25 + 0.75 * length(c.tsv) / s.avgdl)))
        AS _score
 FROM {table} c CROSS JOIN q CROSS JOIN stats s
@@ -263,7 +272,8 @@ class PgIndex:
         columns = ", ".join(f"c.{c}" for c in HIT_COLUMNS)
         columns += ", c.embedding AS vector" if vectors else ""
         sql = _BM25.format(config=TEXT_CONFIG, meta=self._ix("meta"), terms=self._ix("terms"),
-                           columns=columns, table=self._t, where=where)
+                           columns=columns, table=self._t, where=where,
+                           max_postings=MAX_POSTINGS)
         with self._connect() as con:
             return _dicts(con.raw.execute(sql, [query, *params, limit]))
 
