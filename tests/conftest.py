@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import atexit
+import itertools
 import json
 import os
 import shutil
@@ -129,6 +130,52 @@ def wait_until(condition: Callable[[], object], within_s: float = 30.0) -> bool:
             return False
         time.sleep(0.02)
     return True
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One private PostgreSQL 16 + pgvector server for the whole run (pgserver: no Docker),
+    deleted when the run ends. It holds ``workbench_template``, a database migrated once, that
+    each test's database is cloned from."""
+    import warnings
+
+    import psycopg
+
+    from workbench.store.postgres import PostgresStore
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs: no XDG_RUNTIME_DIR in CI
+        import pgserver
+        from pgserver._commands import pg_ctl
+
+        # Not under pytest's own temp folder: pytest makes that private to root again at the
+        # start of every run, and the server runs as another user when we are root.
+        server = pgserver.get_server(Path(tempfile.mkdtemp(prefix="workbench-pg-")) / "data",
+                                     cleanup_mode="delete")
+    with psycopg.connect(server.get_uri(), autocommit=True) as con:
+        con.execute("CREATE DATABASE workbench_template")
+    PostgresStore(server.get_uri("workbench_template")).release()
+    yield server
+    # Its data goes with it, so nothing needs the checkpoint of a clean stop (pgserver's own
+    # cleanup takes seconds more).
+    pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=server.pgdata, user=server.system_user)
+    atexit.unregister(server._cleanup)
+    shutil.rmtree(server.pgdata.parent, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    """A new database of the latest schema on the run's server (a clone of the migrated
+    template), as a postgresql:// URL."""
+    import psycopg
+
+    name = f"t{next(_DATABASES)}"
+    with psycopg.connect(postgres_server.get_uri(), autocommit=True) as con:
+        con.execute(f"CREATE DATABASE {name} TEMPLATE workbench_template")
+    return postgres_server.get_uri(name)
+
+
+_DATABASES = itertools.count()
 
 
 @pytest.fixture

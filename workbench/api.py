@@ -18,13 +18,14 @@ from workbench.door.search import Search
 from workbench.door.threads import Threads
 from workbench.door.users import Users
 from workbench.embeddings.model import Embedder
-from workbench.store import DuckDBStore
+from workbench.store import open_store
 
 log = logging.getLogger(__name__)
 
 
 class Workbench:
-    """A workbench home (DuckDB store + derived indexes) opened with its settings.
+    """A workbench home (DuckDB store + derived LanceDB indexes, or one PostgreSQL database
+    when ``database_url`` is set) opened with its settings.
 
     It owns what its rooms (``conversations``, ``imports``, ``search``, ``chat``, ``evals``)
     work with: the embedder, the worker threads, the embedded LLM server, the index handles and
@@ -38,8 +39,7 @@ class Workbench:
         self.settings = settings = settings or load_settings()
         # A reader of a home not made yet makes it, as a writer would: there is nothing to read.
         read_only = read_only and settings.duckdb_path.exists()
-        self.store = DuckDBStore(settings.duckdb_path, settings.lock_timeout_s,
-                                 settings.store_linger_s, read_only)
+        self.store = open_store(settings, read_only)
         self.embedder = embedder or Embedder(
             settings.embedding_model, settings.device, query_encoder=settings.query_encoder,
             cache_dir=settings.cache_dir,

@@ -90,6 +90,10 @@ class Settings(BaseSettings):
     slow_ms: float = Field(
         500.0, description="Store operations and searches slower than this are logged (shape only)"
     )
+    database_url: str | None = Field(
+        None, description="postgresql://... : store and index on that PostgreSQL server (pgvector); "
+        "none = the embedded DuckDB + LanceDB home"
+    )
 
     @property
     def duckdb_path(self) -> Path:

@@ -127,3 +127,10 @@ class BackupFailed(WorkbenchError):
 
     code = "backup_failed"
     status = 507
+
+
+class StoreUnavailable(WorkbenchError, RuntimeError):
+    """The database server cannot be reached or refused the connection."""
+
+    code = "store_unavailable"
+    status = 503

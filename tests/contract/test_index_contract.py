@@ -1,6 +1,7 @@
 """The contract every ``Index`` implementation keeps: writes, counts, scoped searches, upkeep.
 
-Parametrised over implementations (LanceDB today; pgvector joins the list when it exists)."""
+Parametrised over implementations: LanceDB, and pgvector in a fresh database of the run's
+PostgreSQL server."""
 
 from __future__ import annotations
 
@@ -13,22 +14,29 @@ import pytest
 
 from workbench.search.lancedb_index import LanceIndex
 from workbench.search.protocol import Filters, Index
+from workbench.store.postgres import PostgresStore
+from workbench.store.postgres.index import PgIndex
 
 DIM = 16
 START = datetime(2024, 1, 1, tzinfo=timezone.utc)
 WORDS = ["backup", "cron", "lisbon", "tram", "pgvector", "chickpeas", "bonsai", "rsync"]
 
 
-def _lancedb(path: Path) -> Index:
+def _lancedb(path: Path, request: pytest.FixtureRequest) -> Index:
     return LanceIndex(path / "lancedb", "chunks", DIM, ann_threshold=100, mirror=True)
 
 
-IMPLEMENTATIONS: list[Callable[[Path], Index]] = [_lancedb]
+def _pgvector(path: Path, request: pytest.FixtureRequest) -> Index:
+    store = PostgresStore(request.getfixturevalue("postgres_url"))
+    return PgIndex(store, "chunks", DIM, ann_threshold=100)
+
+
+IMPLEMENTATIONS: list[Callable[[Path, pytest.FixtureRequest], Index]] = [_lancedb, _pgvector]
 
 
 @pytest.fixture(params=IMPLEMENTATIONS, ids=lambda make: make.__name__.strip("_"))
 def index(request, tmp_path: Path) -> Index:
-    return request.param(tmp_path)
+    return request.param(tmp_path, request)
 
 
 def rows(prefix: str, n: int, seed: int = 0) -> tuple[list[dict], np.ndarray]:

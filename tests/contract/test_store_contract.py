@@ -1,8 +1,8 @@
 """The store contract: what every ``Store`` implementation must do, through its public surface.
 
 Each test runs once per implementation; adding a backend is adding a name to ``BACKENDS`` and a
-factory to ``_FACTORIES``. The tests use no SQL and no connection: only ``store.<group>.<verb>``,
-``transaction()`` and ``session()``.
+factory to ``_FACTORIES`` (PostgreSQL: a fresh database on the run's private server). The tests
+use no SQL and no connection: only ``store.<group>.<verb>``, ``transaction()`` and ``session()``.
 """
 
 from __future__ import annotations
@@ -26,18 +26,21 @@ from workbench.records import (
     SetQuery,
 )
 from workbench.store import Conflict, DuckDBStore, Store
+from workbench.store.postgres import PostgresStore
 from workbench.errors import NotFound
 
-BACKENDS = ["duckdb"]
-_FACTORIES: dict[str, Callable[[Path], Store]] = {
-    "duckdb": lambda folder: DuckDBStore(folder / "contract.duckdb"),
+BACKENDS = ["duckdb", "postgres"]
+# Each makes an empty store from the test's request (for server fixtures) and its temp folder.
+_FACTORIES: dict[str, Callable[[pytest.FixtureRequest, Path], Store]] = {
+    "duckdb": lambda request, folder: DuckDBStore(folder / "contract.duckdb"),
+    "postgres": lambda request, folder: PostgresStore(request.getfixturevalue("postgres_url")),
 }
 T0 = datetime(2024, 5, 1, 9, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture(params=BACKENDS)
 def store(request, tmp_path: Path) -> Store:
-    return _FACTORIES[request.param](tmp_path)
+    return _FACTORIES[request.param](request, tmp_path)
 
 
 def _parsed(*texts: str, source: str = "c1", title: str = "Backups") -> ParsedFile:

@@ -29,6 +29,9 @@ BASE_TEXTS = 3000
 NOISE = 0.035  # per-dimension σ: a perturbed copy keeps cosine ≈ 0.8 to its source
 
 
+NARROW_EVERY = 50  # one row in 50 belongs to the "narrow" workspace: a scope of 2 %
+
+
 def build(index: Index, embedder: Embedder, size: int, seed: int = 0) -> None:
     rng = np.random.default_rng(seed)
     rows = synthetic.messages(size, seed)
@@ -46,7 +49,8 @@ def build(index: Index, embedder: Embedder, size: int, seed: int = 0) -> None:
             [
                 {
                     "chunk_id": f"c{offset + i}", "message_id": f"m{offset + i}",
-                    "conversation_id": f"conv{(offset + i) // 50}", "workspace": "bench",
+                    "conversation_id": f"conv{(offset + i) // 50}",
+                    "workspace": "narrow" if (offset + i) % NARROW_EVERY == 1 else "bench",
                     "source_id": str(offset + i), "title": topic, "role": ("user", "assistant")[i % 2],
                     "speaker": None, "created_at": start + timedelta(minutes=offset + i),
                     "position": (offset + i) % 50, "text": text, "search_text": text,
@@ -121,18 +125,65 @@ def _measure(retriever: Retriever, index: Index, embedder: Embedder, queries: in
     return rows
 
 
+def _recall(index: Index, embedder: Embedder, scope: Filters, limits: tuple[int, ...],
+            seed: int) -> list[float]:
+    """Mean recall@10 of ``index.search_vector`` against exact search, per candidate limit."""
+    found: list[list[float]] = [[] for _ in limits]
+    for text in synthetic.queries(50, seed):
+        vector = embedder.encode_query(text)
+        exact = {r["chunk_id"] for r in index.search_vector(vector, scope, 10, exact=True)}
+        for slot, limit in enumerate(limits):
+            top = {r["chunk_id"] for r in index.search_vector(vector, scope, limit)[:10]}
+            found[slot].append(len(top & exact) / max(len(exact), 1))
+    return [statistics.mean(f) for f in found]
+
+
+def measure_pgvector(index, embedder: Embedder, queries: int = 200, seed: int = 1,
+                     retriever: str = DEFAULT_RETRIEVER) -> list[dict[str, Any]]:
+    """The pgvector index: latency of the product's search, ANN recall over everything, and
+    over a 2 % scope with and without the scope guard (pgvector 0.6 filters after the HNSW
+    search, so an unguarded narrow scope loses rows)."""
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="search") as pool:
+        engine = Retriever(index, embedder, get_retriever_config(retriever), pool)
+        latencies, embed, _ = _latencies(engine, synthetic.queries(queries + 10, seed))
+    candidates = get_retriever_config(retriever).candidates
+    recall, bare = _recall(index, embedder, Filters(), (candidates, 10), seed + 2)
+    narrow = Filters(workspace="narrow")
+    guarded = _recall(index, embedder, narrow, (candidates,), seed + 3)[0]
+    index.scope_guard = False
+    unguarded = _recall(index, embedder, narrow, (candidates,), seed + 3)[0]
+    index.scope_guard = True
+    return [{"engine": "pgvector", "p50_ms": statistics.median(latencies),
+             "p95_ms": percentile(latencies, 0.95), "embed_p50_ms": statistics.median(embed),
+             "ann": index.has_ann(), "mirror_build_s": None, "ann_recall_at_10": recall,
+             "ann_recall_at_10_bare": bare, "narrow_recall_at_10": guarded,
+             "narrow_recall_at_10_unguarded": unguarded}]
+
+
 def run(embedder: Embedder, sizes: list[int], ann_threshold: int = 20000,
-        retriever: str = DEFAULT_RETRIEVER) -> list[dict[str, Any]]:
+        retriever: str = DEFAULT_RETRIEVER, store=None, backends: tuple[str, ...] = ("embedded",),
+        ) -> list[dict[str, Any]]:
+    """Rows per size and engine; ``backends`` may hold "embedded" (LanceDB and its mirror) and
+    "postgres" (a pgvector table in ``store``, a PostgresStore, dropped afterwards)."""
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for size in sizes:
-            index = LanceIndex(Path(tmp), f"bench_{size}", embedder.dimension, ann_threshold,
-                               mirror=True)
-            started = time.perf_counter()
-            build(index, embedder, size)
-            built = time.perf_counter() - started
-            # Each size gets its own queries: a repeated query would be answered from the cache.
-            for row in measure(index, embedder, seed=size, retriever=retriever):
-                rows.append({"messages": size, "build_s": built, **row})
-            index.drop()
+            for backend in backends:
+                if backend == "postgres":
+                    from workbench.store.postgres.index import PgIndex
+
+                    index = PgIndex(store, f"bench_{size}", embedder.dimension, ann_threshold)
+                    index.drop()
+                else:
+                    index = LanceIndex(Path(tmp), f"bench_{size}", embedder.dimension,
+                                       ann_threshold, mirror=True)
+                started = time.perf_counter()
+                build(index, embedder, size)
+                built = time.perf_counter() - started
+                # Each size gets its own queries: a repeated query would come from the cache.
+                found = (measure_pgvector(index, embedder, seed=size, retriever=retriever)
+                         if backend == "postgres" else
+                         measure(index, embedder, seed=size, retriever=retriever))
+                rows.extend({"messages": size, "build_s": built, **row} for row in found)
+                index.drop()
     return rows

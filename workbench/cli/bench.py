@@ -113,6 +113,8 @@ def bench_chat(
 def bench_search(
     sizes: str = typer.Option("10000,100000", "--sizes", help="Messages, comma separated (1000000 too)."),
     retriever: Optional[str] = typer.Option(None, "--retriever", help="Default: the default one."),
+    backend: str = typer.Option("embedded", "--backend",
+                                help="embedded, postgres (WORKBENCH_DATABASE_URL) or both."),
 ) -> None:
     """Hybrid query latency (query embedding included) and ANN recall vs exact search."""
     from workbench.bench.ingest import save_results
@@ -122,7 +124,14 @@ def bench_search(
 
     bench = workbench()
     name = retriever or DEFAULT_RETRIEVER
-    rows = run(bench.embedder, [int(x) for x in sizes.split(",")], bench.settings.ann_threshold, name)
+    backends = {"embedded": ("embedded",), "postgres": ("postgres",),
+                "both": ("embedded", "postgres")}.get(backend)
+    if backends is None:
+        fail(f"unknown backend {backend!r}: embedded, postgres or both")
+    if "postgres" in backends and not bench.settings.database_url:
+        fail("the postgres backend needs WORKBENCH_DATABASE_URL=postgresql://...")
+    rows = run(bench.embedder, [int(x) for x in sizes.split(",")], bench.settings.ann_threshold,
+               name, bench.store, backends)
     table = Table(title=f"search benchmark ({name}, k=10, 200 distinct queries per row)")
     for column in ("messages", "build s", "engine", "vectors", "ready s", "p50 ms", "p95 ms",
                    "embed ms", "ANN R@10", "bare"):
@@ -131,12 +140,19 @@ def bench_search(
         if row["engine"] == "mirror":
             engine, ready = "memory", f"{row['mirror_build_s']:.1f}"
             vectors = "faiss IVF" if row["messages"] >= IVF_FROM else "faiss scan"
+        elif row["engine"] == "pgvector":
+            engine, ready, vectors = "pgvector", "", "HNSW" if row["ann"] else "exact"
         else:
             engine, ready, vectors = "LanceDB", "", "IVF-HNSW-SQ" if row["ann"] else "exact"
         table.add_row(f"{row['messages']:,}", f"{row['build_s']:.0f}", engine, vectors, ready,
                       f"{row['p50_ms']:.1f}", f"{row['p95_ms']:.1f}", f"{row['embed_p50_ms']:.1f}",
                       f"{row['ann_recall_at_10']:.3f}", f"{row['ann_recall_at_10_bare']:.3f}")
     out.print(table)
+    for row in rows:
+        if row["engine"] == "pgvector":
+            out.print(f"pgvector, {row['messages']:,} messages, a 2 % workspace: recall@10 vs exact "
+                      f"{row['narrow_recall_at_10']:.3f} with the scope guard, "
+                      f"{row['narrow_recall_at_10_unguarded']:.3f} without (pgvector 0.6 alone)")
     err.print(f"results stored in {save_results(bench.settings, 'search', rows)}")
 
 

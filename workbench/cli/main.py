@@ -14,6 +14,7 @@ import typer
 
 from workbench.cli import chat, history, search
 from workbench.cli import home as home_cli
+from workbench.cli.migrate import migrate
 from workbench.cli.bench import bench_app
 from workbench.cli.common import Commands, cli_state, settings
 from workbench.cli.conversations import conversations_app
@@ -35,7 +36,7 @@ app.add_typer(ops.backup_app, name="backup")
 app.command()(ops.restore)
 app.command()(ops.doctor)
 for command in (history.ingest, search.search, chat.chat, chat.serve, history.reindex,
-                history.stats, history.maintain, api, mcp):
+                history.stats, history.maintain, api, mcp, migrate):
     app.command()(command)
 app.command()(home_cli.permissions)
 

@@ -37,15 +37,23 @@ class Search:
         self.indexes: dict[str, Index] = {}
 
     def index(self, chunker: str | None = None) -> Index:
-        """The LanceDB table for the configured model and ``chunker``."""
+        """The index for the configured model and ``chunker``: a LanceDB table in the home, or
+        a pgvector table beside a PostgreSQL store."""
         name = index_name(self._embedder, get_chunker(chunker or self.settings.chunker))
         with self._lock:
             if name not in self.indexes:
-                self.indexes[name] = LanceIndex(
-                    self.settings.lancedb_path, name, self._embedder.dimension,
-                    self.settings.ann_threshold, self.settings.search_mirror,
-                )
+                self.indexes[name] = self._open_index(name)
             return self.indexes[name]
+
+    def _open_index(self, name: str) -> Index:
+        from workbench.store.postgres import PostgresStore
+
+        if isinstance(self.store, PostgresStore):
+            from workbench.store.postgres.index import PgIndex
+
+            return PgIndex(self.store, name, self._embedder.dimension, self.settings.ann_threshold)
+        return LanceIndex(self.settings.lancedb_path, name, self._embedder.dimension,
+                          self.settings.ann_threshold, self.settings.search_mirror)
 
     def query(
         self,

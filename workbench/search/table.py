@@ -146,12 +146,24 @@ class LanceTable:
                 return False
         return True
 
-    def snapshot(self) -> tuple[pa.Table, int]:
-        """Every row with its vector, as of one version, and that version."""
+    def snapshot(self, extra: Sequence[str] = ()) -> tuple[pa.Table, int]:
+        """Every row with its vector (and the ``extra`` columns), as of one version, and that
+        version."""
         handle = self._db.open_table(self.name)
         version = handle.version
         handle.checkout(version)  # writes during the read are not in it
-        return handle.search().select(HIT_COLUMNS + ["vector"]).limit(None).to_arrow(), version
+        columns = HIT_COLUMNS + list(extra) + ["vector"]
+        return handle.search().select(columns).limit(None).to_arrow(), version
+
+    def table_names(self) -> list[str]:
+        """Every table of this LanceDB folder (one per embedding model and chunker)."""
+        names, token = [], None
+        while True:
+            page = self._db.list_tables(page_token=token)
+            names.extend(page.tables)
+            token = page.page_token
+            if not token:
+                return names
 
     def count(self) -> int:
         return self.handle.count_rows() if self.exists() else 0

@@ -81,23 +81,26 @@ class DuckDBEvalSets:
                 [set_id, name, version, kind, workspace, seed, json.dumps(params or {}), source,
                  fingerprint, len(queries), datetime.now(timezone.utc)],
             )
-            # One Arrow table, not a statement per row: a LoCoMo set has two thousand queries.
-            con.register("incoming_queries", pa.Table.from_pylist([
+            self._insert_queries(con, set_id, [
                 {"query_id": q.id, "position": position, "text": q.text,
                  "relevant": sorted(q.relevant), "workspace": q.workspace, "category": q.category,
                  "metadata": json.dumps(q.metadata, ensure_ascii=False)}
                 for position, q in enumerate(queries)
-            ], schema=_QUERY_SCHEMA))
-            con.execute(
-                """INSERT INTO eval_queries SELECT ?::UUID, query_id, position, text,
-                       relevant::UUID[], workspace, category, metadata::JSON
-                   FROM incoming_queries""",
-                [set_id],
-            )
-            con.unregister("incoming_queries")
+            ])
             row = con.execute(f"SELECT {_SET_COLUMNS} FROM eval_sets WHERE id = ?",
                               [set_id]).fetchone()
         return _eval_set(row)
+
+    def _insert_queries(self, con, set_id: str, rows: list[dict[str, Any]]) -> None:
+        # One Arrow table, not a statement per row: a LoCoMo set has two thousand queries.
+        con.register("incoming_queries", pa.Table.from_pylist(rows, schema=_QUERY_SCHEMA))
+        con.execute(
+            """INSERT INTO eval_queries SELECT ?::UUID, query_id, position, text,
+                   relevant::UUID[], workspace, category, metadata::JSON
+               FROM incoming_queries""",
+            [set_id],
+        )
+        con.unregister("incoming_queries")
 
     def list(self) -> list[EvalSet]:
         """Every version of every set, newest first."""

@@ -53,12 +53,7 @@ class DuckDBMessages:
         created_at = created_at.astimezone(timezone.utc)
         with self.db.transaction() as con:
             cid = resolve_conversation_id(con, conversation)
-            last, position = con.execute(
-                """SELECT arg_max(id::VARCHAR, position) FILTER (WHERE on_active_branch),
-                          coalesce(max(position) + 1, 0)
-                   FROM messages WHERE conversation_id = ?""",
-                [cid],
-            ).fetchone()
+            last, position = self._tail(con, cid)
             parent = parent_id if parent_id is not None else last
             stored_metadata = dumps(metadata or {})
             message = Message(
@@ -75,6 +70,15 @@ class DuckDBMessages:
             )
             con.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", [created_at, cid])
         return message
+
+    def _tail(self, con, cid: str) -> tuple[str | None, int]:
+        """(the last active message, the next position) of a conversation."""
+        return con.execute(
+            """SELECT arg_max(id::VARCHAR, position) FILTER (WHERE on_active_branch),
+                      coalesce(max(position) + 1, 0)
+               FROM messages WHERE conversation_id = ?""",
+            [cid],
+        ).fetchone()
 
     def get(self, message_id: str) -> Message:
         with self.db.connect() as con:

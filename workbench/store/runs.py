@@ -60,17 +60,20 @@ class DuckDBEvalRuns:
                  run.seconds, run.search_ms_p50, run.search_ms_p95, run.origin, run.batch_id,
                  run.notebook, run.started_at],
             )
-            con.register("incoming_results", pa.Table.from_pylist([
+            self._insert_results(con, run.id, [
                 {"query_id": r.query_id, "ranking": r.ranking, "metrics": json.dumps(r.metrics),
                  "search_ms": r.search_ms}
                 for r in results
-            ], schema=_RESULT_SCHEMA))
-            con.execute(
-                """INSERT INTO eval_results SELECT ?::UUID, query_id, ranking::UUID[],
-                       metrics::JSON, search_ms FROM incoming_results""",
-                [run.id],
-            )
-            con.unregister("incoming_results")
+            ])
+
+    def _insert_results(self, con, run_id: str, rows: list[dict[str, Any]]) -> None:
+        con.register("incoming_results", pa.Table.from_pylist(rows, schema=_RESULT_SCHEMA))
+        con.execute(
+            """INSERT INTO eval_results SELECT ?::UUID, query_id, ranking::UUID[],
+                   metrics::JSON, search_ms FROM incoming_results""",
+            [run_id],
+        )
+        con.unregister("incoming_results")
 
     def list(self, set_ref: str | None = None, label: str | None = None,
              batch_id: str | None = None, limit: int | None = None) -> list[Run]:

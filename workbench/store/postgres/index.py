@@ -1,0 +1,345 @@
+"""The pgvector implementation of ``Index``: one PostgreSQL table of chunks per (model, chunker).
+
+The table carries every hit column (as LanceDB's does), a ``vector(dimension)`` column with an
+HNSW index (cosine) built once the table passes ``ann_threshold`` rows, and a stored tsvector
+(English configuration, as LanceDB's full-text index stems English) with a GIN index.
+
+pgvector 0.6 has no iterative index scans: an HNSW search returns ``hnsw.ef_search``
+candidates (at most 1,000) and only then applies the scope, so a scope that holds a small
+share of the rows loses results. A scoped search therefore asks the planner how many rows the
+scope holds: a small scope (or one that would need more than 1,000 candidates) is searched
+exactly, through its B-tree indexes; a wide one raises ``ef_search`` to cover it; and a search
+that still comes back short is repeated exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import pyarrow as pa
+
+from workbench.search.protocol import HIT_COLUMNS, Filters
+from workbench.store.postgres.connection import PgConnection, PgDatabase
+
+TEXT_CONFIG = "english"
+EF_SEARCH_MAX = 1000  # pgvector's own limit
+EXACT_ROWS = 20_000  # a scope this small is scanned whole: exact, and about as fast
+_COLUMNS = HIT_COLUMNS + ["search_text"]
+# BM25 over the tsvector, as LanceDB ranks full-text matches (Lucene's idf, k1 1.2, b 0.75; a
+# document's length is its count of distinct lexemes). Document frequencies and the mean length
+# come from the term table that ``maintain`` refreshes (terms written since count as rare). The
+# query's lexemes are joined by OR; a query of stop words only matches nothing. Scoring reads
+# every matching row's tsvector, so when the query's terms occur in more than MAX_POSTINGS rows
+# only its rarer terms (in at most a tenth of the rows; else its rarest) choose the rows, which
+# every term still scores: a row holding only common words ranks low anyway.
+MAX_POSTINGS = 20_000
+_BM25 = r"""
+WITH terms AS (
+    SELECT DISTINCT l AS term FROM unnest(tsvector_to_array(to_tsvector('{config}', %s))) AS l),
+stats AS (SELECT greatest(coalesce(max(n), 1), 1) AS n, greatest(coalesce(max(avgdl), 1), 1) AS avgdl
+          FROM {meta}),
+weights AS (
+    SELECT t.term, coalesce(w.ndoc, 0) AS df,
+           ln(1 + (s.n - coalesce(w.ndoc, 0) + 0.5) / (coalesce(w.ndoc, 0) + 0.5)) AS idf
+    FROM terms t CROSS JOIN stats s LEFT JOIN {terms} w ON w.word = t.term),
+chosen AS (
+    SELECT term FROM weights CROSS JOIN stats s
+    WHERE (SELECT sum(df) FROM weights) <= {max_postings} OR df <= s.n / 10
+    UNION (SELECT term FROM weights ORDER BY df, term LIMIT 1)),
+q AS (SELECT string_agg('''' || replace(replace(term, '\', '\\'), '''', '''''') || '''', ' | ')::tsquery
+      AS q FROM chosen)
+SELECT {columns}, sum(w.idf * u.tf * 2.2 / (u.tf + 1.2 * (0.25 + 0.75 * length(c.tsv) / s.avgdl)))
+       AS _score
+FROM {table} c CROSS JOIN q CROSS JOIN stats s
+CROSS JOIN LATERAL (SELECT lexeme, coalesce(cardinality(positions), 1) AS tf FROM unnest(c.tsv)) u
+JOIN weights w ON w.term = u.lexeme
+WHERE c.tsv @@ q.q AND {where}
+GROUP BY c.chunk_id ORDER BY _score DESC, c.chunk_id LIMIT %s
+"""
+
+
+@dataclass
+class PgUpkeep:
+    """What one ``maintain`` did (the fields of LanceDB's report; the HNSW index is one piece)."""
+
+    rows: int = 0
+    built: list[str] = field(default_factory=list)
+    pieces_before: int = 0
+    pieces_after: int = 0
+    rebuilt: bool = False
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def _where(filters: Filters) -> tuple[str, list[Any]]:
+    clauses, params = ["TRUE"], []
+    for column in ("workspace", "conversation_id", "role"):
+        value = getattr(filters, column)
+        if value:
+            clauses.append(f"{column} = %s")
+            params.append(value)
+    if filters.since:
+        clauses.append("created_at >= %s")
+        params.append(filters.since)
+    if filters.until:
+        clauses.append("created_at < %s")
+        params.append(filters.until)
+    if filters.exclude_message_ids:
+        clauses.append("NOT (message_id = ANY(%s))")
+        params.append(list(filters.exclude_message_ids))
+    return " AND ".join(clauses), params
+
+
+class PgIndex:
+    """A table of chunks with full-text and vector search in the store's PostgreSQL database.
+
+    Writes of any process land in the table at once (no fold, no mirror); ``upsert`` replaces
+    rows by chunk id and ``append`` skips ids already present, both in one statement."""
+
+    mirror_enabled = False
+    # Off, a scoped search is what pgvector 0.6 does alone (ef_search candidates, then the
+    # scope): the search benchmark measures what the guard saves.
+    scope_guard = True
+
+    def __init__(self, db: PgDatabase, name: str, dimension: int, ann_threshold: int = 20000):
+        self.db = db
+        self.name = name
+        self.dimension = dimension
+        self.ann_threshold = ann_threshold
+        self.last_fold_ms: float | None = None
+        # Apart from the store's own tables (the ledger is called "chunks" too).
+        self.table = f"index_{name}"
+        self._t = '"' + self.table.replace('"', '""') + '"'
+
+    @contextmanager
+    def _connect(self) -> Iterator[PgConnection]:
+        with self.db.connect() as con:
+            if not getattr(con, "vectors", False):
+                from pgvector.psycopg import register_vector
+
+                register_vector(con.raw)
+                con.vectors = True
+            yield con
+
+    def _ix(self, suffix: str) -> str:
+        return '"' + f"{self.table}_{suffix}"[:63].replace('"', '""') + '"'
+
+    # the table ---------------------------------------------------------------------------------
+    def exists(self) -> bool:
+        with self.db.connect() as con:
+            return con.raw.execute("SELECT to_regclass(%s) IS NOT NULL", [self._t]).fetchone()[0]
+
+    def _create(self, con: PgConnection) -> None:
+        with con.raw.transaction():
+            # Two processes creating the table at once would clash on the catalog.
+            con.raw.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [self.table])
+            con.raw.execute(f"""
+                CREATE TABLE IF NOT EXISTS {self._t} (
+                    chunk_id TEXT PRIMARY KEY,
+                    message_id TEXT NOT NULL,
+                    conversation_id TEXT NOT NULL,
+                    workspace TEXT NOT NULL,
+                    source_id TEXT,
+                    title TEXT,
+                    role TEXT,
+                    speaker TEXT,
+                    created_at TIMESTAMPTZ,
+                    position INTEGER,
+                    text TEXT NOT NULL,
+                    search_text TEXT NOT NULL,
+                    tsv TSVECTOR GENERATED ALWAYS AS (to_tsvector('{TEXT_CONFIG}', search_text)) STORED,
+                    embedding VECTOR({int(self.dimension)}) NOT NULL
+                );
+                CREATE INDEX IF NOT EXISTS {self._ix('tsv')} ON {self._t} USING gin (tsv);
+                CREATE INDEX IF NOT EXISTS {self._ix('scope')} ON {self._t} (workspace, created_at);
+                CREATE INDEX IF NOT EXISTS {self._ix('conversation')} ON {self._t} (conversation_id);
+                CREATE TABLE IF NOT EXISTS {self._ix('terms')} (word TEXT PRIMARY KEY, ndoc INTEGER);
+                CREATE TABLE IF NOT EXISTS {self._ix('meta')} (n BIGINT, avgdl DOUBLE PRECISION);
+            """)
+
+    def drop(self) -> None:
+        with self.db.connect() as con:
+            con.raw.execute(f"DROP TABLE IF EXISTS {self._t}, {self._ix('terms')}, {self._ix('meta')}")
+
+    def count(self) -> int:
+        if not self.exists():
+            return 0
+        with self.db.connect() as con:
+            return con.raw.execute(f"SELECT count(*) FROM {self._t}").fetchone()[0]
+
+    def chunk_ids(self) -> pa.Array:
+        if not self.exists():
+            return pa.array([], pa.string())
+        with self.db.connect() as con:
+            rows = con.raw.execute(f"SELECT chunk_id FROM {self._t}").fetchall()
+        return pa.array([r[0] for r in rows], pa.string())
+
+    # writes ------------------------------------------------------------------------------------
+    def upsert(self, rows: list[dict[str, Any]], vectors: np.ndarray) -> None:
+        updates = ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS[1:] + ["embedding"])
+        self._write(rows, vectors, f"ON CONFLICT (chunk_id) DO UPDATE SET {updates}")
+
+    def append(self, rows: list[dict[str, Any]], vectors: np.ndarray) -> None:
+        self._write(rows, vectors, "ON CONFLICT (chunk_id) DO NOTHING")
+
+    def _write(self, rows: list[dict[str, Any]], vectors: np.ndarray, conflict: str) -> None:
+        if not rows:
+            return
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        with self._connect() as con:
+            self._create(con)
+            with con.raw.transaction():
+                con.raw.execute(f"CREATE TEMP TABLE incoming_chunks ON COMMIT DROP AS "
+                                f"SELECT {', '.join(_COLUMNS)}, embedding FROM {self._t} WITH NO DATA")
+                with con.raw.cursor() as cursor:
+                    with cursor.copy(f"COPY incoming_chunks ({', '.join(_COLUMNS)}, embedding) "
+                                     "FROM STDIN WITH (FORMAT BINARY)") as copy:
+                        copy.set_types(["text"] * 8 + ["timestamptz", "int4", "text", "text",
+                                                       "vector"])
+                        for row, vector in zip(rows, vectors):
+                            copy.write_row([row[c] for c in _COLUMNS] + [vector])
+                con.raw.execute(f"INSERT INTO {self._t} ({', '.join(_COLUMNS)}, embedding) "
+                                f"SELECT * FROM incoming_chunks {conflict}")
+
+    def fold_if_due(self) -> bool:
+        return False  # PostgreSQL's indexes take each row as it is written
+
+    def delete(self, chunk_ids: Sequence[str]) -> None:
+        if not chunk_ids or not self.exists():
+            return
+        with self.db.connect() as con:
+            con.raw.execute(f"DELETE FROM {self._t} WHERE chunk_id = ANY(%s)", [list(chunk_ids)])
+
+    def maintain(self) -> PgUpkeep:
+        """Build the HNSW index once the table has ``ann_threshold`` rows, and refresh the
+        planner's statistics (which the scoped vector search reads)."""
+        started = time.perf_counter()
+        report = PgUpkeep(rows=self.count())
+        if not self.exists():
+            return report
+        report.pieces_before = report.pieces_after = int(self.has_ann())
+        with self.db.connect() as con:
+            self._create(con)
+            if report.rows >= self.ann_threshold and not self.has_ann():
+                con.raw.execute("SET maintenance_work_mem = '512MB'")
+                con.raw.execute(f"CREATE INDEX IF NOT EXISTS {self._ix('hnsw')} ON {self._t} "
+                                "USING hnsw (embedding vector_cosine_ops)")
+                con.raw.execute("RESET maintenance_work_mem")
+                report.built = ["hnsw"]
+                report.pieces_after = 1
+            con.raw.execute(f"ANALYZE {self._t}")
+            self._count_terms(con)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _count_terms(self, con: PgConnection) -> None:
+        """Refresh the document frequencies and mean length that BM25 reads."""
+        source = f"SELECT tsv FROM {self._t}".replace("'", "''")
+        with con.raw.transaction():
+            con.raw.execute(f"TRUNCATE {self._ix('terms')}, {self._ix('meta')}")
+            con.raw.execute(f"INSERT INTO {self._ix('terms')} SELECT word, ndoc "
+                            f"FROM ts_stat('{source}')")
+            con.raw.execute(f"INSERT INTO {self._ix('meta')} SELECT count(*), avg(length(tsv)) "
+                            f"FROM {self._t}")
+
+    # searches ----------------------------------------------------------------------------------
+    def _has_index(self, suffix: str) -> bool:
+        with self.db.connect() as con:
+            return con.raw.execute("SELECT to_regclass(%s) IS NOT NULL",
+                                   [self._ix(suffix)]).fetchone()[0]
+
+    def has_full_text(self) -> bool:
+        return self._has_index("tsv")
+
+    def has_ann(self) -> bool:
+        return self._has_index("hnsw")
+
+    def _columns(self, vectors: bool) -> str:
+        return ", ".join(HIT_COLUMNS + (["embedding AS vector"] if vectors else []))
+
+    def search_text(self, query: str, filters: Filters, limit: int,
+                    vectors: bool = False) -> list[dict[str, Any]]:
+        if not query.strip() or not self.exists():
+            return []
+        where, params = _where(filters)
+        columns = ", ".join(f"c.{c}" for c in HIT_COLUMNS)
+        columns += ", c.embedding AS vector" if vectors else ""
+        sql = _BM25.format(config=TEXT_CONFIG, meta=self._ix("meta"), terms=self._ix("terms"),
+                           columns=columns, table=self._t, where=where,
+                           max_postings=MAX_POSTINGS)
+        with self._connect() as con:
+            return _dicts(con.raw.execute(sql, [query, *params, limit]))
+
+    def search_text_ids(self, query: str, filters: Filters, limit: int) -> list[str]:
+        return [r["chunk_id"] for r in self.search_text(query, filters, limit)]
+
+    def search_vector(
+        self, vector: np.ndarray, filters: Filters, limit: int, exact: bool = False,
+        ef: int = 100, refine_factor: int | None = None, vectors: bool = False,
+    ) -> list[dict[str, Any]]:
+        if not self.exists():
+            return []
+        where, params = _where(filters)
+        query = np.asarray(vector, dtype=np.float32)
+        sql = (f"SELECT {self._columns(vectors)}, embedding <=> %s AS _distance FROM {self._t} "
+               f"WHERE {where} ORDER BY embedding <=> %s LIMIT %s")
+        args = [query, *params, query, limit]
+        with self._connect() as con:
+            if exact or not self.has_ann():
+                ef_search = None
+            elif self.scope_guard:
+                ef_search = self._ef(con, where, params, ef, limit)
+            else:
+                ef_search = min(max(ef, limit), EF_SEARCH_MAX)
+            found = self._run_vector(con, sql, args, ef_search)
+            if self.scope_guard and ef_search is not None and where != "TRUE" and len(found) < limit:
+                found = self._run_vector(con, sql, args, None)  # the scope lost rows: exact
+        return found
+
+    def _ef(self, con: PgConnection, where: str, params: list[Any], ef: int,
+            limit: int) -> int | None:
+        """The ``ef_search`` that leaves ``limit`` rows after the scope, or None: exact."""
+        wanted = max(ef, limit)
+        if where == "TRUE":
+            return min(wanted, EF_SEARCH_MAX)
+        plan = con.raw.execute(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {self._t} WHERE {where}",
+                               params).fetchone()[0]
+        plan = json.loads(plan) if isinstance(plan, str) else plan
+        scoped = max(float(plan[0]["Plan"]["Plan Rows"]), 1.0)
+        total = con.raw.execute("SELECT greatest(reltuples, 1) FROM pg_class WHERE oid = %s::regclass",
+                                [self._t]).fetchone()[0]
+        if scoped <= EXACT_ROWS:
+            return None
+        # Twice what the scope's share predicts: the planner's estimate is only an estimate.
+        needed = int(2 * wanted * total / scoped)
+        return needed if needed <= EF_SEARCH_MAX else None
+
+    def _run_vector(self, con: PgConnection, sql: str, args: list[Any],
+                    ef_search: int | None) -> list[dict[str, Any]]:
+        with con.raw.transaction():
+            if ef_search is None:  # pgvector's advice for an exact search
+                con.raw.execute("SET LOCAL enable_indexscan = off")
+            else:
+                con.raw.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
+            return _dicts(con.raw.execute(sql, args))
+
+    def mirror(self, wait: bool = False) -> None:
+        return None  # the server answers every search; a process keeps no copy
+
+
+def _dicts(cursor) -> list[dict[str, Any]]:
+    names = [d[0] for d in cursor.description]
+    rows = [dict(zip(names, row)) for row in cursor.fetchall()]
+    for row in rows:
+        row.pop("_score", None)
+        vector = row.get("vector")
+        if vector is not None:  # pgvector's Vector, as the other backends give it
+            row["vector"] = np.asarray(getattr(vector, "to_numpy", lambda: vector)(), np.float32)
+    return rows
