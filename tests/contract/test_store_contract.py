@@ -27,7 +27,7 @@ from workbench.records import (
 )
 from workbench.store import Conflict, DuckDBStore, Store
 from workbench.store.postgres import PostgresStore
-from workbench.errors import NotFound
+from workbench.errors import InvalidInput, NotFound
 
 BACKENDS = ["duckdb", "postgres"]
 # Each makes an empty store from the test's request (for server fixtures) and its temp folder.
@@ -373,3 +373,32 @@ def test_eval_batches_point_at_their_predecessor(store: Store):
     assert store.evals.batches.earlier(second, later, ["regressed"]) == []
     with pytest.raises(NotFound):
         store.evals.batches.get(str(uuid.uuid4()))
+
+
+def test_users_keys_and_client_chats(store: Store):
+    alice = store.users.add("alice", "hash-a", ["default", "work"])
+    assert store.users.get("alice") == store.users.get(alice.id) == alice
+    assert alice.workspaces == ["default", "work"] and not alice.disabled
+    with pytest.raises(InvalidInput):
+        store.users.add("alice", "hash-b", ["default"])
+    assert store.users.password_hash("alice") == (alice, "hash-a")
+    assert store.users.password_hash("nobody") is None
+    assert store.users.update("alice", password_hash="hash-c", disabled=True).disabled
+    assert store.users.password_hash("alice")[1] == "hash-c"
+    assert [u.name for u in store.users.list()] == ["alice"] and store.users.count() == 1
+
+    key = store.users.add_key(alice.id, "laptop", "wbk_0123", "key-hash")
+    store.users.touch_key(key.id)
+    found, digest = store.users.key_by_prefix("wbk_0123")
+    assert (found.id, found.name, digest) == (key.id, "laptop", "key-hash")
+    assert found.last_used_at is not None and found.revoked_at is None
+    assert store.users.revoke_key(alice.id, key.id).revoked_at is not None
+    with pytest.raises(NotFound):
+        store.users.revoke_key(alice.id, str(uuid.uuid4()))
+
+    _import(store, _parsed("a backup every night"))
+    cid = store.conversations.list("default")[0].id
+    assert store.users.client_chat(alice.id, "chat:1") is None
+    store.users.link_client_chat(alice.id, "chat:1", cid)
+    store.users.link_client_chat(alice.id, "chat:1", cid)  # linking again keeps one row
+    assert store.users.client_chat(alice.id, "chat:1") == cid

@@ -1,4 +1,4 @@
-"""Users, their API keys and the client chats they keep as conversations, in DuckDB.
+"""Users, their API keys and the client chats they keep as conversations (DuckDB and PostgreSQL).
 
 Passwords and keys arrive here already hashed: this module stores and finds rows, the door
 decides what a hash is and who may see what.
@@ -129,6 +129,9 @@ class DuckDBUsers:
     def link_client_chat(self, user_id: str, client_key: str, conversation_id: str) -> None:
         with self.db.transaction() as con:
             con.execute(
-                "INSERT OR REPLACE INTO client_chats VALUES (?, ?, ?, ?)",
+                # Standard SQL, so the PostgreSQL store shares it.
+                """INSERT INTO client_chats VALUES (?, ?, ?, ?) ON CONFLICT (user_id, client_key)
+                   DO UPDATE SET conversation_id = excluded.conversation_id,
+                                 created_at = excluded.created_at""",
                 [user_id, client_key, conversation_id, datetime.now(timezone.utc)],
             )

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from workbench.store.postgres.connection import PgDatabase, redacted
+from workbench.store.users import DuckDBUsers
 from workbench.store.postgres.history import PgHistory
 from workbench.store.postgres.ledger import PgChunks, PgImports
 from workbench.store.postgres.repositories import (PgConversations, PgEvalBatches, PgEvalRuns,
@@ -41,6 +42,7 @@ class PostgresStore(PgDatabase):
         self.interactions = PgInteractions(self)
         self.evals = PgEvals(PgEvalSets(self), PgEvalRuns(self), PgEvalBatches(self))
         self.history = PgHistory(self)
+        self.users = DuckDBUsers(self)  # its SQL is standard
 
     def __repr__(self) -> str:
         return f"PostgresStore({redacted(self.url)!r})"

@@ -18,7 +18,7 @@ from workbench.store.postgres.repositories import copy_rows
 from workbench.store.protocol import ActiveMessage, ChunkRow, Conflict
 
 _CHUNK_COLUMNS = ["id", "chunker", "workspace_id", "conversation_id", "message_id", "message_ids",
-                  "part", "text", "search_text", "created_at"]
+                  "part", "text", "search_text", "created_at", "body"]
 
 
 class PgImports(DuckDBImports):
@@ -27,7 +27,8 @@ class PgImports(DuckDBImports):
 
     def write(self, parsed: ParsedFile, workspace: str, path: str, sha256: str,
               started: float, started_at: datetime) -> ImportResult:
-        conv_cols, msg_cols, warnings = build_rows(parsed, workspace)
+        latest = list({c.source_id: c for c in parsed.conversations}.values())  # last one wins
+        conv_cols, msg_cols, warnings = build_rows(latest, parsed.format, workspace)
         conversations = list(zip(*(conv_cols[n] for n in CONVERSATION_SCHEMA.names)))
         messages = list(zip(*(msg_cols[n] for n in MESSAGE_SCHEMA.names)))
         spaces = {c.workspace or workspace for c in parsed.conversations}

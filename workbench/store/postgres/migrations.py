@@ -233,6 +233,48 @@ def pg005_copies(con: Any) -> None:
     )
 
 
+@migration
+def pg006_chunk_body(con: Any) -> None:
+    # The part of its message a split chunk covers (DuckDB's m011_hostile): an index row carries
+    # only its own part, never the whole message.
+    con.execute("ALTER TABLE chunks ADD COLUMN body TEXT")
+
+
+@migration
+def pg007_server_users(con: Any) -> None:
+    # The HTTP server's users, API keys and client chats (DuckDB's m008_server_users).
+    con.execute(
+        """
+        CREATE TABLE users (
+            id UUID PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            password_hash TEXT NOT NULL,
+            workspaces TEXT[] NOT NULL,
+            disabled BOOLEAN NOT NULL DEFAULT FALSE,
+            created_at TIMESTAMPTZ NOT NULL,
+            updated_at TIMESTAMPTZ NOT NULL
+        );
+        CREATE TABLE api_keys (
+            id UUID PRIMARY KEY,
+            user_id UUID NOT NULL,
+            name TEXT NOT NULL,
+            prefix TEXT NOT NULL UNIQUE,
+            key_hash TEXT NOT NULL,
+            created_at TIMESTAMPTZ NOT NULL,
+            last_used_at TIMESTAMPTZ,
+            revoked_at TIMESTAMPTZ
+        );
+        CREATE TABLE client_chats (
+            user_id UUID NOT NULL,
+            client_key TEXT NOT NULL,
+            conversation_id UUID NOT NULL,
+            created_at TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (user_id, client_key)
+        );
+        """
+    )
+
+
 def applied(con: Any) -> list[str]:
     return [r[0] for r in con.execute(
         "SELECT name FROM _migrations ORDER BY applied_at, name").fetchall()]
