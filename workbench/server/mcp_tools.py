@@ -19,25 +19,10 @@ def build_mcp(wb: Workbench, user: User) -> Any:
     """An ``MCPServer`` with the workbench's tools, acting as ``user``."""
     from mcp.server.mcpserver import MCPServer
 
-    from mcp.server.mcpserver.exceptions import ToolError
-
-    def tool(fn: Callable[..., Any]) -> Callable[..., Any]:
-        """A tool whose ``WorkbenchError`` reaches the client as its one line (the SDK keeps
-        any other exception's text on the server)."""
-
-        @functools.wraps(fn)
-        def run(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return fn(*args, **kwargs)
-            except WorkbenchError as exc:
-                raise ToolError(str(exc).strip("'\"")) from exc
-
-        return server.tool()(run)
-
     server = MCPServer("workbench", log_level="WARNING", instructions="Long-term memory over the user's past "
                        "conversations: search it, read a conversation, store a note.")
 
-    @tool
+    @_guarded(server)
     def search_history(query: str, since: str | None = None, until: str | None = None,
                        k: int = 10, workspace: str | None = None,
                        now: str | None = None) -> dict[str, Any]:
@@ -51,7 +36,7 @@ def build_mcp(wb: Workbench, user: User) -> Any:
         return {"query": result.query, "time_phrase": result.time_phrase,
                 "hits": [h.to_dict() for h in result.hits]}
 
-    @tool
+    @_guarded(server)
     def get_conversation(id: str) -> dict[str, Any]:
         """One conversation (id or a unique prefix) with its active branch's messages."""
         conversation = wb.users.conversation(user, id)
@@ -61,7 +46,7 @@ def build_mcp(wb: Workbench, user: User) -> Any:
                               "created_at": m.to_dict()["created_at"], "content": m.content}
                              for m in messages]}
 
-    @tool
+    @_guarded(server)
     def list_conversations(title: str | None = None, workspace: str | None = None,
                            limit: int = 20, offset: int = 0) -> dict[str, Any]:
         """Conversations, newest first; title: part of the title."""
@@ -71,10 +56,28 @@ def build_mcp(wb: Workbench, user: User) -> Any:
         return {"conversations": [c.to_dict() for c in found[:limit]],
                 "has_more": len(found) > limit}
 
-    @tool
+    @_guarded(server)
     def remember(text: str, workspace: str | None = None) -> dict[str, Any]:
         """Store a note in the memory (searchable at once)."""
         message = wb.threads.remember(user, text, workspace)
         return {"message_id": message.id, "conversation_id": message.conversation_id}
 
     return server
+
+
+def _guarded(server: Any) -> Callable[[Callable[..., Any]], Any]:
+    """Registers a tool whose ``WorkbenchError`` reaches the client as its one line (the SDK
+    keeps any other exception's text on the server)."""
+    from mcp.server.mcpserver.exceptions import ToolError
+
+    def register(fn: Callable[..., Any]) -> Any:
+        @functools.wraps(fn)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except WorkbenchError as exc:
+                raise ToolError(str(exc).strip("'\"")) from exc
+
+        return server.tool()(run)
+
+    return register
