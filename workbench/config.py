@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     llm_startup_timeout_s: float = 60.0
     llm_gguf: Path | None = Field(None, description="Another GGUF for the embedded server")
     chat_k: int = Field(6, description="Memories retrieved per chat turn")
+    index_generated: bool = Field(
+        False, description="Make the chat's supported answers searchable, ranked below imported "
+        "history (run `workbench reindex` after changing it)")
 
     @property
     def duckdb_path(self) -> Path:

@@ -24,26 +24,23 @@ from typing import Any, Iterator, Protocol
 
 import numpy as np
 
-from workbench.chat.llm import LLMClient, count_tokens
+from workbench.chat.answer import Composed, Composer, truncated_note
+from workbench.chat.grounding import Grounder
+from workbench.chat.llm import LLMClient
+from workbench.chat.prompt import PROMPT_VERSION, build_prompt, recent_turns
 from workbench.config import Settings
 from workbench.embeddings.model import Embedder
 from workbench.errors import EmptyMessage, InvalidInput, LLMUnavailable
 from workbench.records import Conversation, Message
 from workbench.search.retrieve import Hit, SearchResult
-from workbench.search.sync import SyncReport, TurnChunks, append_turn, plan_turn, record_turn
+from workbench.search.sync import (SyncReport, TurnChunks, append_turn, is_memory, plan_turn,
+                                   record_turn)
 from workbench.search.protocol import Index
 from workbench.store import Store
 from workbench.store import Conflict
 from workbench.store.ids import message_hash
 from workbench.text.chunking import get_chunker
 
-PROMPT_VERSION = "memory-chat.v1"
-SYSTEM_PROMPT = (
-    "You are a helpful assistant with a long-term memory of the user's past conversations. "
-    "Relevant excerpts from that history are listed below, each numbered. Use them when they "
-    "help, cite the ones you use as [1], [2], and say so when the memories do not contain the "
-    "answer. Keep answers short."
-)
 MAX_QUERY_CHARS = 2000  # a 1 MB paste still makes a usable search query
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _CITATION = re.compile(r"\[(\d{1,3})\]")
@@ -114,6 +111,16 @@ class Turn:
     title: str | None = None
     before: list[Message] = field(default_factory=list)  # the turn(s) the question follows
     vectors: dict[str, np.ndarray] = field(default_factory=dict)  # chunk id → its embedding
+    model_text: str = ""  # what the model wrote; ``text`` is what the user is shown
+    finish_reason: str | None = None
+    composed: Composed | None = None
+    note: str | None = None  # said after the answer (it was cut off)
+
+    @property
+    def sources(self) -> dict[str, Any]:
+        if self.composed is None:
+            return {"retrieved": [h.message_id for h in self.hits], "written": [], "attributed": []}
+        return self.composed.sources(self.hits)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -124,6 +131,13 @@ class Turn:
             "answer": self.text,
             "citations": self.citations,
             "memories": [h.to_dict() for h in self.hits],
+            "sources": self.sources,
+            "supported": self.composed.grounding.supported if self.composed else None,
+            "extractive": bool(self.composed and self.composed.extractive),
+            "model_answer": self.model_text,
+            "finish_reason": self.finish_reason,
+            "truncated": self.finish_reason == "length",
+            "note": self.note,
             "model": self.model,
             "timings_ms": self.timings_ms,
             "error": self.error,
@@ -175,6 +189,8 @@ class Chat:
         self.chunker = chunker
         self.history_tokens = history_tokens
         self.memory_tokens = memory_tokens
+        self.composer = Composer(Grounder(parts.embedder),
+                                 lambda mid: parts.store.messages.neighbours(mid, 1))
 
     # -- the flow -------------------------------------------------------------------------------
     def start(self, message: str, workspace: str | None = None,
@@ -251,10 +267,11 @@ class Chat:
                 yield delta
         except LLMUnavailable as exc:
             turn.error = str(exc)
-        turn.text = "".join(pieces).strip()
+        turn.text = turn.model_text = "".join(pieces).strip()
         generation_ms = (time.perf_counter() - started) * 1000
         if stats is not None:
             turn.timings_ms["ttft"] = (stats.ttft_s or 0.0) * 1000
+            turn.finish_reason = stats.finish_reason
         turn.timings_ms["generation"] = generation_ms
         self._finish(turn, stats)
 
@@ -290,7 +307,7 @@ class Chat:
     def _finish(self, turn: Turn, stats) -> None:
         started = time.perf_counter()  # opening and closing the store count: a turn waits for them
         answer = self._draft(turn)
-        new = [turn.user_message] + ([answer] if answer else [])
+        new = [turn.user_message] + ([answer] if answer and self._is_memory(answer) else [])
         plan = self._plan(turn, new)
         # The turn's chunks are embedded while the answer, its log row and the chunk and ledger
         # rows are stored in one transaction; only the index append is left after it.
@@ -306,15 +323,33 @@ class Chat:
 
     def _draft(self, turn: Turn) -> Message | None:
         """The answer as it is about to be stored (its id and time chosen here), or None."""
-        if turn.error is not None or not turn.text:
+        if turn.error is not None:
             return None
-        turn.citations = citations(turn.text, turn.hits)
+        started = time.perf_counter()
+        turn.composed = composed = self.composer.compose(turn.user_message.content,
+                                                         turn.model_text, turn.hits)
+        turn.timings_ms["grounding"] = (time.perf_counter() - started) * 1000
+        if not turn.model_text and composed.extractive is None:
+            return None  # nothing to show: logged as an empty answer
+        turn.text, turn.citations = composed.text, composed.citations
+        if self.llm is not None:
+            turn.note = truncated_note(turn.finish_reason, self.llm.config.max_tokens)
         mid = str(uuid.uuid4())
         user = turn.user_message
+        metadata = {"citations": turn.citations, "model": turn.model, "prompt": PROMPT_VERSION,
+                    "sources": turn.sources, "grounding": composed.grounding.to_dict(),
+                    "supported": composed.grounding.supported,
+                    "extractive": composed.extractive is not None,
+                    "model_answer": turn.model_text, "finish_reason": turn.finish_reason}
         return Message(mid, turn.conversation_id, user.id, "assistant", turn.model, turn.text,
-                       "text", datetime.now(timezone.utc), mid,
-                       {"citations": turn.citations, "model": turn.model, "prompt": PROMPT_VERSION},
-                       True, message_hash("assistant", turn.text), user.position + 1)
+                       "text", datetime.now(timezone.utc), mid, metadata,
+                       True, message_hash("assistant", turn.text), user.position + 1,
+                       generated=True)
+
+    def _is_memory(self, message: Message) -> bool:
+        """Whether a message of this chat becomes a memory (see ``search.sync.is_memory``)."""
+        return is_memory(message.generated, (message.metadata or {}).get("supported"),
+                         self.parts.settings.index_generated)
 
     def _record(self, turn: Turn, stats, answer: Message | None, plan: TurnChunks,
                 started: float) -> None:
@@ -336,7 +371,7 @@ class Chat:
                     turn.answer = self.parts.store.messages.add(
                         turn.conversation_id, "assistant", answer.content,
                         speaker=answer.speaker, metadata=answer.metadata, created_at=answer.created_at,
-                        message_id=answer.id,
+                        message_id=answer.id, generated=answer.generated,
                     )
                 elif turn.error is None:
                     turn.error = "the model returned an empty answer"
@@ -355,8 +390,13 @@ class Chat:
         """The chunks of the turn's ``new`` messages, made from what the chat holds."""
         chunker = get_chunker(self.chunker or self.parts.settings.chunker)
         return plan_turn(chunker, self.parts.memory.index(chunker.name), self.parts.embedder,
-                         turn.conversation_id, turn.workspace, turn.title, turn.before + new,
-                         {m.id for m in new})
+                         turn.conversation_id, turn.workspace, turn.title,
+                         self._context(turn) + new, {m.id for m in new})
+
+    def _context(self, turn: Turn) -> list[Message]:
+        """The turns before the question that are memories (an answer that is not stays out
+        of the question's chunk too)."""
+        return [m for m in turn.before if self._is_memory(m)]
 
     def _embed_question(self, turn: Turn) -> None:
         """Embed the question's chunks while the model writes: they need nothing from the
@@ -395,10 +435,11 @@ class Chat:
                     append_turn(self.parts.store, self.parts.memory.index(plan.chunker), plan,
                                 vectors)
             else:
-                new = [turn.user_message] + ([turn.answer] if turn.answer is not None else [])
+                answer = turn.answer
+                new = [turn.user_message] + ([answer] if answer and self._is_memory(answer) else [])
                 with self.parts.store.session():
                     self.parts.memory.index_turn(turn.conversation_id, turn.workspace, turn.title,
-                                                 turn.before + new, {m.id for m in new},
+                                                 self._context(turn) + new, {m.id for m in new},
                                                  self.chunker)
         except Exception:  # noqa: BLE001 - background work: log it, never lose the turn
             log.exception("indexing conversation %s failed", turn.conversation_id)
@@ -434,33 +475,11 @@ class Chat:
         and the last active messages before ``before`` (the context its chunk shows)."""
         earlier = [m for m in self.parts.store.messages.list(conversation_id, True)
                    if m.id != before.id]
-        turns = [m for m in earlier if m.role in ("user", "assistant")]
-        kept, used = [], 0
-        for message in reversed(turns):
-            cost = count_tokens(message.content, self._model_name())
-            if used + cost > self.history_tokens:
-                break
-            kept.append(message)
-            used += cost
-        return list(reversed(kept)), earlier[-3:]
+        return recent_turns(earlier, self._model_name(), self.history_tokens), earlier[-3:]
 
     def _prompt(self, hits: list[Hit], history: list[Message], user: Message) -> list[dict[str, str]]:
-        lines, used = [], 0
-        for n, hit in enumerate(hits, start=1):
-            when = hit.timestamp.strftime("%Y-%m-%d") if hit.timestamp else "undated"
-            line = (f"[{n}] {when} · {hit.title or 'untitled'} · {hit.speaker or hit.role}: "
-                    f"{' '.join(hit.text.split())[:600]}")
-            cost = count_tokens(line, self._model_name())
-            if used + cost > self.memory_tokens:
-                break
-            lines.append(line)
-            used += cost
-        memories = "\n".join(lines) or "(no relevant memories found)"
-        prompt = [{"role": "system", "content": f"{SYSTEM_PROMPT}\n\nMemories:\n{memories}"}]
-        prompt += [{"role": m.role, "content": m.content} for m in history]
-        budget = max(self.history_tokens * 4, 2000)  # characters; a huge paste is cut, not dropped
-        prompt.append({"role": "user", "content": user.content[:budget]})
-        return prompt
+        return build_prompt(hits, history, user.content, self._model_name(), self.memory_tokens,
+                            self.history_tokens)
 
     def _model_name(self) -> str:
         return (self.llm.config.model if self.llm and self.llm.config.model else "") or ""

@@ -13,7 +13,8 @@ from workbench.embeddings.model import Embedder
 from workbench.ingest import Progress, no_progress
 from workbench.records import Message
 from workbench.search.retrieve import Retriever, SearchResult, get_retriever_config
-from workbench.search.sync import SyncReport, index_name, index_turn, rebuild, sync_index
+from workbench.search.sync import (SyncReport, index_name, index_turn, rebuild, sync_index,
+                                   unindex_removed)
 from workbench.search.lancedb_index import LanceIndex
 from workbench.search.maintenance import Upkeep
 from workbench.search.protocol import Filters, Index
@@ -34,9 +35,16 @@ class Search:
         self._pool = pool
         self._lock = threading.Lock()
         self.indexes: dict[str, Index] = {}
+        self._settled: set[str] = set()
+
+    @property
+    def embedder(self) -> Embedder:
+        return self._embedder
 
     def index(self, chunker: str | None = None) -> Index:
-        """The LanceDB table for the configured model and ``chunker``."""
+        """The LanceDB table for the configured model and ``chunker``; the first time in a
+        process, chunks the store no longer has are taken out of it first (an upgraded home's
+        answers, which are not memories any more, are never found)."""
         name = index_name(self._embedder, get_chunker(chunker or self.settings.chunker))
         with self._lock:
             if name not in self.indexes:
@@ -44,7 +52,12 @@ class Search:
                     self.settings.lancedb_path, name, self._embedder.dimension,
                     self.settings.ann_threshold, self.settings.search_mirror,
                 )
-            return self.indexes[name]
+            index = self.indexes[name]
+            if name not in self._settled:
+                self._settled.add(name)
+                if index.exists() and (removed := unindex_removed(self.store, index)):
+                    log.info("took %d chunks the store no longer has out of %s", removed, name)
+            return index
 
     def query(
         self,
@@ -67,6 +80,10 @@ class Search:
         engine = Retriever(self.index(chunker), self._embedder, config, self._pool)
         filters = Filters(workspace, conversation, role, since, until, exclude_message_ids)
         result = engine.search(text, filters, k, now)
+        if self.settings.index_generated and result.hits:
+            # The chat's own answers rank below imported history and the user's words.
+            generated = self.store.messages.generated_among([h.message_id for h in result.hits])
+            result.hits.sort(key=lambda hit: hit.message_id in generated)
         if neighbours:
             for hit in result.hits:
                 hit.context = [m.to_dict() for m in
@@ -91,11 +108,14 @@ class Search:
     def index_pending(self, chunker: str | None = None, progress: Progress = no_progress) -> SyncReport:
         """Chunk, embed and index whatever the store holds that the index lacks."""
         chunker_ = get_chunker(chunker or self.settings.chunker)
-        return sync_index(self.store, self.index(chunker_.name), self._embedder, chunker_, progress)
+        return sync_index(self.store, self.index(chunker_.name), self._embedder, chunker_, progress,
+                          include_generated=self.settings.index_generated)
 
     def reindex(self, chunker: str | None = None, progress: Progress = no_progress) -> SyncReport:
-        """Drop the derived index and rebuild it from the store."""
+        """Drop the derived index and rebuild it from the store, every conversation chunked
+        again (what is a memory may have changed: ``index_generated``)."""
         rebuild(self.store, self.index(chunker))
+        self.store.chunks.forget_signatures(get_chunker(chunker or self.settings.chunker).name)
         return self.index_pending(chunker, progress)
 
     def index_turn(

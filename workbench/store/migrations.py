@@ -234,6 +234,59 @@ def m005_evaluation(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+@migration
+def m007_answers(con: duckdb.DuckDBPyConnection) -> None:
+    # The workbench's own answers are kept and shown, but are not memories by default: an
+    # answer, once given, must not be retrieved as if the user had said or imported it. The
+    # chat's answers are the assistant messages whose source id is their own id and which
+    # record the prompt that produced them.
+    con.execute("ALTER TABLE messages ADD COLUMN generated BOOLEAN DEFAULT FALSE")
+    con.execute(
+        """UPDATE messages SET generated = TRUE
+           WHERE role = 'assistant' AND source_id = id::VARCHAR
+             AND json_extract_string(metadata, '$.prompt') IS NOT NULL"""
+    )
+    # Their chunks go (the next search takes them out of the index: their marks are orphans),
+    # and their conversations are chunked again, so no question's chunk carries an answer as
+    # its context.
+    con.execute(
+        """DELETE FROM chunk_state WHERE conversation_id IN
+           (SELECT DISTINCT conversation_id FROM messages WHERE generated)"""
+    )
+    con.execute(
+        "DELETE FROM chunks WHERE message_id IN (SELECT id FROM messages WHERE generated)"
+    )
+    con.execute(
+        """
+        CREATE TABLE answer_runs (
+            id UUID PRIMARY KEY,
+            label VARCHAR,
+            set_name VARCHAR NOT NULL,
+            set_version INTEGER NOT NULL,
+            workspace VARCHAR NOT NULL,
+            model VARCHAR NOT NULL,
+            mode VARCHAR NOT NULL,
+            prompt VARCHAR NOT NULL,
+            retriever VARCHAR NOT NULL,
+            k INTEGER NOT NULL,
+            code_version VARCHAR,
+            metrics JSON NOT NULL,
+            questions INTEGER NOT NULL,
+            seconds DOUBLE NOT NULL,
+            started_at TIMESTAMPTZ NOT NULL
+        );
+        CREATE TABLE answer_results (
+            run_id UUID NOT NULL,
+            question_id VARCHAR NOT NULL,
+            answer VARCHAR NOT NULL,
+            cited VARCHAR[] NOT NULL,
+            metrics JSON NOT NULL,
+            PRIMARY KEY (run_id, question_id)
+        );
+        """
+    )
+
+
 def applied(con: duckdb.DuckDBPyConnection) -> list[str]:
     con.execute(
         "CREATE TABLE IF NOT EXISTS _migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ)"
