@@ -26,6 +26,7 @@ import numpy as np
 
 from workbench.chat.answer import Composed, Composer, truncated_note
 from workbench.chat.grounding import Grounder
+from workbench.chat.indexing import TurnIndexing
 from workbench.chat.llm import LLMClient
 from workbench.chat.prompt import PROMPT_VERSION, build_prompt, recent_turns
 from workbench.config import Settings
@@ -33,8 +34,7 @@ from workbench.embeddings.model import Embedder
 from workbench.errors import EmptyMessage, InvalidInput, LLMUnavailable
 from workbench.records import Conversation, Message
 from workbench.search.retrieve import Hit, SearchResult
-from workbench.search.sync import (SyncReport, TurnChunks, append_turn, is_memory, plan_turn,
-                                   record_turn)
+from workbench.search.sync import SyncReport, TurnChunks, record_turn
 from workbench.search.protocol import Index
 from workbench.store import Store
 from workbench.store import Conflict
@@ -189,6 +189,7 @@ class Chat:
         self.chunker = chunker
         self.history_tokens = history_tokens
         self.memory_tokens = memory_tokens
+        self.indexing = TurnIndexing(parts, chunker)
         self.composer = Composer(Grounder(parts.embedder),
                                  lambda mid: parts.store.messages.neighbours(mid, 1))
 
@@ -247,7 +248,7 @@ class Chat:
                                 "prepare": (time.perf_counter() - started) * 1000},
                     new_conversation=created, title=conv.title, before=before)
         if not get_chunker(self.chunker or self.parts.settings.chunker).following:
-            self.parts.indexer.submit(self._embed_question, turn)
+            self.parts.indexer.submit(self.indexing.embed_question, turn)
         return turn
 
     def stream(self, turn: Turn) -> Iterator[str]:
@@ -307,12 +308,11 @@ class Chat:
     def _finish(self, turn: Turn, stats) -> None:
         started = time.perf_counter()  # opening and closing the store count: a turn waits for them
         answer = self._draft(turn)
-        new = [turn.user_message] + ([answer] if answer and self._is_memory(answer) else [])
-        plan = self._plan(turn, new)
+        plan = self.indexing.plan(turn, self.indexing.new(turn.user_message, answer))
         # The turn's chunks are embedded while the answer, its log row and the chunk and ledger
         # rows are stored in one transaction; only the index append is left after it.
         stored = threading.Event()
-        self.parts.indexer.submit(self._index_turn, turn, plan, stored, started)
+        self.parts.indexer.submit(self.indexing.index_turn, turn, plan, stored, started)
         try:
             with self.parts.store.session():
                 self._record(turn, stats, answer, plan, started)
@@ -345,11 +345,6 @@ class Chat:
                        "text", datetime.now(timezone.utc), mid, metadata,
                        True, message_hash("assistant", turn.text), user.position + 1,
                        generated=True)
-
-    def _is_memory(self, message: Message) -> bool:
-        """Whether a message of this chat becomes a memory (see ``search.sync.is_memory``)."""
-        return is_memory(message.generated, (message.metadata or {}).get("supported"),
-                         self.parts.settings.index_generated)
 
     def _record(self, turn: Turn, stats, answer: Message | None, plan: TurnChunks,
                 started: float) -> None:
@@ -385,78 +380,6 @@ class Chat:
             raise
         if plan is not None:
             plan.recorded = True
-
-    def _plan(self, turn: Turn, new: list[Message]) -> TurnChunks:
-        """The chunks of the turn's ``new`` messages, made from what the chat holds."""
-        chunker = get_chunker(self.chunker or self.parts.settings.chunker)
-        return plan_turn(chunker, self.parts.memory.index(chunker.name), self.parts.embedder,
-                         turn.conversation_id, turn.workspace, turn.title,
-                         self._context(turn) + new, {m.id for m in new})
-
-    def _context(self, turn: Turn) -> list[Message]:
-        """The turns before the question that are memories (an answer that is not stays out
-        of the question's chunk too)."""
-        return [m for m in turn.before if self._is_memory(m)]
-
-    def _embed_question(self, turn: Turn) -> None:
-        """Embed the question's chunks while the model writes: they need nothing from the
-        answer, and the CPU waits on a remote endpoint then (on a local model's two cores it
-        takes ≈ 15 ms of theirs). The turn's indexing reuses them by chunk id."""
-        started = time.perf_counter()
-        try:
-            plan = self._plan(turn, [turn.user_message])
-            if plan.chunks:
-                turn.vectors.update(zip((c.id for c in plan.chunks),
-                                        self.parts.embedder.encode(plan.texts)))
-        except Exception:  # noqa: BLE001 - the turn's indexing embeds them instead
-            log.exception("embedding the question of %s failed", turn.conversation_id)
-        turn.timings_ms["embed_question"] = (time.perf_counter() - started) * 1000
-
-    def _vectors(self, turn: Turn, plan: TurnChunks) -> np.ndarray:
-        missing = [c.text for c in plan.chunks if c.id not in turn.vectors]
-        fresh = iter(self.parts.embedder.encode(missing) if missing else ())
-        return np.stack([turn.vectors[c.id] if c.id in turn.vectors else next(fresh)
-                         for c in plan.chunks])
-
-    def _index_turn(self, turn: Turn, plan: TurnChunks, stored: threading.Event,
-                    since: float) -> None:
-        """Embed the turn's chunks while they are stored (``stored`` is set once the store is
-        done), then append them: the turn's last piece of work. Chunks that could not be
-        recorded with the answer are indexed the ordinary way; a failure leaves them pending
-        for the next full sync (``workbench reindex``, an ingest)."""
-        started = time.perf_counter()
-        try:
-            vectors = self._vectors(turn, plan) if plan.chunks else None
-            stored.wait()
-            if plan.recorded:
-                if turn.answer is not None:  # another writer may have moved it along
-                    plan.restamp(turn.answer)
-                if vectors is not None:
-                    append_turn(self.parts.store, self.parts.memory.index(plan.chunker), plan,
-                                vectors)
-            else:
-                answer = turn.answer
-                new = [turn.user_message] + ([answer] if answer and self._is_memory(answer) else [])
-                with self.parts.store.session():
-                    self.parts.memory.index_turn(turn.conversation_id, turn.workspace, turn.title,
-                                                 self._context(turn) + new, {m.id for m in new},
-                                                 self.chunker)
-        except Exception:  # noqa: BLE001 - background work: log it, never lose the turn
-            log.exception("indexing conversation %s failed", turn.conversation_id)
-        finally:
-            stored.wait()
-            self.parts.store.let_go()  # the turn's work is done: the user's think-time starts
-        ended = time.perf_counter()
-        turn.timings_ms["index"] = (ended - started) * 1000
-        turn.timings_ms["after_answer"] = (ended - since) * 1000  # what the turn adds after it
-        # Queued behind this turn on the one indexing worker: it runs while the person reads.
-        self.parts.indexer.submit(self._fold, plan.chunker)
-
-    def _fold(self, chunker: str) -> None:
-        try:
-            self.parts.memory.index(chunker).fold_if_due()
-        except Exception:  # noqa: BLE001 - upkeep: the next turn or `maintain` folds instead
-            log.exception("folding the index's appends failed")
 
     @contextmanager
     def _held(self) -> Iterator[None]:
