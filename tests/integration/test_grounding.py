@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import FIXTURES
+from conftest import FIXTURES, ingest_into
 from workbench.chat.answer import UNSUPPORTED_NOTE, Composer
 from workbench.chat.grounding import (COSINE_WEIGHT, SUPPORT_THRESHOLD, Evidence, Grounder,
                                       split_answer, with_citations)
@@ -12,6 +12,14 @@ from workbench.evaluation.calibration import grid, read_pairs
 
 PAIRS = FIXTURES / "grounding_pairs.jsonl"
 BACKUP = 'Use sqlite3 nosso_projeto.db ".backup backup/AAAAMMDD.db" num cron diário.'
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory, embedder):
+    """The legacy export alone: the session's indexed home holds far more than these tests read."""
+    with ingest_into(tmp_path_factory.mktemp("grounding") / "home",
+                     {"default": ["legacy_nosso_projeto.db"]}, embedder) as wb:
+        yield wb
 
 
 def _evidence(*texts: str) -> list[Evidence]:
@@ -42,7 +50,8 @@ def test_sentences_attributed_and_written_citations_checked(embedder):
     first, second, third = grounding.sentences
     assert first.written == [1] and list(first.support) == [2]  # written [1] is wrong: [2] holds it
     assert not second.supported and not third.substantive
-    assert grounding.unsupported_rate == pytest.approx(0.5) and grounding.supported
+    # One unsupported claim is enough for the answer not to lead (the extractive one does).
+    assert grounding.unsupported_rate == pytest.approx(0.5) and not grounding.supported
     text, cited = with_citations(grounding)
     assert text == 'Run sqlite3 nosso_projeto.db ".backup backup/AAAAMMDD.db" every day [2]. Sure!'
     assert cited == [(2, "attributed")]

@@ -1,9 +1,9 @@
 """What the user is shown for a model's answer: its supported sentences, cited, or else an
 extractive answer quoted from the memory that best answers the question.
 
-The model's text is grounded sentence by sentence (:mod:`workbench.chat.grounding`). When at
-least half of what it says rests on the memories, its supported sentences are kept, each
-followed by its citations (written by the model and confirmed, or attributed). Otherwise the
+The model's text is grounded sentence by sentence (:mod:`workbench.chat.grounding`). When all
+that it says rests on the memories, it is shown with each sentence followed by its citations
+(written by the model and confirmed, or attributed). Otherwise the
 reply says so and leads with the best supporting memory, quoted with its date and conversation
 title and cited: with a small local model, that is what the user sees first.
 """
@@ -38,6 +38,7 @@ class Composed:
     grounding: Grounding
     extractive: Evidence | None = None
     added: list[Hit] = field(default_factory=list)  # memories quoted that were not retrieved
+    claims: str = ""  # what the reply asserts, without the notes about it
 
     @property
     def supported(self) -> bool:
@@ -71,38 +72,39 @@ class Composer:
         """The reply for ``text`` (the model's answer) to ``question`` over ``hits``; a memory
         quoted that was not retrieved is appended to ``hits`` so its number can be cited."""
         found = evidence(hits)
-        grounding = self.grounder.ground(text, found)
+        grounding = self.grounder.ground(text, found, question)
         if grounding.supported:
             body, cited = with_citations(grounding)
-            dropped = sum(s.substantive and not s.supported for s in grounding.sentences)
-            if dropped:
-                body += (f"\n\n({dropped} sentence{'s' if dropped > 1 else ''} without support in "
-                         "your memories left out.)")
-            return Composed(body, _citations(cited, hits), grounding)
+            return Composed(body, _citations(cited, hits), grounding, claims=body)
         best = self.best_memory(question, hits)
         if best is None:
-            return Composed(f"{NOTHING_NOTE}\n\n{text}".strip(), [], grounding)
+            return Composed(f"{NOTHING_NOTE}\n\n{text}".strip(), [], grounding, claims=text)
         added = []
         if best.n > len(hits):
             best = replace(best, n=len(hits) + 1)
             added.append(_as_hit(best, hits[0].workspace if hits else ""))
             hits.append(added[0])
-        quote = " ".join(best.text.split())
-        when = _date(best.timestamp)
-        body = (f"From your memories ({when}, “{best.title or 'untitled'}”):\n\n"
-                f"> {quote} [{best.n}]\n\n{UNSUPPORTED_NOTE}")
-        return Composed(body, _citations([(best.n, "attributed")], hits), grounding, best, added)
+        quote = f"> {' '.join(best.text.split())} [{best.n}]"
+        if best.asked:  # the reply is quoted with what it answered
+            quote = f"> *You:* {' '.join(best.asked.split())}\n>\n{quote}"
+        body = (f"From your memories ({_date(best.timestamp)}, “{best.title or 'untitled'}”):\n\n"
+                f"{quote}\n\n{UNSUPPORTED_NOTE}")
+        return Composed(body, _citations([(best.n, "attributed")], hits), grounding, best, added,
+                        claims=f"{best.asked}\n{best.text}".strip())
 
     def best_memory(self, question: str, hits: Sequence[Hit]) -> Evidence | None:
-        """The memory that best answers ``question``: a retrieved turn, or the reply to a
-        retrieved question (a question does not answer itself)."""
+        """The memory that best answers ``question``: a retrieved turn, or a retrieved turn of
+        the user's with its reply (a question does not answer itself)."""
         candidates: list[tuple[Evidence, str, int]] = []  # (evidence, what it answers, rank)
         seen = {h.message_id for h in hits}
         extra = len(hits)
         for rank, (hit, item) in enumerate(zip(hits, evidence(hits))):
-            if hit.role == "user" and looks_like_question(hit.text):
+            if hit.role == "user":
+                # The turn with its reply (quoted together); alone when nothing replied.
                 reply = self._reply(hit)
                 if reply is None:
+                    if not looks_like_question(hit.text):
+                        candidates.append((item, "", rank))
                     continue
                 if reply.id in seen:
                     n = next(i for i, h in enumerate(hits, start=1) if h.message_id == reply.id)
@@ -112,12 +114,12 @@ class Composer:
                     seen.add(reply.id)
                 candidates.append((Evidence(n, reply.id, reply.conversation_id, hit.title,
                                             reply.created_at, reply.role, reply.content,
-                                            reply.source_id), hit.text, rank))
+                                            reply.source_id, hit.text), hit.text, rank))
             else:
                 candidates.append((item, "", rank))
         if not candidates:
             return None
-        vectors = self.grounder.encoder.encode(
+        vectors = self.grounder.encode(
             [question] + [f"{asked} {e.text}".strip()[:2000] for e, asked, _ in candidates])
         wanted = content_words(question)
         scored = []

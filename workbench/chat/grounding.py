@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Sequence
 
@@ -20,6 +21,7 @@ import numpy as np
 # with precision ≥ 0.95 (a wrong citation costs more than a missing one), the best F1.
 COSINE_WEIGHT = 0.5
 SUPPORT_THRESHOLD = 0.425
+MIN_OVERLAP = 0.15  # a sentence none of whose own words the memory holds is not supported by it
 MIN_CONTENT_WORDS = 2  # fewer is a greeting or a connective: neither supported nor not
 
 _CITATION = re.compile(r"\s*\[(\d{1,3})\]")
@@ -53,6 +55,7 @@ class Evidence:
     role: str
     text: str
     source_id: str | None = None
+    asked: str = ""  # for a reply: the user's message it answers
 
 
 @dataclass
@@ -86,9 +89,9 @@ class Grounding:
 
     @property
     def supported(self) -> bool:
-        """At least half of the sentences that say something rest on a memory."""
+        """Every sentence that says something rests on a memory (at least one does)."""
         counted = self.counted
-        return bool(counted) and 2 * sum(s.supported for s in counted) >= len(counted)
+        return bool(counted) and all(s.supported for s in counted)
 
     @property
     def unsupported_rate(self) -> float:
@@ -117,9 +120,10 @@ def content_words(text: str) -> set[str]:
     return words
 
 
-def lexical_overlap(sentence: str, memory: str) -> float:
-    """The share of the sentence's content words the memory holds."""
-    mine = content_words(sentence)
+def lexical_overlap(sentence: str, memory: str, known: frozenset[str] = frozenset()) -> float:
+    """The share of the sentence's content words the memory holds, leaving out ``known``
+    words (the question's: repeating it is not support)."""
+    mine = content_words(sentence) - known
     return len(mine & content_words(memory)) / len(mine) if mine else 0.0
 
 
@@ -152,23 +156,44 @@ def memory_sentences(text: str) -> list[str]:
 
 
 def support_score(cosine: float, overlap: float) -> float:
+    """How well a memory supports a sentence; none without a word of it (beyond the
+    question's) in the memory, however close the meaning reads to the embedding."""
+    if overlap < MIN_OVERLAP:
+        return 0.0
     return COSINE_WEIGHT * cosine + (1 - COSINE_WEIGHT) * overlap
 
 
 class Grounder:
     """Attributes answer sentences to memories with one embedding model (the index's)."""
 
-    def __init__(self, encoder: Encoder, threshold: float = SUPPORT_THRESHOLD):
+    def __init__(self, encoder: Encoder, threshold: float = SUPPORT_THRESHOLD, cache: int = 512):
         self.encoder = encoder
         self.threshold = threshold
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._size = cache
 
-    def scores(self, sentences: Sequence[str], memories: Sequence[str]) -> np.ndarray:
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Vectors of ``texts``; the memories of a turn are grounded against more than once
+        (the answer, the extractive choice), so recent vectors are kept."""
+        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        if missing:
+            for text, vector in zip(missing, self.encoder.encode(missing)):
+                self._cache[text] = vector
+        vectors = np.stack([self._cache[t] for t in texts]) if texts else np.zeros((0, 0))
+        for text in texts:
+            self._cache.move_to_end(text)
+        while len(self._cache) > self._size:
+            self._cache.popitem(last=False)
+        return vectors
+
+    def scores(self, sentences: Sequence[str], memories: Sequence[str],
+               known: frozenset[str] = frozenset()) -> np.ndarray:
         """support_score of each sentence (rows) against each memory (columns)."""
         if not sentences or not memories:
             return np.zeros((len(sentences), len(memories)))
         parts = [memory_sentences(m) for m in memories]
         flat = [p for ps in parts for p in ps]
-        vectors = self.encoder.encode(list(sentences) + flat)
+        vectors = self.encode(list(sentences) + flat)
         mine, theirs = vectors[: len(sentences)], vectors[len(sentences):]
         cosines = mine @ theirs.T
         out = np.zeros((len(sentences), len(memories)))
@@ -177,18 +202,22 @@ class Grounder:
             best = cosines[:, start: start + len(ps)].max(axis=1)
             start += len(ps)
             for i, sentence in enumerate(sentences):
-                out[i, j] = support_score(float(best[i]), lexical_overlap(sentence, memories[j]))
+                out[i, j] = support_score(float(best[i]),
+                                          lexical_overlap(sentence, memories[j], known))
         return out
 
-    def ground(self, answer: str, evidence: Sequence[Evidence]) -> Grounding:
+    def ground(self, answer: str, evidence: Sequence[Evidence], question: str = "") -> Grounding:
+        """Each sentence's support; a sentence that says nothing beyond ``question`` (an echo
+        such as "The daily backup command is:") counts neither way."""
+        known = frozenset(content_words(question))
         sentences = []
         for line, raw in split_answer(answer):
             written = [int(n) for n in _CITATION.findall(raw)]
             text = _CITATION.sub("", raw).strip()
-            substantive = len(content_words(text)) >= MIN_CONTENT_WORDS
+            substantive = len(content_words(text) - known) >= MIN_CONTENT_WORDS
             sentences.append(Sentence(text, written, substantive=substantive, line=line))
         counted = [s for s in sentences if s.substantive]
-        matrix = self.scores([s.text for s in counted], [e.text for e in evidence])
+        matrix = self.scores([s.text for s in counted], [e.text for e in evidence], known)
         for row, sentence in zip(matrix, counted):
             ranked = sorted(((float(v), e.n) for v, e in zip(row, evidence)
                              if v >= self.threshold), reverse=True)

@@ -230,7 +230,8 @@ def eval_answers(
     unknown = sorted(set(mode) - set(MODES))
     if unknown:
         fail(f"unknown mode {unknown[0]!r} (use {', '.join(MODES)})")
-    runs = workbench().evals.answers(answer_set, workspace, k, label, mode)
+    runs = workbench().evals.answers(answer_set, workspace, k, label, mode,
+                                     progress=progress_printer())
     if as_json:
         emit_json([{**r, "started_at": None} for r in runs])
         return

@@ -175,7 +175,7 @@ class Evals:
 
     def answers(self, path: Path | str | None = None, workspace: str | None = None, k: int = 6,
                 label: str | None = None, modes: Iterable[str] = answer_eval.MODES,
-                llm: Any = None) -> list[dict[str, Any]]:
+                llm: Any = None, progress: Progress = no_progress) -> list[dict[str, Any]]:
         """Answer every question of an answer set (``path``: the bundled fixture set) with the
         workbench's model (or ``llm``) and store one run per mode (see
         :mod:`workbench.evaluation.answers`); returns the stored runs."""
@@ -197,7 +197,7 @@ class Evals:
             return self.search.query(question, space, k).hits
 
         started = time.perf_counter()
-        rows = answer_eval.AnswerBench(search, client, composer, grounder).run(
+        rows = answer_eval.AnswerBench(search, client, composer, grounder, progress).run(
             answer_set.questions, answering, modes)
         seconds = time.perf_counter() - started
         stored = []

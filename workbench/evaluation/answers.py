@@ -24,6 +24,7 @@ from workbench.chat.grounding import Grounder, normalise
 from workbench.chat.llm import LLMClient
 from workbench.chat.prompt import PROMPT_VERSION, build_prompt
 from workbench.errors import InvalidInput
+from workbench.ingest import Progress, no_progress
 from workbench.search.retrieve import Hit
 
 MODES = ("model", "grounded", "extractive")
@@ -115,14 +116,16 @@ class AnswerBench:
     """Answers every question of a set with one model and scores the modes of each answer."""
 
     def __init__(self, search: Search, llm: LLMClient | None, composer: Composer,
-                 grounder: Grounder):
+                 grounder: Grounder, progress: Progress = no_progress):
         self.search, self.llm, self.composer, self.grounder = search, llm, composer, grounder
+        self.progress = progress
 
     def run(self, questions: Sequence[AnswerQuestion], answering: dict[str, set[str]],
             modes: Sequence[str] = MODES) -> dict[str, list[dict[str, Any]]]:
         """Per mode, one row per question: its answer, cited message ids and metrics."""
         out: dict[str, list[dict[str, Any]]] = {mode: [] for mode in modes}
-        for question in questions:
+        for number, question in enumerate(questions, start=1):
+            self.progress("answer", number - 1, len(questions))
             for mode, row in self._answer(question, answering[question.id], modes).items():
                 out[mode].append(row)
         return out
@@ -146,7 +149,7 @@ class AnswerBench:
         if "model" in modes:
             cited = [hits[int(n) - 1].message_id for n in dict.fromkeys(_WRITTEN.findall(text))
                      if 1 <= int(n) <= len(hits)]
-            rate = self.grounder.ground(text, evidence(hits)).unsupported_rate
+            rate = self.grounder.ground(text, evidence(hits), q.question).unsupported_rate
             rows["model"] = self._row(q, text, cited, answering, rate, timing,
                                       retrieval_ms + generation_ms)
         if "grounded" in modes:
@@ -154,14 +157,14 @@ class AnswerBench:
             shown = list(hits)
             composed = self.composer.compose(q.question, text, shown)
             spent = (time.perf_counter() - began) * 1000
-            rate = self.grounder.ground(composed.text, evidence(shown)).unsupported_rate
+            rate = self.grounder.ground(composed.claims, evidence(shown), q.question).unsupported_rate
             rows["grounded"] = self._row(q, composed.text, [c["message_id"] for c in composed.citations],
                                          answering, rate, timing, retrieval_ms + generation_ms + spent)
         if "extractive" in modes:
             began = time.perf_counter()
             best = self.composer.best_memory(q.question, hits)
             spent = (time.perf_counter() - began) * 1000
-            quote = best.text if best else ""
+            quote = f"{best.asked}\n{best.text}".strip() if best else ""
             rows["extractive"] = self._row(q, quote, [best.message_id] if best else [], answering,
                                            0.0, {"ttft_ms": None, "generation_ms": 0, "tokens": 0},
                                            retrieval_ms + spent)

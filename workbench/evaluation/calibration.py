@@ -8,7 +8,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from workbench.chat.grounding import Encoder, lexical_overlap, memory_sentences
+from workbench.chat.grounding import MIN_OVERLAP, Encoder, lexical_overlap, memory_sentences
 
 
 def read_pairs(path: Path) -> list[dict[str, Any]]:
@@ -35,7 +35,7 @@ def grid(pairs: Sequence[dict[str, Any]], encoder: Encoder,
     labels = np.array([bool(p["supported"]) for p in pairs])
     rows = []
     for weight in weights:
-        scores = weight * cosines + (1 - weight) * overlaps
+        scores = np.where(overlaps < MIN_OVERLAP, 0.0, weight * cosines + (1 - weight) * overlaps)
         for threshold in thresholds:
             predicted = scores >= threshold
             tp = int((predicted & labels).sum())
