@@ -94,6 +94,9 @@ class Settings(BaseSettings):
         None, description="postgresql://... : store and index on that PostgreSQL server (pgvector); "
         "none = the embedded DuckDB + LanceDB home"
     )
+    index_generated: bool = Field(
+        False, description="Make the chat's supported answers searchable, ranked below imported "
+        "history (run `workbench reindex` after changing it)")
 
     @property
     def duckdb_path(self) -> Path:

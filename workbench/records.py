@@ -113,6 +113,7 @@ class Message:
     on_active_branch: bool
     content_hash: str
     position: int
+    generated: bool = False  # written by the workbench's own model: not a memory by default
 
     def to_dict(self) -> dict[str, Any]:
         return {

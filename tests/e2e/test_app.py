@@ -113,7 +113,7 @@ def test_chat_shows_the_sources_a_stored_answer_cites(app, wb):
     at.sidebar.button(key=f"conv-{conversation.id}").click().run()
     assert not at.exception, at.exception
     sources = [e for e in at.expander if e.label.startswith("Sources")]
-    assert [e.label for e in sources] == ["Sources · 1 cited, 0 retrieved"]
+    assert [e.label for e in sources] == ["Sources · 1 cited, 0 attributed, 0 retrieved"]
     text = " ".join(m.value for m in sources[0].markdown)
     assert "**[1]**" in text and "Backup diário" in text
     assert not at.info and not at.error  # answered: no Retry block
@@ -265,9 +265,14 @@ def test_chat_answer_from_the_embedded_model_shows_its_sources(app, wb):
     assert answer.role == "assistant" and answer.content
     sources = [e for e in at.expander if e.label.startswith("Sources")]
     assert len(sources) == 1 and "Backup diário" in " ".join(m.value for m in sources[0].markdown)
-    # After a rerun the answer comes from the store, with the same sources.
+    assert answer.metadata["sources"]["retrieved"] and not sources[0].label.endswith(" 0 retrieved")
+    # After a rerun the answer comes from the store, with the same sources; so it does in a
+    # new session (a reload), which knows nothing of this turn but what was stored.
     at.run()
     assert [e.label for e in at.expander if e.label.startswith("Sources")] == [sources[0].label]
+    again = app()
+    again.sidebar.button(key=f"conv-{cid}").click().run()
+    assert [e.label for e in again.expander if e.label.startswith("Sources")] == [sources[0].label]
     # A source opens its conversation at that message.
     next(e for e in at.expander if e.label.startswith("Sources")).button[0].click().run()
     assert titles(at) == ["Conversations"]

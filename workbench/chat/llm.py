@@ -237,6 +237,7 @@ class StreamStats:
     ttft_s: float | None = None
     total_s: float | None = None
     usage_source: str = "estimate"
+    finish_reason: str | None = None  # "length": cut off at max_tokens
 
 
 @dataclass
@@ -324,6 +325,8 @@ class LLMClient:
                             stats.prompt_tokens = chunk.usage.prompt_tokens
                             stats.completion_tokens = chunk.usage.completion_tokens
                             stats.usage_source = "server"
+                        if chunk.choices and chunk.choices[0].finish_reason:
+                            stats.finish_reason = chunk.choices[0].finish_reason
                         if chunk.choices and (delta := chunk.choices[0].delta.content):
                             if stats.ttft_s is None:
                                 stats.ttft_s = time.perf_counter() - started

@@ -25,27 +25,24 @@ from typing import Any, Iterator, Protocol
 
 import numpy as np
 
-from workbench.chat.llm import LLMClient, count_tokens
+from workbench.chat.answer import Composed, Composer, truncated_note
+from workbench.chat.grounding import Grounder
+from workbench.chat.indexing import TurnIndexing
+from workbench.chat.llm import LLMClient
+from workbench.chat.prompt import PROMPT_VERSION, build_prompt, recent_turns
 from workbench.config import Settings
 from workbench.embeddings.model import Embedder
 from workbench.logs import new_turn_id, turn_scope
 from workbench.errors import EmptyMessage, InvalidInput, LLMUnavailable
 from workbench.records import Conversation, Message
 from workbench.search.retrieve import Hit, SearchResult
-from workbench.search.sync import SyncReport, TurnChunks, append_turn, plan_turn, record_turn
+from workbench.search.sync import SyncReport, TurnChunks, record_turn
 from workbench.search.protocol import Index
 from workbench.store import Store
 from workbench.store import Conflict
 from workbench.store.ids import message_hash
 from workbench.text.chunking import get_chunker
 
-PROMPT_VERSION = "memory-chat.v1"
-SYSTEM_PROMPT = (
-    "You are a helpful assistant with a long-term memory of the user's past conversations. "
-    "Relevant excerpts from that history are listed below, each numbered. Use them when they "
-    "help, cite the ones you use as [1], [2], and say so when the memories do not contain the "
-    "answer. Keep answers short."
-)
 MAX_QUERY_CHARS = 2000  # a 1 MB paste still makes a usable search query
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _CITATION = re.compile(r"\[(\d{1,3})\]")
@@ -117,6 +114,16 @@ class Turn:
     before: list[Message] = field(default_factory=list)  # the turn(s) the question follows
     vectors: dict[str, np.ndarray] = field(default_factory=dict)  # chunk id → its embedding
     turn_id: str | None = None  # carried by the turn's log records (workbench.logs)
+    model_text: str = ""  # what the model wrote; ``text`` is what the user is shown
+    finish_reason: str | None = None
+    composed: Composed | None = None
+    note: str | None = None  # said after the answer (it was cut off)
+
+    @property
+    def sources(self) -> dict[str, Any]:
+        if self.composed is None:
+            return {"retrieved": [h.message_id for h in self.hits], "written": [], "attributed": []}
+        return self.composed.sources(self.hits)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -127,6 +134,13 @@ class Turn:
             "answer": self.text,
             "citations": self.citations,
             "memories": [h.to_dict() for h in self.hits],
+            "sources": self.sources,
+            "supported": self.composed.grounding.supported if self.composed else None,
+            "extractive": bool(self.composed and self.composed.extractive),
+            "model_answer": self.model_text,
+            "finish_reason": self.finish_reason,
+            "truncated": self.finish_reason == "length",
+            "note": self.note,
             "model": self.model,
             "timings_ms": self.timings_ms,
             "error": self.error,
@@ -178,6 +192,9 @@ class Chat:
         self.chunker = chunker
         self.history_tokens = history_tokens
         self.memory_tokens = memory_tokens
+        self.indexing = TurnIndexing(parts, chunker)
+        self.composer = Composer(Grounder(parts.embedder),
+                                 lambda mid: parts.store.messages.neighbours(mid, 1))
 
     # -- the flow -------------------------------------------------------------------------------
     def start(self, message: str, workspace: str | None = None,
@@ -242,7 +259,8 @@ class Chat:
                                 "prepare": (time.perf_counter() - started) * 1000},
                     new_conversation=created, title=conv.title, before=before)
         if not get_chunker(self.chunker or self.parts.settings.chunker).following:
-            self.parts.indexer.submit(contextvars.copy_context().run, self._embed_question, turn)
+            self.parts.indexer.submit(contextvars.copy_context().run, self.indexing.embed_question,
+                                      turn)
         return turn
 
     def stream(self, turn: Turn) -> Iterator[str]:
@@ -275,10 +293,11 @@ class Chat:
                 yield delta
         except LLMUnavailable as exc:
             turn.error = str(exc)
-        turn.text = "".join(pieces).strip()
+        turn.text = turn.model_text = "".join(pieces).strip()
         generation_ms = (time.perf_counter() - started) * 1000
         if stats is not None:
             turn.timings_ms["ttft"] = (stats.ttft_s or 0.0) * 1000
+            turn.finish_reason = stats.finish_reason
         turn.timings_ms["generation"] = generation_ms
         self._finish(turn, stats)
 
@@ -314,13 +333,12 @@ class Chat:
     def _finish(self, turn: Turn, stats) -> None:
         started = time.perf_counter()  # opening and closing the store count: a turn waits for them
         answer = self._draft(turn)
-        new = [turn.user_message] + ([answer] if answer else [])
-        plan = self._plan(turn, new)
+        plan = self.indexing.plan(turn, self.indexing.new(turn.user_message, answer))
         # The turn's chunks are embedded while the answer, its log row and the chunk and ledger
         # rows are stored in one transaction; only the index append is left after it.
         stored = threading.Event()
-        self.parts.indexer.submit(contextvars.copy_context().run, self._index_turn, turn, plan,
-                                  stored, started)
+        self.parts.indexer.submit(contextvars.copy_context().run, self.indexing.index_turn, turn,
+                                  plan, stored, started)
         try:
             with self.parts.store.session():
                 self._record(turn, stats, answer, plan, started)
@@ -331,15 +349,28 @@ class Chat:
 
     def _draft(self, turn: Turn) -> Message | None:
         """The answer as it is about to be stored (its id and time chosen here), or None."""
-        if turn.error is not None or not turn.text:
+        if turn.error is not None:
             return None
-        turn.citations = citations(turn.text, turn.hits)
+        started = time.perf_counter()
+        turn.composed = composed = self.composer.compose(turn.user_message.content,
+                                                         turn.model_text, turn.hits)
+        turn.timings_ms["grounding"] = (time.perf_counter() - started) * 1000
+        if not turn.model_text and composed.extractive is None:
+            return None  # nothing to show: logged as an empty answer
+        turn.text, turn.citations = composed.text, composed.citations
+        if self.llm is not None:
+            turn.note = truncated_note(turn.finish_reason, self.llm.config.max_tokens)
         mid = str(uuid.uuid4())
         user = turn.user_message
+        metadata = {"citations": turn.citations, "model": turn.model, "prompt": PROMPT_VERSION,
+                    "sources": turn.sources, "grounding": composed.grounding.to_dict(),
+                    "supported": composed.grounding.supported,
+                    "extractive": composed.extractive is not None,
+                    "model_answer": turn.model_text, "finish_reason": turn.finish_reason}
         return Message(mid, turn.conversation_id, user.id, "assistant", turn.model, turn.text,
-                       "text", datetime.now(timezone.utc), mid,
-                       {"citations": turn.citations, "model": turn.model, "prompt": PROMPT_VERSION},
-                       True, message_hash("assistant", turn.text), user.position + 1)
+                       "text", datetime.now(timezone.utc), mid, metadata,
+                       True, message_hash("assistant", turn.text), user.position + 1,
+                       generated=True)
 
     def _record(self, turn: Turn, stats, answer: Message | None, plan: TurnChunks,
                 started: float) -> None:
@@ -361,7 +392,7 @@ class Chat:
                     turn.answer = self.parts.store.messages.add(
                         turn.conversation_id, "assistant", answer.content,
                         speaker=answer.speaker, metadata=answer.metadata, created_at=answer.created_at,
-                        message_id=answer.id,
+                        message_id=answer.id, generated=answer.generated,
                     )
                 elif turn.error is None:
                     turn.error = "the model returned an empty answer"
@@ -375,72 +406,6 @@ class Chat:
             raise
         if plan is not None:
             plan.recorded = True
-
-    def _plan(self, turn: Turn, new: list[Message]) -> TurnChunks:
-        """The chunks of the turn's ``new`` messages, made from what the chat holds."""
-        chunker = get_chunker(self.chunker or self.parts.settings.chunker)
-        return plan_turn(chunker, self.parts.memory.index(chunker.name), self.parts.embedder,
-                         turn.conversation_id, turn.workspace, turn.title, turn.before + new,
-                         {m.id for m in new})
-
-    def _embed_question(self, turn: Turn) -> None:
-        """Embed the question's chunks while the model writes: they need nothing from the
-        answer, and the CPU waits on a remote endpoint then (on a local model's two cores it
-        takes ≈ 15 ms of theirs). The turn's indexing reuses them by chunk id."""
-        started = time.perf_counter()
-        try:
-            plan = self._plan(turn, [turn.user_message])
-            if plan.chunks:
-                turn.vectors.update(zip((c.id for c in plan.chunks),
-                                        self.parts.embedder.encode(plan.texts)))
-        except Exception:  # noqa: BLE001 - the turn's indexing embeds them instead
-            log.exception("embedding the question of %s failed", turn.conversation_id)
-        turn.timings_ms["embed_question"] = (time.perf_counter() - started) * 1000
-
-    def _vectors(self, turn: Turn, plan: TurnChunks) -> np.ndarray:
-        missing = [c.text for c in plan.chunks if c.id not in turn.vectors]
-        fresh = iter(self.parts.embedder.encode(missing) if missing else ())
-        return np.stack([turn.vectors[c.id] if c.id in turn.vectors else next(fresh)
-                         for c in plan.chunks])
-
-    def _index_turn(self, turn: Turn, plan: TurnChunks, stored: threading.Event,
-                    since: float) -> None:
-        """Embed the turn's chunks while they are stored (``stored`` is set once the store is
-        done), then append them: the turn's last piece of work. Chunks that could not be
-        recorded with the answer are indexed the ordinary way; a failure leaves them pending
-        for the next full sync (``workbench reindex``, an ingest)."""
-        started = time.perf_counter()
-        try:
-            vectors = self._vectors(turn, plan) if plan.chunks else None
-            stored.wait()
-            if plan.recorded:
-                if turn.answer is not None:  # another writer may have moved it along
-                    plan.restamp(turn.answer)
-                if vectors is not None:
-                    append_turn(self.parts.store, self.parts.memory.index(plan.chunker), plan,
-                                vectors)
-            else:
-                new = [turn.user_message] + ([turn.answer] if turn.answer is not None else [])
-                with self.parts.store.session():
-                    self.parts.memory.index_turn(turn.conversation_id, turn.workspace, turn.title,
-                                                 turn.before + new, {m.id for m in new},
-                                                 self.chunker)
-        except Exception:  # noqa: BLE001 - background work: log it, never lose the turn
-            log.exception("indexing conversation %s failed", turn.conversation_id)
-        finally:
-            stored.wait()
-            self.parts.store.let_go()  # the turn's work is done: the user's think-time starts
-        ended = time.perf_counter()
-        turn.timings_ms["index"] = (ended - started) * 1000
-        turn.timings_ms["after_answer"] = (ended - since) * 1000  # what the turn adds after it
-        # Queued behind this turn on the one indexing worker: it runs while the person reads.
-        self.parts.indexer.submit(contextvars.copy_context().run, self._fold, plan.chunker)
-
-    def _fold(self, chunker: str) -> None:
-        try:
-            self.parts.memory.index(chunker).fold_if_due()
-        except Exception:  # noqa: BLE001 - upkeep: the next turn or `maintain` folds instead
-            log.exception("folding the index's appends failed")
 
     @contextmanager
     def _held(self) -> Iterator[None]:
@@ -459,33 +424,11 @@ class Chat:
         and the last active messages before ``before`` (the context its chunk shows)."""
         earlier = [m for m in self.parts.store.messages.list(conversation_id, True)
                    if m.id != before.id]
-        turns = [m for m in earlier if m.role in ("user", "assistant")]
-        kept, used = [], 0
-        for message in reversed(turns):
-            cost = count_tokens(message.content, self._model_name())
-            if used + cost > self.history_tokens:
-                break
-            kept.append(message)
-            used += cost
-        return list(reversed(kept)), earlier[-3:]
+        return recent_turns(earlier, self._model_name(), self.history_tokens), earlier[-3:]
 
     def _prompt(self, hits: list[Hit], history: list[Message], user: Message) -> list[dict[str, str]]:
-        lines, used = [], 0
-        for n, hit in enumerate(hits, start=1):
-            when = hit.timestamp.strftime("%Y-%m-%d") if hit.timestamp else "undated"
-            line = (f"[{n}] {when} · {hit.title or 'untitled'} · {hit.speaker or hit.role}: "
-                    f"{' '.join(hit.text.split())[:600]}")
-            cost = count_tokens(line, self._model_name())
-            if used + cost > self.memory_tokens:
-                break
-            lines.append(line)
-            used += cost
-        memories = "\n".join(lines) or "(no relevant memories found)"
-        prompt = [{"role": "system", "content": f"{SYSTEM_PROMPT}\n\nMemories:\n{memories}"}]
-        prompt += [{"role": m.role, "content": m.content} for m in history]
-        budget = max(self.history_tokens * 4, 2000)  # characters; a huge paste is cut, not dropped
-        prompt.append({"role": "user", "content": user.content[:budget]})
-        return prompt
+        return build_prompt(hits, history, user.content, self._model_name(), self.memory_tokens,
+                            self.history_tokens)
 
     def _model_name(self) -> str:
         return (self.llm.config.model if self.llm and self.llm.config.model else "") or ""

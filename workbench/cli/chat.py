@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -31,11 +32,8 @@ def chat(
             turn = engine.retry(conversation)
         else:
             turn = engine.start(message, workspace, conversation)
-            if not as_json:
-                for delta in engine.stream(turn):
-                    out.print(delta, end="", markup=False, highlight=False, soft_wrap=True)
-                out.print()
-            else:
+            # The shown answer is known once the model's is grounded: it is printed whole.
+            with err.status("thinking…", spinner="dots") if not as_json else _quiet():
                 for _ in engine.stream(turn):
                     pass
     except EmptyMessage as exc:
@@ -44,14 +42,38 @@ def chat(
     if as_json:
         emit_json(turn.to_dict())
     else:
-        for n, hit in enumerate(turn.hits, start=1):
-            when = hit.timestamp.strftime("%Y-%m-%d") if hit.timestamp else "undated"
-            err.print(f"[{n}] {when} · {hit.title or '(untitled)'} · {hit.speaker or hit.role}: "
-                      f"{' '.join(hit.text.split())[:120]}", markup=False, highlight=False)
+        _print_answer(turn)
         err.print(f"conversation {turn.conversation_id}", highlight=False)
     if turn.error:
         err.print(f"error: {turn.error}", markup=False, highlight=False)
         raise typer.Exit(2)
+
+
+@contextmanager
+def _quiet():
+    yield
+
+
+def _print_answer(turn) -> None:
+    """The answer, a note when it was cut off, then every memory labelled by how it was used:
+    cited (the model cited it and it holds the sentence), attributed (the check found the
+    sentence in it) or retrieved (found, not used)."""
+    if turn.text:
+        out.print(turn.text, markup=False, highlight=False, soft_wrap=True)
+    if turn.note:
+        out.print(f"\n({turn.note})", markup=False, highlight=False)
+    kinds = {c["n"]: c.get("kind", "written") for c in turn.citations}
+    if not turn.hits:
+        return
+    out.print("\nSources", highlight=False)
+    order = sorted(range(1, len(turn.hits) + 1), key=lambda n: (n not in kinds, n))
+    for n in order:
+        hit = turn.hits[n - 1]
+        label = {"written": "cited", "attributed": "attributed"}.get(kinds.get(n, ""), "retrieved")
+        when = hit.timestamp.strftime("%Y-%m-%d") if hit.timestamp else "undated"
+        out.print(f"  {label:<10} [{n}] {when} · {hit.title or '(untitled)'} · "
+                  f"{hit.speaker or hit.role}: {' '.join(hit.text.split())[:120]}",
+                  markup=False, highlight=False, soft_wrap=True)
 
 
 def serve(

@@ -210,3 +210,42 @@ def _print_set(item, as_json: bool) -> None:
     out.print(f"{item.ref}  {item.kind} · {item.queries} queries · "
               f"{item.workspace or 'several workspaces'} · id {item.id}", markup=False,
               highlight=False)
+
+
+@eval_app.command("answers")
+def eval_answers(
+    answer_set: Optional[Path] = typer.Option(
+        None, "--set", help="Answer set NAME.vN.jsonl (default: the bundled set over the fixture exports)."),
+    workspace: Optional[str] = typer.Option(None, "--workspace", "-w"),
+    k: int = typer.Option(6, "--k", help="Memories retrieved per question."),
+    mode: list[str] = typer.Option(["model", "grounded", "extractive"], "--mode",
+                                   help="model, grounded, extractive (repeat to choose)."),
+    label: Optional[str] = typer.Option(None, "--label", help="A label to find the runs by."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Answer every question of an answer set, score each mode and store one run per mode:
+    fact contained, citation precision/recall, unsupported-sentence rate, TTFT, total time."""
+    from workbench.evaluation.answers import MODES
+
+    unknown = sorted(set(mode) - set(MODES))
+    if unknown:
+        fail(f"unknown mode {unknown[0]!r} (use {', '.join(MODES)})")
+    runs = workbench().evals.answers(answer_set, workspace, k, label, mode,
+                                     progress=progress_printer())
+    if as_json:
+        emit_json([{**r, "started_at": None} for r in runs])
+        return
+    first = runs[0]
+    table = Table(title=f"{first['set_name']}.v{first['set_version']} · {first['workspace']} · "
+                        f"k={first['k']} · {first['questions']} questions", box=box.SIMPLE)
+    for name in ("model", "mode", "fact", "cit. precision", "cit. recall", "unsupported",
+                 "TTFT p50 ms", "total p50 ms", "tokens/s"):
+        table.add_column(name, justify="left" if name in ("model", "mode") else "right")
+    for run in runs:
+        m = run["metrics"]
+        table.add_row(run["model"], run["mode"], _pct(m["fact"]), _pct(m["citation_precision"]),
+                      _pct(m["citation_recall"]), _pct(m["unsupported_rate"]),
+                      _ms(m["ttft_ms_p50"]), _ms(m["total_ms_p50"]),
+                      f"{m['tokens_per_s']:.0f}" if m["ttft_ms_p50"] is not None else "-")
+    out.print(table)
+    err.print(" · ".join(f"{r['mode']} run {r['id']}" for r in runs), highlight=False)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any, Iterable
 
 from workbench.chat.llm import LLMSource
 from workbench.config import Settings
 from workbench.door.search import Search
+from workbench.evaluation import answers as answer_eval
 from workbench.evaluation import generate, runs
 from workbench.evaluation import sets as evalsets
 from workbench.evaluation.metrics import locomo_queries
@@ -170,6 +172,63 @@ class Evals:
             "overrides": overrides,
         }
         return report
+
+    def answers(self, path: Path | str | None = None, workspace: str | None = None, k: int = 6,
+                label: str | None = None, modes: Iterable[str] = answer_eval.MODES,
+                llm: Any = None, progress: Progress = no_progress) -> list[dict[str, Any]]:
+        """Answer every question of an answer set (``path``: the bundled fixture set) with the
+        workbench's model (or ``llm``) and store one run per mode (see
+        :mod:`workbench.evaluation.answers`); returns the stored runs."""
+        from workbench.chat.answer import Composer
+        from workbench.chat.grounding import Grounder
+        from workbench.evaluation.runs import code_version
+
+        answer_set = answer_eval.read_answer_set(path or answer_eval.DEFAULT_SET)
+        modes = [m for m in answer_eval.MODES if m in set(modes)]
+        space = workspace or self.settings.default_workspace
+        answering = self._answering(answer_set, space, path or answer_eval.DEFAULT_SET)
+        client = llm if llm is not None else (
+            self._llm.client() if {"model", "grounded"} & set(modes) else None)
+        grounder = Grounder(self.search.embedder)
+        composer = Composer(grounder, lambda mid: self.store.messages.neighbours(mid, 1))
+        self.search.index_pending()
+
+        def search(question: str):
+            return self.search.query(question, space, k).hits
+
+        started = time.perf_counter()
+        rows = answer_eval.AnswerBench(search, client, composer, grounder, progress).run(
+            answer_set.questions, answering, modes)
+        seconds = time.perf_counter() - started
+        stored = []
+        for mode, results in rows.items():
+            run = answer_eval.run_record(
+                answer_set, mode, results, workspace=space, label=label,
+                model=client.model if client is not None and mode != "extractive" else "none",
+                retriever=self.settings.retriever, k=k, code_version=code_version(),
+                seconds=seconds)
+            run["id"] = self.store.answer_runs.add(run, results)
+            stored.append(run)
+        return stored
+
+    def _answering(self, answer_set, space: str, path) -> dict[str, set[str]]:
+        """Each question's answering message ids, resolved in ``space``."""
+        wanted = [ref for q in answer_set.questions for ref in q.answers]
+        found: dict[str, str] = {}
+        for mid, source in self.store.messages.ids_for(space, wanted):
+            found[source] = found[mid] = mid
+        out = {}
+        for q in answer_set.questions:
+            ids = {found[ref] for ref in q.answers if ref in found or ref.lower() in found}
+            if not ids:
+                raise InvalidInput(f"{path}: question {q.id!r}: none of its answering messages is in "
+                                   f"workspace {space!r} (import the exports the set was made on)")
+            out[q.id] = ids
+        return out
+
+    def answer_runs(self, set_name: str | None = None) -> list[dict[str, Any]]:
+        """Stored answer runs, newest first."""
+        return self.store.answer_runs.list(set_name)
 
     def runs(self, set_ref: str | None = None, label: str | None = None,
              batch_id: str | None = None, limit: int | None = None) -> list[Run]:

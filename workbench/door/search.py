@@ -14,7 +14,8 @@ from workbench.ingest import Progress, no_progress
 from workbench.logs import timed
 from workbench.records import Message
 from workbench.search.retrieve import Retriever, SearchResult, get_retriever_config
-from workbench.search.sync import SyncReport, index_name, index_turn, rebuild, sync_index
+from workbench.search.sync import (SyncReport, index_name, index_turn, rebuild, sync_index,
+                                   unindex_removed)
 from workbench.search.lancedb_index import LanceIndex
 from workbench.search.maintenance import Upkeep
 from workbench.search.protocol import Filters, Index
@@ -35,15 +36,27 @@ class Search:
         self._pool = pool
         self._lock = threading.Lock()
         self.indexes: dict[str, Index] = {}
+        self._settled: set[str] = set()
+
+    @property
+    def embedder(self) -> Embedder:
+        return self._embedder
 
     def index(self, chunker: str | None = None) -> Index:
-        """The index for the configured model and ``chunker``: a LanceDB table in the home, or
-        a pgvector table beside a PostgreSQL store."""
+        """The index for the configured model and ``chunker`` (a LanceDB table in the home, or a
+        pgvector table beside a PostgreSQL store); the first time in a process, chunks the store
+        no longer has are taken out of it first (an upgraded home's answers, which are not
+        memories any more, are never found)."""
         name = index_name(self._embedder, get_chunker(chunker or self.settings.chunker))
         with self._lock:
             if name not in self.indexes:
                 self.indexes[name] = self._open_index(name)
-            return self.indexes[name]
+            index = self.indexes[name]
+            if name not in self._settled:
+                self._settled.add(name)
+                if index.exists() and (removed := unindex_removed(self.store, index)):
+                    log.info("took %d chunks the store no longer has out of %s", removed, name)
+            return index
 
     def _open_index(self, name: str) -> Index:
         from workbench.store.postgres import PostgresStore
@@ -79,6 +92,10 @@ class Search:
                    workspace=workspace is not None, conversation=conversation is not None,
                    since=since is not None, until=until is not None, role=role is not None):
             result = engine.search(text, filters, k, now)
+        if self.settings.index_generated and result.hits:
+            # The chat's own answers rank below imported history and the user's words.
+            generated = self.store.messages.generated_among([h.message_id for h in result.hits])
+            result.hits.sort(key=lambda hit: hit.message_id in generated)
         if neighbours:
             for hit in result.hits:
                 hit.context = [m.to_dict() for m in
@@ -103,11 +120,14 @@ class Search:
     def index_pending(self, chunker: str | None = None, progress: Progress = no_progress) -> SyncReport:
         """Chunk, embed and index whatever the store holds that the index lacks."""
         chunker_ = get_chunker(chunker or self.settings.chunker)
-        return sync_index(self.store, self.index(chunker_.name), self._embedder, chunker_, progress)
+        return sync_index(self.store, self.index(chunker_.name), self._embedder, chunker_, progress,
+                          include_generated=self.settings.index_generated)
 
     def reindex(self, chunker: str | None = None, progress: Progress = no_progress) -> SyncReport:
-        """Drop the derived index and rebuild it from the store."""
+        """Drop the derived index and rebuild it from the store, every conversation chunked
+        again (what is a memory may have changed: ``index_generated``)."""
         rebuild(self.store, self.index(chunker))
+        self.store.chunks.forget_signatures(get_chunker(chunker or self.settings.chunker).name)
         return self.index_pending(chunker, progress)
 
     def index_turn(

@@ -41,20 +41,31 @@ def index_name(embedder: Embedder, chunker: Chunker) -> str:
     return f"chunks__{embedder.slug}__{chunker.name.replace('.', '_').replace('-', '_')}"
 
 
-def sync_chunks(store: Store, chunker: Chunker, embedder: Embedder, report: SyncReport) -> None:
+def is_memory(generated: bool, supported: bool | None, include_generated: bool) -> bool:
+    """Whether a message is chunked and indexed: imported history and the user's own words
+    always; an answer the workbench's model wrote only when ``include_generated`` (the
+    ``index_generated`` setting) and it rests on the memories."""
+    return not generated or (include_generated and supported is True)
+
+
+def sync_chunks(store: Store, chunker: Chunker, embedder: Embedder, report: SyncReport,
+                include_generated: bool = False) -> None:
     """Re-chunk the conversations whose active branch or title changed since the last run."""
     stale = store.chunks.stale(chunker.name)
     report.chunks_removed += store.chunks.forget_deleted(chunker.name)
     for start in range(0, len(stale), 200):
-        _rechunk(store, chunker, embedder, stale[start : start + 200], report)
+        _rechunk(store, chunker, embedder, stale[start : start + 200], report, include_generated)
 
 
-def _rechunk(store: Store, chunker: Chunker, embedder: Embedder, batch: list, report: SyncReport) -> None:
+def _rechunk(store: Store, chunker: Chunker, embedder: Embedder, batch: list, report: SyncReport,
+             include_generated: bool = False) -> None:
     ids = [r[0] for r in batch]
     turns: dict[str, list[Turn]] = {cid: [] for cid in ids}
     meta: dict[str, tuple] = {}
     for m in store.chunks.active_messages(ids):
         meta[m.conversation_id] = (m.title, m.workspace_id)
+        if not is_memory(m.generated, m.supported, include_generated):
+            continue
         turns[m.conversation_id].append(Turn(m.message_id, m.role, m.speaker, m.content,
                                              m.content_type, m.created_at or m.conversation_time,
                                              m.caption))
@@ -94,14 +105,16 @@ def sync_index(
     chunker: Chunker,
     progress: Progress,
     batch_size: int = 512,
+    include_generated: bool = False,
 ) -> SyncReport:
-    """Bring chunks and the index up to date; safe to interrupt and run again."""
+    """Bring chunks and the index up to date; safe to interrupt and run again
+    (``include_generated``: see ``is_memory``)."""
     started = time.perf_counter()
     report = SyncReport()
     _heal(store, index)
     _reconcile(store, index, report)
     progress("chunk", 0, 0)  # the model loads here: a while, of unknown length
-    sync_chunks(store, chunker, embedder, report)
+    sync_chunks(store, chunker, embedder, report, include_generated)
     _unindex_removed(store, index, report)
     total = store.chunks.pending_count(chunker.name, index.name)
     done = 0
@@ -260,6 +273,14 @@ def _reconcile(store: Store, index: Index, report: SyncReport) -> None:
     if store.chunks.marked_count(index.name) <= index.count():
         return
     report.marks_dropped += store.chunks.keep_marks(index.name, index.chunk_ids())
+
+
+def unindex_removed(store: Store, index: Index) -> int:
+    """Take the chunks that no longer exist (a changed conversation, an upgrade that made
+    answers stop being memories) out of the index; returns how many."""
+    report = SyncReport()
+    _unindex_removed(store, index, report)
+    return report.chunks_unindexed
 
 
 def _unindex_removed(store: Store, index: Index, report: SyncReport) -> None:

@@ -64,6 +64,12 @@ class DuckDBChunks:
                 [chunker],
             ).fetchall()
 
+    def forget_signatures(self, chunker: str) -> None:
+        """Make every conversation stale for ``chunker``: the next sync chunks them all again
+        (chunks made the same way keep their ids, so nothing is embedded twice)."""
+        with self.db.transaction() as con:
+            con.execute("DELETE FROM chunk_state WHERE chunker = ?", [chunker])
+
     def forget_deleted(self, chunker: str) -> int:
         """Drop the chunks and signatures of deleted conversations; returns the chunks dropped."""
         with self.db.connect() as con:
@@ -95,7 +101,9 @@ class DuckDBChunks:
                 SELECT c.id::VARCHAR, c.title, c.workspace_id::VARCHAR,
                        coalesce(c.created_at, c.updated_at),
                        m.id::VARCHAR, m.role, m.speaker, m.content, m.content_type,
-                       m.created_at, json_extract_string(m.metadata, '$.blip_caption')
+                       m.created_at, json_extract_string(m.metadata, '$.blip_caption'),
+                       coalesce(m.generated, FALSE),
+                       TRY_CAST(json_extract(m.metadata, '$.supported') AS BOOLEAN)
                 FROM conversations c JOIN messages m ON m.conversation_id = c.id
                 WHERE c.id IN (SELECT unnest(?::UUID[])) AND m.on_active_branch
                 ORDER BY c.id, m.position

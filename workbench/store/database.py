@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from workbench.store.answers import DuckDBAnswerRuns
 from workbench.store.batches import DuckDBEvalBatches
 from workbench.store.chunks import DuckDBChunks
 from workbench.store.connection import DuckDBFile
@@ -45,3 +46,4 @@ class DuckDBStore(DuckDBFile):
                                  DuckDBEvalBatches(self))
         self.history = DuckDBHistory(self)
         self.users = DuckDBUsers(self)
+        self.answer_runs = DuckDBAnswerRuns(self)

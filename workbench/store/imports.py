@@ -228,7 +228,9 @@ def _merge_messages(con: duckdb.DuckDBPyConnection) -> int:
     """New messages (how many), and the active branch as the newer export has it."""
     added = con.execute(
         """
-        INSERT INTO messages
+        INSERT INTO messages (id, conversation_id, parent_id, role, speaker, content,
+                              content_type, created_at, source_id, metadata, on_active_branch,
+                              content_hash, position, language)
         SELECT id::UUID, conversation_id::UUID, parent_id::UUID, role, speaker, content,
                content_type, created_at, source_id, metadata::JSON, on_active_branch,
                content_hash, position, language

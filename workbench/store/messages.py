@@ -20,7 +20,7 @@ from workbench.store.rows import dumps, loads
 _MESSAGE_COLUMNS = """
     id::VARCHAR, conversation_id::VARCHAR, parent_id::VARCHAR, role, speaker, content,
     content_type, created_at, source_id, metadata::VARCHAR, on_active_branch, content_hash,
-    position
+    position, generated
 """
 
 
@@ -28,6 +28,7 @@ def _message(row: tuple) -> Message:
     values = list(row)
     values[9] = loads(values[9])
     values[12] = values[12] if values[12] is not None else 0
+    values[13] = bool(values[13])
     return Message(*values)
 
 
@@ -41,10 +42,10 @@ class DuckDBMessages:
     def add(self, conversation: str, role: str, content: str, speaker: str | None = None,
             parent_id: str | None = None, metadata: dict[str, Any] | None = None,
             created_at: datetime | None = None, content_type: str = "text",
-            message_id: str | None = None) -> Message:
+            message_id: str | None = None, generated: bool = False) -> Message:
         """Append a message on the active branch (after its last message unless ``parent_id``);
         ``message_id`` is a new UUID the caller chose (to start work on the message before it
-        is stored)."""
+        is stored); ``generated``: the workbench's own model wrote it."""
         mid = message_id or str(uuid.uuid4())
         created_at = created_at or datetime.now(timezone.utc)
         # As the store hands it back (TIMESTAMPTZ read in UTC), since the message is not re-read.
@@ -59,13 +60,14 @@ class DuckDBMessages:
             message = Message(
                 mid, cid, parent, role, speaker, content, content_type, created_at, mid,
                 loads(stored_metadata), True, ids.message_hash(role, content), position,
+                generated,
             )
             con.execute(
                 f"INSERT INTO messages ({_MESSAGE_COLUMNS.replace('::VARCHAR', '')}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?::JSON, TRUE, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?::JSON, TRUE, ?, ?, ?)",
                 [
                     mid, cid, parent, role, speaker, content, content_type, created_at, mid,
-                    stored_metadata, message.content_hash, position,
+                    stored_metadata, message.content_hash, position, generated,
                 ],
             )
             con.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", [created_at, cid])
@@ -155,3 +157,13 @@ class DuckDBMessages:
                    ORDER BY m.id""",
                 [list(wanted), workspace],
             ).fetchall()
+
+    def generated_among(self, message_ids: Sequence[str]) -> set[str]:
+        """Which of ``message_ids`` the workbench's own model wrote."""
+        if not message_ids:
+            return set()
+        with self.db.connect() as con:
+            return {r[0] for r in con.execute(
+                "SELECT id::VARCHAR FROM messages WHERE generated AND id IN (SELECT unnest(?::UUID[]))",
+                [list(message_ids)],
+            ).fetchall()}

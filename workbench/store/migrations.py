@@ -234,59 +234,57 @@ def m005_evaluation(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-
 @migration
-def m011_hostile(con: duckdb.DuckDBPyConnection) -> None:
-    # A split message's chunks each showed the whole message in the index; they now keep their
-    # own part. Split messages chunked before lose their chunks, marks and signatures, so the
-    # next sync chunks and indexes them again with their parts.
+def m007_answers(con: duckdb.DuckDBPyConnection) -> None:
+    # The workbench's own answers are kept and shown, but are not memories by default: an
+    # answer, once given, must not be retrieved as if the user had said or imported it. The
+    # chat's answers are the assistant messages whose source id is their own id and which
+    # record the prompt that produced them.
+    con.execute("ALTER TABLE messages ADD COLUMN generated BOOLEAN DEFAULT FALSE")
+    con.execute(
+        """UPDATE messages SET generated = TRUE
+           WHERE role = 'assistant' AND source_id = id::VARCHAR
+             AND json_extract_string(metadata, '$.prompt') IS NOT NULL"""
+    )
+    # Their chunks go (the next search takes them out of the index: their marks are orphans),
+    # and their conversations are chunked again, so no question's chunk carries an answer as
+    # its context.
+    con.execute(
+        """DELETE FROM chunk_state WHERE conversation_id IN
+           (SELECT DISTINCT conversation_id FROM messages WHERE generated)"""
+    )
+    con.execute(
+        "DELETE FROM chunks WHERE message_id IN (SELECT id FROM messages WHERE generated)"
+    )
     con.execute(
         """
-        ALTER TABLE chunks ADD COLUMN body VARCHAR;
-        CREATE TEMP TABLE split_chunks AS
-            SELECT id, chunker, conversation_id FROM chunks
-            WHERE message_id IN (SELECT message_id FROM chunks WHERE part > 0);
-        DELETE FROM indexed_chunks WHERE chunk_id IN (SELECT id FROM split_chunks);
-        DELETE FROM chunk_state st WHERE EXISTS (SELECT 1 FROM split_chunks s
-            WHERE s.chunker = st.chunker AND s.conversation_id = st.conversation_id);
-        DELETE FROM chunks WHERE id IN (SELECT id FROM split_chunks);
-        DROP TABLE split_chunks;
+        CREATE TABLE answer_runs (
+            id UUID PRIMARY KEY,
+            label VARCHAR,
+            set_name VARCHAR NOT NULL,
+            set_version INTEGER NOT NULL,
+            workspace VARCHAR NOT NULL,
+            model VARCHAR NOT NULL,
+            mode VARCHAR NOT NULL,
+            prompt VARCHAR NOT NULL,
+            retriever VARCHAR NOT NULL,
+            k INTEGER NOT NULL,
+            code_version VARCHAR,
+            metrics JSON NOT NULL,
+            questions INTEGER NOT NULL,
+            seconds DOUBLE NOT NULL,
+            started_at TIMESTAMPTZ NOT NULL
+        );
+        CREATE TABLE answer_results (
+            run_id UUID NOT NULL,
+            question_id VARCHAR NOT NULL,
+            answer VARCHAR NOT NULL,
+            cited VARCHAR[] NOT NULL,
+            metrics JSON NOT NULL,
+            PRIMARY KEY (run_id, question_id)
+        );
         """
     )
-
-def applied(con: duckdb.DuckDBPyConnection) -> list[str]:
-    con.execute(
-        "CREATE TABLE IF NOT EXISTS _migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ)"
-    )
-    return [r[0] for r in con.execute("SELECT name FROM _migrations ORDER BY applied_at, name").fetchall()]
-
-
-def outstanding(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """The migrations not applied yet, read without writing (a read-only connection)."""
-    try:
-        done = {r[0] for r in con.execute("SELECT name FROM _migrations").fetchall()}
-    except duckdb.CatalogException:
-        done = set()
-    return [fn.__name__ for fn in MIGRATIONS if fn.__name__ not in done]
-
-
-def migrate(con: duckdb.DuckDBPyConnection, upto: int | None = None) -> list[str]:
-    """Apply the pending migrations (the first ``upto`` only, for tests); return their names."""
-    done = set(applied(con))
-    ran = []
-    for fn in MIGRATIONS[:upto]:
-        if fn.__name__ in done:
-            continue
-        con.execute("BEGIN TRANSACTION")
-        try:
-            fn(con)
-            con.execute("INSERT INTO _migrations VALUES (?, now())", [fn.__name__])
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        con.execute("COMMIT")
-        ran.append(fn.__name__)
-    return ran
 
 
 @migration
@@ -324,3 +322,58 @@ def m008_server_users(con: duckdb.DuckDBPyConnection) -> None:
         );
         """
     )
+
+
+@migration
+def m011_hostile(con: duckdb.DuckDBPyConnection) -> None:
+    # A split message's chunks each showed the whole message in the index; they now keep their
+    # own part. Split messages chunked before lose their chunks, marks and signatures, so the
+    # next sync chunks and indexes them again with their parts.
+    con.execute(
+        """
+        ALTER TABLE chunks ADD COLUMN body VARCHAR;
+        CREATE TEMP TABLE split_chunks AS
+            SELECT id, chunker, conversation_id FROM chunks
+            WHERE message_id IN (SELECT message_id FROM chunks WHERE part > 0);
+        DELETE FROM indexed_chunks WHERE chunk_id IN (SELECT id FROM split_chunks);
+        DELETE FROM chunk_state st WHERE EXISTS (SELECT 1 FROM split_chunks s
+            WHERE s.chunker = st.chunker AND s.conversation_id = st.conversation_id);
+        DELETE FROM chunks WHERE id IN (SELECT id FROM split_chunks);
+        DROP TABLE split_chunks;
+        """
+    )
+
+
+def applied(con: duckdb.DuckDBPyConnection) -> list[str]:
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS _migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ)"
+    )
+    return [r[0] for r in con.execute("SELECT name FROM _migrations ORDER BY applied_at, name").fetchall()]
+
+
+def outstanding(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The migrations not applied yet, read without writing (a read-only connection)."""
+    try:
+        done = {r[0] for r in con.execute("SELECT name FROM _migrations").fetchall()}
+    except duckdb.CatalogException:
+        done = set()
+    return [fn.__name__ for fn in MIGRATIONS if fn.__name__ not in done]
+
+
+def migrate(con: duckdb.DuckDBPyConnection, upto: int | None = None) -> list[str]:
+    """Apply the pending migrations (the first ``upto`` only, for tests); return their names."""
+    done = set(applied(con))
+    ran = []
+    for fn in MIGRATIONS[:upto]:
+        if fn.__name__ in done:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            fn(con)
+            con.execute("INSERT INTO _migrations VALUES (?, now())", [fn.__name__])
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+        ran.append(fn.__name__)
+    return ran

@@ -62,6 +62,8 @@ class ActiveMessage(NamedTuple):
     content_type: str
     created_at: datetime | None
     caption: str | None
+    generated: bool = False  # the workbench's own model wrote it
+    supported: bool | None = None  # for a generated answer: whether it rests on memories
 
 
 class PendingChunk(NamedTuple):

@@ -72,7 +72,13 @@ def _send(wb: Workbench, llm: LLMFactory, workspace: str, cid: str | None, promp
     with st.chat_message("assistant"):
         # The question is stored before the model is reached (the embedded one may be starting).
         chat.llm, llm_error = _client(wb, llm)
-        st.write_stream(chat.stream(turn))
+        shown = st.empty()
+        with shown:
+            st.write_stream(chat.stream(turn))
+        if turn.answer is not None:  # the grounded reply replaces what the model wrote
+            shown.markdown(turn.text)
+        if turn.note:
+            st.caption(turn.note)
         last = _remember(turn, llm_error)
         if turn.answer is not None:
             _sources(wb, turn.answer, last)
@@ -107,18 +113,24 @@ def _show(wb: Workbench, message: Message) -> None:
 
 
 def _sources(wb: Workbench, answer: Message, last: dict[str, Any] | None) -> None:
-    """Cited memories first, then the others retrieved (known only for this session's turns)."""
+    """Cited memories first (cited by the model and checked, or attributed by the check),
+    then the others retrieved; all of them are kept with the answer."""
     citations = answer.metadata.get("citations") or []
-    retrieved = last["memories"] if last and last["answer_id"] == answer.id else []
+    kept = (answer.metadata.get("sources") or {}).get("retrieved") or []
+    retrieved = last["memories"] if last and last["answer_id"] == answer.id else kept
     if not citations and not retrieved:
         return
     cited_ids = {c["message_id"] for c in citations}
-    with st.expander(f"Sources · {len(citations)} cited, {len(retrieved)} retrieved"):
+    attributed = sum(c.get("kind") == "attributed" for c in citations)
+    with st.expander(f"Sources · {len(citations) - attributed} cited, {attributed} attributed, "
+                     f"{len(retrieved)} retrieved"):
         for citation in citations:
             item = (retrieved[citation["n"] - 1] if len(retrieved) >= citation["n"]
                     else _lookup(wb, citation["message_id"]))
             if item is not None:
                 memory(item, f"src-{answer.id}-{item['message_id']}", citation["n"])
+                if citation.get("kind") == "attributed":
+                    st.caption("attributed: the check found the sentence in this memory")
         others = [m for m in retrieved if m["message_id"] not in cited_ids]
         if others:
             st.caption("Also retrieved, not cited:")
