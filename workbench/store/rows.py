@@ -11,5 +11,7 @@ def dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
-def loads(text: str | None) -> dict[str, Any]:
+def loads(text: str | dict | None) -> dict[str, Any]:
+    if isinstance(text, dict):  # PostgreSQL's JSONB arrives parsed
+        return text
     return json.loads(text) if text else {}

@@ -21,7 +21,8 @@ import numpy as np
 # Every table of the store, parents before children; the index tables are copied after them.
 STORE_TABLES = ["workspaces", "conversations", "messages", "imports", "chunks", "chunk_state",
                 "indexed_chunks", "interactions", "eval_sets", "eval_queries", "eval_batches",
-                "eval_runs", "eval_results", "users", "api_keys", "client_chats"]
+                "eval_runs", "eval_results", "users", "api_keys", "client_chats", "answer_runs",
+                "answer_results"]
 JSON_COLUMNS = {"metadata", "warnings", "params", "gate", "metrics", "per_category"}
 BATCH_ROWS = 5000
 

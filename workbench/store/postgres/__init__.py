@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from workbench.store.postgres.connection import PgDatabase, redacted
+from workbench.store.answers import DuckDBAnswerRuns
 from workbench.store.users import DuckDBUsers
 from workbench.store.postgres.history import PgHistory
 from workbench.store.postgres.ledger import PgChunks, PgImports
@@ -43,6 +44,7 @@ class PostgresStore(PgDatabase):
         self.evals = PgEvals(PgEvalSets(self), PgEvalRuns(self), PgEvalBatches(self))
         self.history = PgHistory(self)
         self.users = DuckDBUsers(self)  # its SQL is standard
+        self.answer_runs = DuckDBAnswerRuns(self)  # so is this
 
     def __repr__(self) -> str:
         return f"PostgresStore({redacted(self.url)!r})"

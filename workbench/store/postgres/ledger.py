@@ -83,7 +83,8 @@ class PgChunks(DuckDBChunks):
                 SELECT c.id::TEXT, c.title, c.workspace_id::TEXT,
                        coalesce(c.created_at, c.updated_at),
                        m.id::TEXT, m.role, m.speaker, m.content, m.content_type,
-                       m.created_at, m.metadata ->> 'blip_caption'
+                       m.created_at, m.metadata ->> 'blip_caption',
+                       coalesce(m.generated, FALSE), (m.metadata ->> 'supported')::BOOLEAN
                 FROM conversations c JOIN messages m ON m.conversation_id = c.id
                 WHERE c.id = ANY(?::UUID[]) AND m.on_active_branch
                 ORDER BY c.id, m.position

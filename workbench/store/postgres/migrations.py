@@ -275,6 +275,42 @@ def pg007_server_users(con: Any) -> None:
     )
 
 
+@migration
+def pg008_answers(con: Any) -> None:
+    # The chat's own answers are not memories by default (DuckDB's m007_answers); answer
+    # evaluation runs.
+    con.execute(
+        """
+        ALTER TABLE messages ADD COLUMN generated BOOLEAN DEFAULT FALSE;
+        CREATE TABLE answer_runs (
+            id UUID PRIMARY KEY,
+            label TEXT,
+            set_name TEXT NOT NULL,
+            set_version INTEGER NOT NULL,
+            workspace TEXT NOT NULL,
+            model TEXT NOT NULL,
+            mode TEXT NOT NULL,
+            prompt TEXT NOT NULL,
+            retriever TEXT NOT NULL,
+            k INTEGER NOT NULL,
+            code_version TEXT,
+            metrics JSONB NOT NULL,
+            questions INTEGER NOT NULL,
+            seconds DOUBLE PRECISION NOT NULL,
+            started_at TIMESTAMPTZ NOT NULL
+        );
+        CREATE TABLE answer_results (
+            run_id UUID NOT NULL,
+            question_id TEXT NOT NULL,
+            answer TEXT NOT NULL,
+            cited TEXT[] NOT NULL,
+            metrics JSONB NOT NULL,
+            PRIMARY KEY (run_id, question_id)
+        );
+        """
+    )
+
+
 def applied(con: Any) -> list[str]:
     return [r[0] for r in con.execute(
         "SELECT name FROM _migrations ORDER BY applied_at, name").fetchall()]
