@@ -123,6 +123,7 @@ def _measure(retriever: Retriever, index: Index, embedder: Embedder, queries: in
 
 def run(embedder: Embedder, sizes: list[int], ann_threshold: int = 20000,
         retriever: str = DEFAULT_RETRIEVER) -> list[dict[str, Any]]:
+    """``retriever``: one name, or several comma separated, measured on the same table."""
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for size in sizes:
@@ -131,8 +132,10 @@ def run(embedder: Embedder, sizes: list[int], ann_threshold: int = 20000,
             started = time.perf_counter()
             build(index, embedder, size)
             built = time.perf_counter() - started
-            # Each size gets its own queries: a repeated query would be answered from the cache.
-            for row in measure(index, embedder, seed=size, retriever=retriever):
-                rows.append({"messages": size, "build_s": built, **row})
+            # Each size and retriever gets its own queries: a repeated query would be answered
+            # from the cache.
+            for number, name in enumerate(retriever.split(",")):
+                for row in measure(index, embedder, seed=size + 1000 * number, retriever=name):
+                    rows.append({"messages": size, "retriever": name, "build_s": built, **row})
             index.drop()
     return rows
