@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from workbench.search.lancedb_index import LanceIndex as Index
-from workbench.search.protocol import HIT_COLUMNS, Filters
+from workbench.search.protocol import Filters
 from workbench.search.mirror import Mirror
 
 DIM = 16
@@ -58,7 +58,7 @@ def test_mirror_answers_as_exact_search_with_every_filter(tmp_path):
     queries = rows("q", 5, seed=1)[1]
     assert_same_as_exact(index, mirror.search_vector, queries)
     # The inverted-list layout (used from 50k rows) with every list searched is exact as well.
-    data = index.table.search().select(HIT_COLUMNS + ["vector"]).limit(None).to_arrow()
+    data = index.table.search().select(index.lance.hit_columns() + ["vector"]).limit(None).to_arrow()
     lists = Mirror(data, index.table.version, DIM, ivf_from=1000)
     assert lists._lists > 0
     assert_same_as_exact(index, lists.search_vector, queries)

@@ -53,9 +53,15 @@ def test_time_phrase_in_the_query(indexed):
     assert result.until == datetime(2024, 5, 1, tzinfo=timezone.utc)
     assert result.hits and all(result.since <= h.timestamp < result.until for h in result.hits)
     assert "chickpea" in result.hits[0].text.lower()
-    # The default retriever lifts in-range turns instead of hiding the others.
+    assert result.time_use == "filter"
+    assert result.time_reading() == "“last month” kept only turns from 2024-04-01 to 2024-04-30"
+    # The default retriever lifts in-range turns instead of hiding the others: no filter, and
+    # the result says what the phrase did, with its window.
     soft = indexed.search.query("what did I ask in March 2024", "default", k=5, now=now)
     assert soft.hits[0].timestamp.month == 3
+    assert soft.since is None and soft.until is None and soft.time_use == "lift"
+    assert soft.window_since == datetime(2024, 3, 1, tzinfo=timezone.utc)
+    assert soft.time_reading() == "“in March 2024” lifted turns from 2024-03-01 to 2024-03-31"
     explicit = indexed.search.query("database", "default", k=20,
                               since=datetime(2024, 3, 15, tzinfo=timezone.utc),
                               until=datetime(2024, 3, 23, tzinfo=timezone.utc))
@@ -398,6 +404,11 @@ def test_search_reads_time_phrases_against_now(indexed, tmp_path):
                        "--retriever", "hybrid-rrf-filter.v2")
     assert payload["time_phrase"] == "last March"
     assert payload["since"].startswith("2024-03-01") and payload["until"].startswith("2024-04-01")
+    assert payload["time_use"] == "filter"
+    lifted = cli.json("search", "backup last year", "--workspace", "default", "--now", "2025-07-01")
+    assert lifted["time_phrase"] == "last year" and lifted["since"] is None
+    assert lifted["time_use"] == "lift" and lifted["window"]["since"].startswith("2024-01-01")
+    assert lifted["window"]["until"].startswith("2025-01-01")
     queries = tmp_path / "q.jsonl"
     queries.write_text(json.dumps({"id": "a", "query": "backup", "now": "2024-07-01"}) + "\n")
     assert cli("search", "--queries", queries, "--json").exit_code == 0

@@ -163,8 +163,9 @@ def measure_pgvector(index, embedder: Embedder, queries: int = 200, seed: int = 
 def run(embedder: Embedder, sizes: list[int], ann_threshold: int = 20000,
         retriever: str = DEFAULT_RETRIEVER, store=None, backends: tuple[str, ...] = ("embedded",),
         ) -> list[dict[str, Any]]:
-    """Rows per size and engine; ``backends`` may hold "embedded" (LanceDB and its mirror) and
-    "postgres" (a pgvector table in ``store``, a PostgresStore, dropped afterwards)."""
+    """Rows per size, backend and retriever; ``retriever``: one name, or several comma
+    separated, measured on the same table; ``backends`` may hold "embedded" (LanceDB and its
+    mirror) and "postgres" (a pgvector table in ``store``, a PostgresStore, dropped afterwards)."""
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for size in sizes:
@@ -180,10 +181,14 @@ def run(embedder: Embedder, sizes: list[int], ann_threshold: int = 20000,
                 started = time.perf_counter()
                 build(index, embedder, size)
                 built = time.perf_counter() - started
-                # Each size gets its own queries: a repeated query would come from the cache.
-                found = (measure_pgvector(index, embedder, seed=size, retriever=retriever)
-                         if backend == "postgres" else
-                         measure(index, embedder, seed=size, retriever=retriever))
-                rows.extend({"messages": size, "build_s": built, **row} for row in found)
+                # Each size and retriever gets its own queries: a repeated query would be
+                # answered from the cache.
+                for number, name in enumerate(retriever.split(",")):
+                    seed = size + 1000 * number
+                    found = (measure_pgvector(index, embedder, seed=seed, retriever=name)
+                             if backend == "postgres" else
+                             measure(index, embedder, seed=seed, retriever=name))
+                    rows.extend({"messages": size, "retriever": name, "build_s": built, **row}
+                                for row in found)
                 index.drop()
     return rows

@@ -53,12 +53,14 @@ def search(
     if as_json:
         emit_json({
             "query": result.query, "since": result.since, "until": result.until,
-            "time_phrase": result.time_phrase, "timings_ms": result.timings_ms,
+            "time_phrase": result.time_phrase, "time_use": result.time_use,
+            "window": {"since": result.window_since, "until": result.window_until},
+            "timings_ms": result.timings_ms,
             "hits": [h.to_dict() for h in result.hits],
         })
         return
     if result.time_phrase:
-        err.print(f"time: {result.time_phrase!r} → {result.since} … {result.until}", markup=False)
+        err.print(f"time: {result.time_reading()}", markup=False)
     for rank, hit in enumerate(result.hits, start=1):
         when = hit.timestamp.strftime("%Y-%m-%d") if hit.timestamp else "undated"
         out.print(f"[b]{rank}.[/b] {hit.title or '(untitled)'} · {when} · "

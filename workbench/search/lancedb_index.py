@@ -125,6 +125,8 @@ class LanceIndex:
         with self._writes:
             report = maintenance.maintain(self.lance, self.max_vector_indexes)
             self._appends = 0
+            if report.events_filled:  # a new column: the mirror's rows lack it
+                self._follower.drop()
         return report
 
     def vector_indexes(self) -> int:

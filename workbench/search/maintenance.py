@@ -34,6 +34,7 @@ class Upkeep:
     pieces_before: int = 0
     pieces_after: int = 0
     rebuilt: bool = False
+    events_filled: bool = False  # a table made before the events column got it
     seconds: float = 0.0
 
     def to_dict(self) -> dict:
@@ -86,6 +87,7 @@ def maintain(table: LanceTable, at_most: int = VECTOR_INDEXES_AT_MOST) -> Upkeep
     report = Upkeep(rows=table.count())
     if report.rows == 0:
         return report
+    report.events_filled = table.fill_events()
     report.built = build_missing(table, report.rows)
     if "vector_idx" not in report.built:  # a fresh vector index holds every row already
         table.handle.optimize()

@@ -66,14 +66,23 @@ def lift_event_dates(candidates: list[Candidate], window: Any, when: bool, unit:
     for entry in candidates[:pool]:
         row = entry[1]
         created = row.get("created_at")
-        events = event_dates(row.get("text") or "", created)
+        events = _events(row)
         if window is not None and not _in(created, window) and any(
-            e.overlaps(window.since, window.until) for e in events
+            (window.until is None or since < window.until)
+            and (window.since is None or until > window.since) for since, until in events
         ):
             entry[0] += temporal_boost * unit
         if when and events:
             entry[0] += when_weight * unit
     return _resort(candidates)
+
+
+def _events(row: dict[str, Any]) -> list[tuple[datetime, datetime]]:
+    """The row's event windows: stored with it at indexing, else read from its text (an index
+    made before they were stored, until ``workbench maintain`` fills them in)."""
+    if "events" in row:
+        return [(e["since"], e["until"]) for e in row["events"] or ()]
+    return [(e.since, e.until) for e in event_dates(row.get("text") or "", row.get("created_at"))]
 
 
 def _in(moment: datetime | None, window: Any) -> bool:
@@ -117,7 +126,7 @@ def prefer_latest(candidates: list[Candidate], unit: float, weight: float,
 
 
 def _words(text: str) -> frozenset[str]:
-    return frozenset(w.lower() for w in _WORD.findall(text))
+    return frozenset(_WORD.findall(text.lower()))
 
 
 def collapse_duplicates(candidates: list[Candidate], pool: int, similarity: float = 0.8
@@ -129,7 +138,7 @@ def collapse_duplicates(candidates: list[Candidate], pool: int, similarity: floa
     duplicates: dict[str, list[str]] = {}
     for entry in candidates[:pool]:
         words = _words(entry[1].get("text") or "")
-        twin = next((k for k, w in kept if words and _jaccard(words, w) >= similarity), None)
+        twin = next((k for k, w in kept if words and _alike(words, w, similarity)), None)
         if twin is None:
             kept.append((entry, words))
         else:
@@ -138,5 +147,8 @@ def collapse_duplicates(candidates: list[Candidate], pool: int, similarity: floa
     return [k for k, _ in kept] + rest, duplicates
 
 
-def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
-    return len(a & b) / len(a | b)
+def _alike(a: frozenset[str], b: frozenset[str], similarity: float) -> bool:
+    """Jaccard overlap of at least ``similarity``. The overlap is at most the smaller set over
+    the larger, so a size test spares most intersections."""
+    small, large = (len(a), len(b)) if len(a) <= len(b) else (len(b), len(a))
+    return small / large >= similarity and len(a & b) / len(a | b) >= similarity

@@ -13,7 +13,7 @@ import re
 import time
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import numpy as np
@@ -73,7 +73,7 @@ RETRIEVERS: dict[str, RetrieverConfig] = {
     "vector.v1": RetrieverConfig("vector.v1", text_weight=0.0),
     "bm25.v1": RetrieverConfig("bm25.v1", vector_weight=0.0),
 }
-DEFAULT_RETRIEVER = "hybrid-rrf.v3"
+DEFAULT_RETRIEVER = "hybrid-rrf.v4"
 
 
 def get_retriever_config(name: str, **overrides: Any) -> RetrieverConfig:
@@ -130,6 +130,19 @@ class SearchResult:
     time_phrase: str | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
     engine: str = "lancedb"  # or "mirror": the in-memory copy answered
+    # What the query's time phrase did: "filter" (only turns of the window; ``since``/``until``
+    # are the window) or "lift" (turns of the window rise, the others stay: the window is here,
+    # as ``since``/``until`` are the caller's own filter).
+    time_use: str | None = None
+    window_since: datetime | None = None
+    window_until: datetime | None = None
+
+    def time_reading(self) -> str | None:
+        """What the time phrase did, in words: 'filtered to' or 'lifted' and the window's days."""
+        if not self.time_phrase:
+            return None
+        verb = "kept only turns from" if self.time_use == "filter" else "lifted turns from"
+        return f"“{self.time_phrase}” {verb} {_days(self.window_since, self.window_until)}"
 
 
 class Retriever:
@@ -148,16 +161,7 @@ class Retriever:
         started = time.perf_counter()
         filters = filters or Filters()
         config = self.config
-        text_query, phrase = query, None
-        window = None
-        if config.temporal != "off" and filters.since is None and filters.until is None:
-            found = parse_time_range(query, now or datetime.now(timezone.utc))
-            if found is not None:
-                text_query, phrase = strip_time_phrase(query, found), found.phrase
-                if config.temporal == "filter":
-                    filters = replace(filters, since=found.since, until=found.until)
-                else:
-                    window = found
+        text_query, filters, window, reading = self._read_time(query, filters, now)
         # Independent of k, so that R@5 does not change with the other cut-offs asked for.
         candidates = max(config.candidates, k)
         # Excluded turns (the chat's visible window) are dropped after the search: a NOT IN
@@ -198,7 +202,23 @@ class Retriever:
         hits = self._hits(*self._rerank(query, merged, window, k), k)
         timings["total"] = (time.perf_counter() - started) * 1000
         engine = "lancedb" if mirror is None else "mirror"
-        return SearchResult(hits[:k], query, filters.since, filters.until, phrase, timings, engine)
+        return SearchResult(hits[:k], query, filters.since, filters.until, timings_ms=timings,
+                            engine=engine, **reading)
+
+    def _read_time(self, query: str, filters: Filters, now: datetime | None):
+        """The query without its time phrase, the filters, the window to lift (None: no phrase,
+        or it filters) and what the phrase did, for the result."""
+        if self.config.temporal == "off" or filters.since is not None or filters.until is not None:
+            return query, filters, None, {}
+        found = parse_time_range(query, now or datetime.now(timezone.utc))
+        if found is None:
+            return query, filters, None, {}
+        lifts = self.config.temporal != "filter"
+        reading = dict(time_phrase=found.phrase, time_use="lift" if lifts else "filter",
+                       window_since=found.since, window_until=found.until)
+        if not lifts:
+            filters = replace(filters, since=found.since, until=found.until)
+        return strip_time_phrase(query, found), filters, found if lifts else None, reading
 
     def _hits(self, merged: list[Merged], duplicates: dict[str, list[str]], k: int) -> list[Hit]:
         if self.config.mmr_lambda is not None and merged:
@@ -285,6 +305,15 @@ class Retriever:
                     best, best_score = i, score
             chosen.append(best)
         return [pool[i] for i in chosen] + [h for i, h in enumerate(pool) if i not in chosen]
+
+
+def _days(since: datetime | None, until: datetime | None) -> str:
+    """A half-open window as the days it covers: "2025-01-01 to 2025-12-31"."""
+    first = since.strftime("%Y-%m-%d") if since else None
+    last = (until - timedelta(microseconds=1)).strftime("%Y-%m-%d") if until else None
+    if first and last:
+        return first if first == last else f"{first} to {last}"
+    return f"{first} on" if first else f"before {until:%Y-%m-%d}"
 
 
 _WORDS = re.compile(r"[^\W\d_]+")

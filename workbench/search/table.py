@@ -19,10 +19,18 @@ import numpy as np
 import pyarrow as pa
 
 from workbench.search.protocol import HIT_COLUMNS, Filters
+from workbench.text.events import event_dates
 
 log = logging.getLogger(__name__)
 TS = pa.timestamp("us", tz="UTC")
 LARGE_TABLE = 500_000  # rows from which vector search re-ranks more candidates
+# The windows a chunk's own time phrases point to ("yesterday" in a turn of 8 May: 7 May), read
+# once as the chunk is indexed so that a search only compares dates (reading them per candidate
+# took 300 µs a text). The mark says every row's value was computed: a table made before the
+# column has it added and filled by ``fill_events``; until then searches read the texts.
+EVENTS = "events"
+EVENT_TYPE = pa.list_(pa.struct([("since", TS), ("until", TS)]))
+_FILLED = {"workbench:events": "filled"}
 
 
 def schema(dimension: int) -> pa.Schema:
@@ -40,9 +48,17 @@ def schema(dimension: int) -> pa.Schema:
             ("position", pa.int32()),
             ("text", pa.string()),
             ("search_text", pa.string()),
+            pa.field(EVENTS, EVENT_TYPE, metadata=_FILLED),
             ("vector", pa.list_(pa.float32(), dimension)),
         ]
     )
+
+
+def events_of(rows: list[dict[str, Any]]) -> pa.Array:
+    """The ``events`` column of index rows: each row's event windows, from its text and time."""
+    return pa.array([[{"since": e.since, "until": e.until}
+                      for e in event_dates(r.get("text") or "", r.get("created_at"))]
+                     for r in rows], EVENT_TYPE)
 
 
 def where(filters: Filters) -> str | None:
@@ -88,6 +104,7 @@ class LanceTable:
         self._handle = None
         self._ann: bool | None = None
         self._rows: int | None = None
+        self._events: bool | None = None
 
     @property
     def handle(self):
@@ -124,6 +141,26 @@ class LanceTable:
     def forget_stats(self) -> None:
         self._ann = None
         self._rows = None
+        self._events = None
+
+    def has_events_column(self) -> bool:
+        table = self.existing()
+        return table is not None and EVENTS in table.schema.names
+
+    def events_filled(self) -> bool:
+        """Whether every row's event windows are stored (else a search reads them from texts)."""
+        if self._events is None:
+            table = self.existing()
+            if table is None:
+                return True  # a table made now has the column from its first row
+            names = table.schema.names
+            field = table.schema.field(EVENTS) if EVENTS in names else None
+            self._events = field is not None and (field.metadata or {}).get(
+                b"workbench:events") == b"filled"
+        return self._events
+
+    def hit_columns(self) -> list[str]:
+        return HIT_COLUMNS + [EVENTS] if self.events_filled() else HIT_COLUMNS
 
     def version(self) -> int:
         """The latest version this handle knows (0: no table)."""
@@ -152,7 +189,7 @@ class LanceTable:
         handle = self._db.open_table(self.name)
         version = handle.version
         handle.checkout(version)  # writes during the read are not in it
-        columns = HIT_COLUMNS + list(extra) + ["vector"]
+        columns = list(dict.fromkeys(self.hit_columns() + list(extra))) + ["vector"]
         return handle.search().select(columns).limit(None).to_arrow(), version
 
     def table_names(self) -> list[str]:
@@ -176,10 +213,38 @@ class LanceTable:
         return data.column("chunk_id").combine_chunks()
 
     def batch(self, rows: list[dict[str, Any]], vectors: np.ndarray) -> pa.Table:
-        columns = {name: [r[name] for r in rows] for name in schema(self.dimension).names[:-1]}
+        """Rows and their vectors in the table's schema (a table made before the ``events``
+        column gets none until ``fill_events`` adds it)."""
+        full = schema(self.dimension)
+        columns: dict[str, Any] = {name: [r[name] for r in rows] for name in full.names[:-2]}
+        columns[EVENTS] = events_of(rows)
         flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).ravel())
         columns["vector"] = pa.FixedSizeListArray.from_arrays(flat, self.dimension)
-        return pa.table(columns, schema=schema(self.dimension))
+        batch = pa.table(columns, schema=full)
+        if self.exists() and not self.has_events_column():
+            batch = batch.drop_columns([EVENTS])
+        return batch
+
+    def fill_events(self) -> bool:
+        """Add and fill the ``events`` column of a table made before it; False: nothing to do.
+        Only the rows whose texts name events are written (a few in a hundred); the mark comes
+        last, so an interrupted fill is done again."""
+        if not self.exists() or self.events_filled():
+            return False
+        if not self.has_events_column():
+            self.handle.add_columns(pa.field(EVENTS, EVENT_TYPE))
+        data = self.handle.search().select(["chunk_id", "text", "created_at"]).limit(None).to_arrow()
+        rows = data.to_pylist()
+        events = events_of(rows)
+        dated = [i for i, found in enumerate(events.to_pylist()) if found]
+        if dated:
+            picked = pa.array(dated, pa.int64())
+            update = pa.table({"chunk_id": data.column("chunk_id").take(picked),
+                               EVENTS: events.take(picked)})
+            self.handle.merge_insert("chunk_id").when_matched_update_all().execute(update)
+        self.handle.update_field_metadata({"path": EVENTS, "metadata": _FILLED})
+        self.forget_stats()
+        return True
 
     # writes: each returns the version it committed ------------------------------------------
     def upsert(self, batch: pa.Table) -> int:
@@ -239,7 +304,7 @@ class LanceTable:
         if search is None:
             return []
         try:
-            return search.select(HIT_COLUMNS + (["vector"] if vectors else [])).limit(limit).to_list()
+            return search.select(self.hit_columns() + (["vector"] if vectors else [])).limit(limit).to_list()
         except (ValueError, RuntimeError, OSError):
             return []  # no full-text index yet, or a query of stop words only
 
@@ -272,5 +337,5 @@ class LanceTable:
             refine_factor = refine_factor or self.refine_factor()
             # HNSW needs ef ≥ the rows it returns, which the refine step multiplies.
             search = search.ef(max(ef, limit * refine_factor)).refine_factor(refine_factor)
-        columns = HIT_COLUMNS + ["_distance"] + (["vector"] if vectors else [])
+        columns = self.hit_columns() + ["_distance"] + (["vector"] if vectors else [])
         return search.select(columns).limit(limit).to_list()

@@ -51,6 +51,7 @@ class DuckDBFile:
         self._local = threading.local()
         self._keeper: duckdb.DuckDBPyConnection | None = None
         self._keeper_lock = threading.Lock()
+        self._watcher: threading.Thread | None = None
         self._last_used = 0.0
         self._hold_until = 0.0
         self._reading = Reading(self.path)
@@ -180,10 +181,12 @@ class DuckDBFile:
                 # The live instance: sub-ms. A reader keeps the file it reads (maybe a snapshot).
                 self._keeper = duckdb.connect(str(self._reading.target if self.read_only
                                                   else self.path), read_only=self.read_only)
-                threading.Thread(target=self._watch, name="store-linger", daemon=True).start()
+                self._watcher = threading.Thread(target=self._watch, name="store-linger",
+                                                 daemon=True)
+                self._watcher.start()
 
     def _watch(self) -> None:
-        while True:
+        while self._keeper is not None:
             time.sleep(0.05)
             now = time.monotonic()
             done = now >= self._hold_until and now - self._last_used >= self.linger_s
@@ -203,11 +206,20 @@ class DuckDBFile:
         return False
 
     def release(self) -> None:
-        """Let go of the lingering instance now (its last connection checkpoints the file)."""
+        """Let go of the lingering instance now (its last connection checkpoints the file),
+        and wait for the linger thread to end.
+
+        A connection closed or freed by that (daemon) thread while the interpreter shuts down
+        aborts the process ("FATAL: exception not rethrown": DuckDB's destructor cannot take
+        the GIL then), so a release from any other thread waits for it to finish."""
         with self._keeper_lock:
             keeper, self._keeper = self._keeper, None
-        if keeper is not None:
-            keeper.close()
+            if keeper is not None:
+                keeper.close()
+        del keeper
+        watcher = self._watcher
+        if watcher is not None and watcher is not threading.current_thread():
+            watcher.join()
         self._reading.forget()
 
 

@@ -63,8 +63,7 @@ def _summary(result: SearchResult) -> None:
     line = (f"{len(result.hits)} results in {conversations} conversations · "
             f"{result.timings_ms.get('total', 0):.0f} ms")
     if result.time_phrase:
-        line += (f" · “{result.time_phrase}” read as {when(result.since, False)} to "
-                 f"{when(result.until, False)}")
+        line += f" · {result.time_reading()}"
     st.caption(line)
 
 
