@@ -1,19 +1,29 @@
-"""A scripted OpenAI-compatible chat server on 127.0.0.1: the LLM boundary, faked over HTTP."""
+"""A scripted OpenAI-compatible chat endpoint on 127.0.0.1: the LLM boundary, faked over HTTP.
+
+Tests that exercise everything but the model point the workbench (or a CLI subprocess) at
+``base_url``. It answers ``/v1/models`` and ``/v1/chat/completions``, whole or streamed as
+OpenAI chunks (word deltas, the finish reason, then a usage chunk), and keeps every request body
+so a test can read the prompt the workbench built.
+"""
 
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+Reply = str | Callable[[list[dict[str, Any]]], str]
 
 
 class FakeOpenAI:
-    """Answers ``/v1/models`` and streaming ``/v1/chat/completions`` with ``reply`` (split in
-    word deltas) and ``finish_reason``; ``requests`` keeps the bodies it was sent."""
+    """``reply``: the answer, or a function of the request's messages that returns it."""
 
-    def __init__(self, reply: str, finish_reason: str = "stop", model: str = "scripted"):
+    def __init__(self, reply: Reply = "Noted.", finish_reason: str = "stop",
+                 model: str = "fake-model"):
         self.reply, self.finish_reason, self.model = reply, finish_reason, model
-        self.requests: list[dict] = []
+        self.requests: list[dict[str, Any]] = []
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -21,7 +31,10 @@ class FakeOpenAI:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
 
-    def __enter__(self) -> "FakeOpenAI":
+    def answer(self, messages: list[dict[str, Any]]) -> str:
+        return self.reply(messages) if callable(self.reply) else self.reply
+
+    def __enter__(self) -> FakeOpenAI:
         self.thread.start()
         return self
 
@@ -29,36 +42,53 @@ class FakeOpenAI:
         self.server.shutdown()
         self.server.server_close()
 
-    def _handler(self):
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:  # keep test output clean
+            def log_message(self, *args: Any) -> None:  # the test reads its own output
                 pass
 
-            def do_GET(self) -> None:
-                body = json.dumps({"object": "list", "data": [
+            def do_GET(self) -> None:  # noqa: N802 - the http.server name
+                if not self.path.rstrip("/").endswith("/models"):
+                    self.send_error(404)
+                    return
+                self._json({"object": "list", "data": [
                     {"id": fake.model, "object": "model", "created": 0, "owned_by": "test"}]})
-                self._send(200, "application/json", body.encode())
 
-            def do_POST(self) -> None:
+            def do_POST(self) -> None:  # noqa: N802
                 length = int(self.headers.get("Content-Length") or 0)
-                fake.requests.append(json.loads(self.rfile.read(length) or b"{}"))
-                words = fake.reply.split(" ")
-                events = [self._chunk({"role": "assistant", "content": ""}, None)]
-                events += [self._chunk({"content": (" " if i else "") + w}, None)
-                           for i, w in enumerate(words)]
-                events.append(self._chunk({}, fake.finish_reason))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                fake.requests.append(body)
+                text = fake.answer(body.get("messages") or [])
+                words = text.split(" ")
+                usage = {"prompt_tokens": 40, "completion_tokens": len(words),
+                         "total_tokens": 40 + len(words)}
+                if not body.get("stream"):
+                    self._json({"id": "chatcmpl-1", "object": "chat.completion", "created": 0,
+                                "model": fake.model, "usage": usage, "choices": [{
+                                    "index": 0, "finish_reason": fake.finish_reason,
+                                    "message": {"role": "assistant", "content": text}}]})
+                    return
+                events = [self._chunk([{"index": 0, "delta": {"role": "assistant", "content": ""},
+                                        "finish_reason": None}])]
+                events += [self._chunk([{"index": 0, "delta": {"content": (" " if n else "") + w},
+                                         "finish_reason": None}]) for n, w in enumerate(words)]
+                events.append(self._chunk([{"index": 0, "delta": {},
+                                            "finish_reason": fake.finish_reason}]))
+                events.append(self._chunk([], usage=usage))
                 stream = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
-                self._send(200, "text/event-stream", stream.encode())
+                self._send("text/event-stream", stream.encode())
 
-            def _chunk(self, delta: dict, finish: str | None) -> dict:
+            def _chunk(self, choices: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
                 return {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 0,
-                        "model": fake.model,
-                        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+                        "model": fake.model, "choices": choices, **extra}
 
-            def _send(self, status: int, kind: str, body: bytes) -> None:
-                self.send_response(status)
+            def _json(self, payload: dict[str, Any]) -> None:
+                self._send("application/json", json.dumps(payload).encode())
+
+            def _send(self, kind: str, body: bytes) -> None:
+                self.send_response(200)
                 self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()

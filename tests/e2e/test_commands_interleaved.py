@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURES, copy_home, run_workbench
-from fake_llm import MODEL, FakeLLM
+from fake_openai import FakeOpenAI
 
 QUESTIONS = ["How do I back up nosso_projeto.db every day?", "And how do I restore that backup?"]
 
@@ -30,14 +30,14 @@ def _chat(home: Path, question: str, conversation: str | None = None) -> dict:
 @pytest.mark.timeout(900)  # fourteen commands, each a new process (5-40 s each on a loaded machine)
 def test_a_search_after_any_command_finds_hits_on_the_first_try(indexed_home, tmp_path, monkeypatch):
     home = copy_home(indexed_home, tmp_path / "home")
-    with FakeLLM() as llm:
+    with FakeOpenAI() as llm:
         monkeypatch.setenv("WORKBENCH_LLM_BASE_URL", llm.base_url)
-        monkeypatch.setenv("WORKBENCH_LLM_MODEL", MODEL)
+        monkeypatch.setenv("WORKBENCH_LLM_MODEL", llm.model)
         conversation = None
         for number, question in enumerate(QUESTIONS):
             turn = _chat(home, question, conversation)
             # A chat command used to abort as it exited, now and then (a DuckDB close cut short).
-            assert turn["answer"] == "Noted." and turn["error"] is None
+            assert turn["model_answer"] == "Noted." and turn["answer"] and turn["error"] is None
             conversation = turn["conversation_id"]
             # At once, in a new process: the history, and the turn the chat just stored.
             assert _search(home, "database backup"), f"empty after chat {number + 1}"

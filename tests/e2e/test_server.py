@@ -15,23 +15,32 @@ import openai
 import pytest
 
 from conftest import FIXTURES, Cli, copy_home, run_workbench
-from scripted_llm import MODEL, ScriptedLLM
+from fake_openai import FakeOpenAI
 from serving import Served
 from workbench import Workbench
 
 ALICE, BOB = ("alice", "alice-password"), ("bob", "bob-password")
 
 
+def script(messages: list[dict]) -> str:
+    """The scripted model answers from memory [1] of its prompt, as a grounded model would (so
+    the workbench's grounding keeps its text and its citation)."""
+    prompt = str(messages[0].get("content", ""))
+    memory = next((line.split(": ", 1)[-1] for line in prompt.splitlines()
+                   if line.startswith("[1] ")), "nothing")
+    return f"From your history [1]: {memory}"
+
+
 @pytest.fixture(scope="module")
-def llm() -> Iterator[ScriptedLLM]:
-    with ScriptedLLM() as scripted:
+def llm() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI(script, model="scripted-1") as scripted:
         yield scripted
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, indexed_home, embedder, llm) -> Iterator[Served]:
     home = copy_home(indexed_home, tmp_path_factory.mktemp("server") / "home")
-    with Workbench.open(home, embedder, llm_base_url=llm.base_url, llm_model=MODEL,
+    with Workbench.open(home, embedder, llm_base_url=llm.base_url, llm_model=llm.model,
                         store_linger_s=2.0, rate_limit="10000/minute",
                         login_rate_limit="1000/minute") as wb:
         wb.users.add(*ALICE, workspaces=["default"])

@@ -51,13 +51,7 @@ def search(
         return
     result = bench.search.query(query, workspace, **options)
     if as_json:
-        emit_json({
-            "query": result.query, "since": result.since, "until": result.until,
-            "time_phrase": result.time_phrase, "time_use": result.time_use,
-            "window": {"since": result.window_since, "until": result.window_until},
-            "timings_ms": result.timings_ms,
-            "hits": [h.to_dict() for h in result.hits],
-        })
+        emit_json(result.to_dict())
         return
     if result.time_phrase:
         err.print(f"time: {result.time_reading()}", markup=False)

@@ -137,6 +137,16 @@ class SearchResult:
     window_since: datetime | None = None
     window_until: datetime | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        """The ``search --json`` contract (the HTTP API answers the same)."""
+        return {
+            "query": self.query, "since": self.since, "until": self.until,
+            "time_phrase": self.time_phrase, "time_use": self.time_use,
+            "window": {"since": self.window_since, "until": self.window_until},
+            "timings_ms": self.timings_ms,
+            "hits": [h.to_dict() for h in self.hits],
+        }
+
     def time_reading(self) -> str | None:
         """What the time phrase did, in words: 'filtered to' or 'lifted' and the window's days."""
         if not self.time_phrase:

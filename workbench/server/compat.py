@@ -82,13 +82,13 @@ def completions(body: CompletionRequest, wb: WB, who: Who, request: Request,
     as_data = sources_as == "events"
     sources = [{"n": n, **h.to_dict()} for n, h in enumerate(turn.hits, start=1)]
     if not body.stream:
-        answer = "".join(wb.chat.stream(turn)).strip()
+        answer = grounded(wb, turn).strip()
         if as_data:
             return {**reply.whole(answer, _usage(wb, turn)), "sources": sources}
         return reply.whole(answer + sources_footer(turn), _usage(wb, turn))
 
     def deltas() -> Iterator[str]:
-        yield from wb.chat.stream(turn)
+        yield grounded(wb, turn)
         if not as_data:
             yield sources_footer(turn)
 
@@ -103,6 +103,15 @@ def _task(wb: Any, messages: list[dict[str, Any]]) -> tuple[Any, Any]:
     text = list(stream)
     return text, lambda: {"prompt_tokens": stream.stats.prompt_tokens or 0,
                           "completion_tokens": stream.stats.completion_tokens or 0}
+
+
+def grounded(wb: Any, turn: Turn) -> str:
+    """The turn's answer as the user is shown it: the model's text only once every sentence of
+    it rests on a memory, else the extractive answer. Known only after generation, so a stream
+    carries it as one delta (an answer cannot be taken back once streamed)."""
+    for _ in wb.chat.stream(turn):
+        pass
+    return turn.text
 
 
 def sources_footer(turn: Turn) -> str:

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from workbench import __version__
+from workbench.server.compat import grounded
 from workbench.server.deps import ERRORS, WB, Who, asked_on, moment
 from workbench.server.schemas import (
     ChatRequest,
@@ -131,9 +132,7 @@ def search(wb: WB, who: Who, q: str = Query(min_length=1, max_length=2000),
     result = wb.search.query(q, space, k=k, since=moment(since, False, "since"),
                              until=moment(until, True, "until"), role=role,
                              conversation=conversation, now=asked_on(now))
-    return {"query": result.query, "since": result.since, "until": result.until,
-            "time_phrase": result.time_phrase, "timings_ms": result.timings_ms,
-            "hits": [h.to_dict() for h in result.hits]}
+    return result.to_dict()
 
 
 @router.post(f"{v1}/chat", response_model=ChatResponse, tags=["chat"],
@@ -150,15 +149,13 @@ def chat(body: ChatRequest, wb: WB, who: Who):
     turn = wb.chat.start(body.message, space, conversation.id if conversation else None,
                          asked_on(body.now))
     if not body.stream:
-        for _ in wb.chat.stream(turn):
-            pass
+        grounded(wb, turn)
         return turn.to_dict()
 
     def events() -> Iterator[str]:
         yield _event({"memories": [h.to_dict() for h in turn.hits],
                       "conversation_id": turn.conversation_id}, "memories")
-        for delta in wb.chat.stream(turn):
-            yield _event({"delta": delta})
+        yield _event({"delta": grounded(wb, turn)})
         yield _event(turn.to_dict(), "done")
 
     return StreamingResponse(events(), media_type="text/event-stream",

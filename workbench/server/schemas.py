@@ -114,6 +114,9 @@ class SearchResponse(BaseModel):
     since: datetime | None
     until: datetime | None
     time_phrase: str | None
+    time_use: str | None = Field(None, description='What the time phrase did: "filter" or "lift"')
+    window: dict[str, datetime | None] = Field(
+        default_factory=dict, description="The time phrase's window (since, until)")
     timings_ms: dict[str, float]
     hits: list[HitOut]
 
