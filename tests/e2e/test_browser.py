@@ -165,7 +165,7 @@ def test_chat_in_a_real_browser_answers_cites_and_lists_the_conversation(served,
                                            f"{served.log_tail()}"
                 expect(sources).to_have_count(1, timeout=UI_MS)
                 expect(sources.locator("summary")).to_contain_text(
-                    re.compile(r"Sources · \d+ cited, \d+ retrieved"), timeout=UI_MS)
+                    re.compile(r"Sources · \d+ cited, \d+ attributed, \d+ retrieved"), timeout=UI_MS)
                 # The streamed answer: text in the assistant message outside the sources block.
                 answer_text = answer.evaluate(
                     """el => { const c = el.cloneNode(true);
