@@ -321,6 +321,10 @@ def test_metrics_count_requests_by_route(alice):
     text = alice.get("/metrics").text
     assert 'workbench_http_requests_total{method="GET",route="/api/v1/stats",status="200"}' in text
     assert "workbench_http_request_seconds_bucket" in text
+    # The home's sizes, as `workbench doctor` reports them: an indexed home has both.
+    size = {line.split("}")[0].split('"')[1]: float(line.split()[-1]) for line in text.splitlines()
+            if line.startswith("workbench_home_bytes{")}
+    assert size["database"] > 0 and size["index"] > 0
 
 
 def test_a_cli_write_while_the_server_runs_waits_its_turn(served, alice):

@@ -7,6 +7,7 @@ Requests are labelled by route template, not by path, so ids do not explode the 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -26,6 +27,15 @@ class Metrics:
                                  buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30))
         self.in_flight = Gauge("workbench_http_requests_in_flight", "Requests being answered",
                                registry=self.registry)
+        # The sizes `workbench doctor` reports, read at each scrape (a walk of the home's folders).
+        self.home_bytes = Gauge("workbench_home_bytes", "Bytes on disk, by part of the home",
+                                ["part"], registry=self.registry)
+
+    def note_home(self, home: Path) -> None:
+        from workbench.ops.doctor import sizes
+
+        for part, size in sizes(home).items():
+            self.home_bytes.labels(part).set(size)
 
     def install(self, app: FastAPI) -> None:
         metrics = self

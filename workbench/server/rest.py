@@ -44,10 +44,12 @@ def health() -> Health:
 
 @router.get("/metrics", tags=["server"], response_class=Response,
             responses={200: {"content": {"text/plain": {}}}})
-def metrics(request: Request, who: Who) -> Response:
-    """Request counts and latencies, Prometheus text format."""
+def metrics(request: Request, wb: WB, who: Who) -> Response:
+    """Request counts and latencies, and the home's sizes as `workbench doctor` reports them;
+    Prometheus text format."""
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+    request.app.state.metrics.note_home(wb.settings.home)
     return Response(generate_latest(request.app.state.metrics.registry),
                     media_type=CONTENT_TYPE_LATEST)
 
