@@ -16,7 +16,7 @@ from workbench.search.sync import TurnChunks, append_turn, is_memory, plan_turn
 from workbench.text.chunking import get_chunker
 
 if TYPE_CHECKING:
-    from workbench.chat.turn import ChatParts, Turn
+    from workbench.chat.parts import ChatParts, Turn
 
 log = logging.getLogger(__name__)
 
