@@ -94,6 +94,9 @@ class Settings(BaseSettings):
         None, description="postgresql://... : store and index on that PostgreSQL server (pgvector); "
         "none = the embedded DuckDB + LanceDB home"
     )
+    pg_bin: Path | None = Field(
+        None, description="Folder of the pg_dump and pg_restore that back up a PostgreSQL store "
+        "(none = the newest found on PATH or in pgserver's)")
     index_generated: bool = Field(
         False, description="Make the chat's supported answers searchable, ranked below imported "
         "history (run `workbench reindex` after changing it)")

@@ -138,6 +138,11 @@ def test_two_batches_in_a_row_record_runs_and_a_comparison(home, tmp_path):
         if "batch_id" in EXPECTED[name]:
             assert f'batch_id = "{one["id"]}"' in injected[0].source
         assert any(c.get("outputs") for c in executed.cells if c.cell_type == "code")
+    # Each kernel set up the one logging of every entry point: JSON lines in the home's log.
+    records = [json.loads(line) for line in
+               (home / "logs" / "workbench.log").read_text(encoding="utf-8").splitlines()]
+    kernels = {r["pid"] for r in records if r.get("event") == "notebook"}
+    assert len(kernels) >= 3
     scrapbook = json.loads((folder / "retrieval_eval.json").read_text())
     assert scrapbook["tracked_run"] == one["gate"]["tracked_run"]
     # Three retrievers in retrieval_eval, two chunkers in chunking_lab.

@@ -58,7 +58,8 @@ def backup_verify(
     """Restore into a temporary home and compare every table's count and hash."""
     from workbench.ops.restore import verify
 
-    report = verify(path)
+    config = settings()
+    report = verify(path, config.database_url, config.pg_bin)
     if as_json:
         emit_json({"ok": True, **report.to_dict()})
         return
@@ -69,15 +70,19 @@ def backup_verify(
 
 def restore(
     path: Path = typer.Argument(..., help="A backup folder."),
-    home: Path = typer.Option(..., "--home", help="The home to restore into (a new folder)."),
+    home: Optional[Path] = typer.Option(
+        None, "--home", help="The home to restore into (a new folder)."),
     force: bool = typer.Option(False, "--force", help="Replace a home that holds a workbench."),
+    database_url: Optional[str] = typer.Option(
+        None, "--database-url", help="A PostgreSQL backup: the database to restore into."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Restore a backup into a new home (checked against its manifest before anything moves)."""
     from workbench.ops.restore import restore as run_restore
+    from workbench.store.postgres.connection import redacted
 
     try:
-        report = run_restore(path, home, force)
+        report = run_restore(path, home, force, database_url, settings().pg_bin)
     except InvalidInput as exc:
         if force or "already holds" not in str(exc):
             raise
@@ -86,7 +91,8 @@ def restore(
         emit_json(report.to_dict())
         return
     rows = report.tables.get("messages", {}).get("rows", 0)
-    out.print(f"restored {path} into {home}: {rows} messages, {_mib(report.bytes)} in "
+    where = home if report.home is not None else redacted(database_url or "")
+    out.print(f"restored {path} into {where}: {rows} messages, {_mib(report.bytes)} in "
               f"{report.seconds:.2f} s", markup=False, highlight=False, soft_wrap=True)
 
 

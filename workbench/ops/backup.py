@@ -33,8 +33,10 @@ import duckdb
 
 from workbench.config import Settings
 from workbench.errors import BackupFailed, NotFound, StoreBusy
+from workbench.ops import pg_backup
 from workbench.search import snapshot as index_snapshot
 from workbench.store.connection import DuckDBFile
+from workbench.store.postgres import is_postgres_url
 from workbench.store.snapshot import copy_database
 
 log = logging.getLogger(__name__)
@@ -142,7 +144,8 @@ def remove_partials(folder: Path) -> list[str]:
 def take_backup(settings: Settings, folder: Path | None = None,
                 now: datetime | None = None) -> BackupReport:
     """Snapshot the home into a new backup under ``folder`` (default ``home/backups``)."""
-    if not settings.duckdb_path.is_file():
+    postgres = is_postgres_url(settings.database_url)
+    if not postgres and not settings.duckdb_path.is_file():
         raise NotFound(f"{settings.home}: no workbench database to back up")
     folder = Path(folder or default_folder(settings)).resolve()
     now = now or datetime.now(timezone.utc)
@@ -157,7 +160,8 @@ def take_backup(settings: Settings, folder: Path | None = None,
         partial = folder / f".{name}.partial"
         partial.mkdir()
         try:
-            report = _write(settings, partial, now, started)
+            fields = (pg_backup.write if postgres else _snapshot)(settings, partial, now, started)
+            report = _finish(settings, partial, now, started, fields)
             os.replace(partial, folder / name)
         except (OSError, duckdb.IOException) as exc:
             shutil.rmtree(partial, ignore_errors=True)
@@ -173,7 +177,8 @@ def take_backup(settings: Settings, folder: Path | None = None,
     return report
 
 
-def _write(settings: Settings, partial: Path, now: datetime, started: float) -> BackupReport:
+def _snapshot(settings: Settings, partial: Path, now: datetime, started: float) -> dict[str, Any]:
+    """Copy the DuckDB file and the index into ``partial``; the manifest's fields."""
     db = DuckDBFile(settings.duckdb_path, max(settings.lock_timeout_s, LOCK_WAIT_S))
     with db.session():
         locked = time.perf_counter()
@@ -187,19 +192,25 @@ def _write(settings: Settings, partial: Path, now: datetime, started: float) -> 
     index = index_snapshot.digests(partial / INDEX)
     for table, version in versions.items():
         index[table]["version"] = version
-    files = file_list(partial)
-    timings = {"lock_s": round(lock_s, 3), "database_s": round(database_s, 3),
-               "index_s": round(time.perf_counter() - started - database_s, 3)}
-    timings["total_s"] = round(time.perf_counter() - started, 3)
-    manifest = {
-        "format": FORMAT, "created_at": now.isoformat(), "home": str(settings.home.resolve()),
+    return {
         "duckdb_version": duckdb.__version__,
         "database": {"file": DATABASE, "tables": {k: v.to_dict() for k, v in tables.items()}},
         "index": {"folder": INDEX, "tables": index},
-        "files": files, "timings": timings,
+        "timings": {"lock_s": round(lock_s, 3), "database_s": round(database_s, 3),
+                    "index_s": round(time.perf_counter() - started - database_s, 3)},
     }
+
+
+def _finish(settings: Settings, partial: Path, now: datetime, started: float,
+            fields: dict[str, Any]) -> BackupReport:
+    """List and fsync the files, then write the manifest last, atomically: its presence is
+    what makes the folder a complete backup."""
+    files = file_list(partial)
+    timings = fields["timings"]
+    timings["total_s"] = round(time.perf_counter() - started, 3)
+    manifest = {"format": FORMAT, "created_at": now.isoformat(),
+                "home": str(settings.home.resolve()), **fields, "files": files}
     _fsync_tree(partial)
-    # Written last, and atomically: its presence is what makes the folder a complete backup.
     scratch = partial / f".{MANIFEST}.tmp"
     scratch.write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
     with scratch.open("rb") as handle:
@@ -207,7 +218,7 @@ def _write(settings: Settings, partial: Path, now: datetime, started: float) -> 
     os.replace(scratch, partial / MANIFEST)
     _fsync_tree(partial)
     return BackupReport(partial, manifest["created_at"], sum(f["bytes"] for f in files.values()),
-                        manifest["database"]["tables"], index, timings)
+                        manifest["database"]["tables"], manifest["index"]["tables"], timings)
 
 
 def backups(folder: Path) -> list[Path]:

@@ -19,6 +19,7 @@ from typing import Any
 import duckdb
 
 from workbench.errors import BackupFailed, BackupInvalid, HomeInUse, InvalidInput
+from workbench.ops import pg_backup
 from workbench.ops.backup import DATABASE, FORMAT, INDEX, MANIFEST, reason, sha256
 from workbench.search import snapshot as index_snapshot
 from workbench.store.snapshot import file_digests
@@ -62,7 +63,7 @@ def read_manifest(backup: Path) -> dict[str, Any]:
     if manifest.get("format") != FORMAT:
         raise BackupInvalid(f"{path}: backup format {manifest.get('format')!r}, "
                             f"this workbench reads {FORMAT}")
-    if DATABASE not in files or not isinstance(tables, dict):
+    if manifest["database"].get("file") not in files or not isinstance(tables, dict):
         raise BackupInvalid(f"{path}: the manifest lists no database")
     return manifest
 
@@ -94,12 +95,20 @@ def in_use(database: Path) -> bool:
     return False
 
 
-def restore(backup: Path, home: Path, force: bool = False) -> RestoreReport:
-    """Restore ``backup`` into ``home``; a home that already holds a workbench only when
-    ``force``, and never one another process has open."""
+def restore(backup: Path, home: Path | None, force: bool = False,
+            database_url: str | None = None, pg_bin: Path | None = None) -> RestoreReport:
+    """Restore ``backup`` into ``home`` (a PostgreSQL one into ``database_url``); a home that
+    already holds a workbench only when ``force``, and never one another process has open."""
     started = time.perf_counter()
-    backup, home = Path(backup), Path(home)
+    backup = Path(backup)
     manifest = read_manifest(backup)
+    if manifest.get("backend") == pg_backup.BACKEND:
+        size = check_files(backup, manifest)
+        tables = pg_backup.restore(backup, manifest, database_url, force, pg_bin)
+        return RestoreReport(backup, None, tables, {}, time.perf_counter() - started, size)
+    if home is None:
+        raise InvalidInput(f"{backup}: give the home to restore into (--home)")
+    home = Path(home)
     occupied = [name for name in _REPLACED if (home / name).exists()]
     if occupied and not force:
         raise InvalidInput(f"{home}: already holds a workbench ({occupied[0]})")
@@ -173,9 +182,17 @@ def _swap(staging: Path, home: Path) -> None:
             os.replace(staging / name, home / name)
 
 
-def verify(backup: Path) -> RestoreReport:
-    """Restore into a temporary home and compare every table's count and hash with the
-    manifest; the temporary home is removed afterwards."""
+def verify(backup: Path, database_url: str | None = None,
+           pg_bin: Path | None = None) -> RestoreReport:
+    """Restore into a temporary home (a PostgreSQL backup: a scratch database on the server of
+    ``database_url``) and compare every table's count and hash with the manifest; the
+    temporary home is removed afterwards."""
+    manifest = read_manifest(backup)
+    if manifest.get("backend") == pg_backup.BACKEND:
+        started = time.perf_counter()
+        size = check_files(backup, manifest)
+        tables = pg_backup.verify(Path(backup), manifest, database_url, pg_bin)
+        return RestoreReport(Path(backup), None, tables, {}, time.perf_counter() - started, size)
     with tempfile.TemporaryDirectory(prefix="workbench-verify-") as scratch:
         report = restore(backup, Path(scratch) / "home")
         report.home = None

@@ -6,6 +6,7 @@ and charts' data drawn from stored runs. Their scheduled execution lives in
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
@@ -16,8 +17,23 @@ if TYPE_CHECKING:
 
     from workbench.api import Workbench
 
+log = logging.getLogger(__name__)
+
 REPOSITORY = Path(__file__).resolve().parents[2]
 SAMPLES_DIR = REPOSITORY / "data" / "samples"
+
+
+def open_home(home: Path | str | None = None) -> "Workbench":
+    """The notebook's workbench, with the logging every entry point sets up: warnings in the
+    cell's output, JSON lines in ``home/logs/`` (a scheduled batch's kernels write there too)."""
+    from workbench.api import Workbench
+    from workbench.config import load_settings
+    from workbench.logs import configure_logging
+
+    config = load_settings() if home is None else load_settings(home=home)
+    configure_logging(config.home, slow_ms=config.slow_ms)
+    log.info("notebook kernel opened the home", extra={"event": "notebook"})
+    return Workbench.open(home)
 
 
 def ensure_history(wb: "Workbench", samples: Path = SAMPLES_DIR) -> list:
