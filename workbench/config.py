@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     llm_n_ctx: int = Field(4096, description="Context size of the embedded server")
     llm_startup_timeout_s: float = 60.0
     llm_gguf: Path | None = Field(None, description="Another GGUF for the embedded server")
+    llm_embedded: str = Field(
+        "smollm2-135m-instruct",
+        description="The packaged model the embedded server runs (workbench.chat.models); with "
+        "llm_gguf, the family whose chat layout that file uses")
     chat_k: int = Field(6, description="Memories retrieved per chat turn")
     server_model: str = Field(
         "workbench-memory", description="The model name the server's OpenAI-compatible API lists"

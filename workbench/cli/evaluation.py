@@ -221,6 +221,8 @@ def eval_answers(
     mode: list[str] = typer.Option(["model", "grounded", "extractive"], "--mode",
                                    help="model, grounded, extractive (repeat to choose)."),
     label: Optional[str] = typer.Option(None, "--label", help="A label to find the runs by."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1,
+                                        help="Only the set's first N questions (a slow model)."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Answer every question of an answer set, score each mode and store one run per mode:
@@ -231,7 +233,7 @@ def eval_answers(
     if unknown:
         fail(f"unknown mode {unknown[0]!r} (use {', '.join(MODES)})")
     runs = workbench().evals.answers(answer_set, workspace, k, label, mode,
-                                     progress=progress_printer())
+                                     progress=progress_printer(), limit=limit)
     if as_json:
         emit_json([{**r, "started_at": None} for r in runs])
         return
@@ -249,3 +251,21 @@ def eval_answers(
                       f"{m['tokens_per_s']:.0f}" if m["ttft_ms_p50"] is not None else "-")
     out.print(table)
     err.print(" · ".join(f"{r['mode']} run {r['id']}" for r in runs), highlight=False)
+
+
+@eval_app.command("locomo-answers")
+def eval_locomo_answers(
+    path: Path = typer.Argument(..., exists=True, dir_okay=False, help="LoCoMo JSON file."),
+    output: Path = typer.Argument(..., dir_okay=False, help="The answer set to write, NAME.vN.jsonl."),
+) -> None:
+    """Write an answer set from a LoCoMo file's QA (short answers found in their evidence turns;
+    each question in its sample's workspace): run it with ``eval answers --set``."""
+    import json
+
+    from workbench.evaluation.answers import locomo_answer_lines, read_answer_set
+
+    lines = locomo_answer_lines(path)
+    output.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines),
+                      encoding="utf-8")
+    answer_set = read_answer_set(output)
+    err.print(f"{output}: {len(answer_set.questions)} questions", highlight=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -175,15 +176,18 @@ class Evals:
 
     def answers(self, path: Path | str | None = None, workspace: str | None = None, k: int = 6,
                 label: str | None = None, modes: Iterable[str] = answer_eval.MODES,
-                llm: Any = None, progress: Progress = no_progress) -> list[dict[str, Any]]:
-        """Answer every question of an answer set (``path``: the bundled fixture set) with the
-        workbench's model (or ``llm``) and store one run per mode (see
-        :mod:`workbench.evaluation.answers`); returns the stored runs."""
+                llm: Any = None, progress: Progress = no_progress,
+                limit: int | None = None) -> list[dict[str, Any]]:
+        """Answer every question of an answer set (``path``: the bundled fixture set; ``limit``:
+        its first questions only) with the workbench's model (or ``llm``) and store one run per
+        mode (see :mod:`workbench.evaluation.answers`); returns the stored runs."""
         from workbench.chat.answer import Composer
         from workbench.chat.grounding import Grounder
         from workbench.evaluation.runs import code_version
 
         answer_set = answer_eval.read_answer_set(path or answer_eval.DEFAULT_SET)
+        if limit is not None:
+            answer_set = replace(answer_set, questions=answer_set.questions[:limit])
         modes = [m for m in answer_eval.MODES if m in set(modes)]
         space = workspace or self.settings.default_workspace
         answering = self._answering(answer_set, space, path or answer_eval.DEFAULT_SET)
@@ -193,8 +197,8 @@ class Evals:
         composer = Composer(grounder, lambda mid: self.store.messages.neighbours(mid, 1))
         self.search.index_pending()
 
-        def search(question: str):
-            return self.search.query(question, space, k).hits
+        def search(question: answer_eval.AnswerQuestion):
+            return self.search.query(question.question, question.workspace or space, k).hits
 
         started = time.perf_counter()
         rows = answer_eval.AnswerBench(search, client, composer, grounder, progress).run(
@@ -203,7 +207,8 @@ class Evals:
         stored = []
         for mode, results in rows.items():
             run = answer_eval.run_record(
-                answer_set, mode, results, workspace=space, label=label,
+                answer_set, mode, results, workspace=",".join(sorted(
+                    {q.workspace or space for q in answer_set.questions})), label=label,
                 model=client.model if client is not None and mode != "extractive" else "none",
                 retriever=self.settings.retriever, k=k, code_version=code_version(),
                 seconds=seconds)
@@ -213,16 +218,23 @@ class Evals:
 
     def _answering(self, answer_set, space: str, path) -> dict[str, set[str]]:
         """Each question's answering message ids, resolved in ``space``."""
-        wanted = [ref for q in answer_set.questions for ref in q.answers]
-        found: dict[str, str] = {}
-        for mid, source in self.store.messages.ids_for(space, wanted):
-            found[source] = found[mid] = mid
+        wanted: dict[str, list[str]] = {}
+        for q in answer_set.questions:
+            wanted.setdefault(q.workspace or space, []).extend(q.answers)
+        found: dict[str, dict[str, str]] = {}
+        for name, refs in wanted.items():
+            found[name] = {}
+            for mid, source in self.store.messages.ids_for(name, refs):
+                found[name][source] = found[name][mid] = mid
         out = {}
         for q in answer_set.questions:
-            ids = {found[ref] for ref in q.answers if ref in found or ref.lower() in found}
+            here = found[q.workspace or space]
+            ids = {here.get(ref) or here[ref.lower()] for ref in q.answers
+                   if ref in here or ref.lower() in here}
             if not ids:
                 raise InvalidInput(f"{path}: question {q.id!r}: none of its answering messages is in "
-                                   f"workspace {space!r} (import the exports the set was made on)")
+                                   f"workspace {q.workspace or space!r} (import the exports the set "
+                                   "was made on)")
             out[q.id] = ids
         return out
 

@@ -2,11 +2,13 @@
 only what the memories support?
 
 An answer set is a versioned JSONL file (``NAME.vN.jsonl``): per line ``id``, ``question``,
-``fact`` (strings, any of which a correct answer contains) and ``answers`` (the source or message
-ids of the messages that answer it). Each question is answered once by the model over the
-memories retrieved for it; the same generation is scored three ways (*modes*): ``model`` (the
-model's text and the citations it wrote), ``grounded`` (what the chat shows: supported sentences
-cited, else the extractive answer) and ``extractive`` (the quoted memory alone, no model).
+``fact`` (strings, any of which a correct answer contains), ``answers`` (the source or message
+ids of the messages that answer it) and, optionally, ``workspace`` (where those messages are,
+when not the workspace the run is given: a LoCoMo sample's own). Each question is answered once
+by the model over the memories retrieved for it; the same generation is scored three ways
+(*modes*): ``model`` (the model's text and the citations it wrote), ``grounded`` (what the chat
+shows: supported sentences cited, else the extractive answer) and ``extractive`` (the quoted
+memory alone, no model).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ MODES = ("model", "grounded", "extractive")
 _NAME = re.compile(r"^(?P<name>.+)\.v(?P<version>\d+)\.jsonl$")
 DEFAULT_SET = Path(__file__).resolve().parents[2] / "data" / "evalsets" / "answers" / "fixtures.v1.jsonl"
 _WRITTEN = re.compile(r"\[(\d{1,3})\]")
+_DIA_ID = re.compile(r"D\d+:\d+")
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ class AnswerQuestion:
     question: str
     fact: tuple[str, ...]
     answers: tuple[str, ...]
+    workspace: str | None = None
 
 
 @dataclass(frozen=True)
@@ -66,7 +70,8 @@ def read_answer_set(path: Path | str) -> AnswerSet:
             row = json.loads(line)
             fact = [row["fact"]] if isinstance(row["fact"], str) else list(row["fact"])
             question = AnswerQuestion(str(row["id"]), str(row["question"]),
-                                      tuple(map(str, fact)), tuple(map(str, row["answers"])))
+                                      tuple(map(str, fact)), tuple(map(str, row["answers"])),
+                                      str(row["workspace"]) if row.get("workspace") else None)
         except (ValueError, KeyError, TypeError) as exc:
             raise InvalidInput(f"{path}:{number}: not an answer-set line ({exc})") from exc
         if not question.fact or not question.answers:
@@ -109,7 +114,7 @@ def summary(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-Search = Callable[[str], list[Hit]]
+Search = Callable[[AnswerQuestion], list[Hit]]  # the memories retrieved for a question
 
 
 class AnswerBench:
@@ -132,7 +137,7 @@ class AnswerBench:
 
     def _answer(self, q: AnswerQuestion, answering: set[str], modes: Sequence[str]):
         started = time.perf_counter()
-        hits = self.search(q.question)
+        hits = self.search(q)
         retrieval_ms = (time.perf_counter() - started) * 1000
         rows: dict[str, dict[str, Any]] = {}
         text, stats, generation_ms = "", None, 0.0
@@ -183,3 +188,26 @@ def run_record(answer_set: AnswerSet, mode: str, rows: list[dict[str, Any]], **f
     return {"set_name": answer_set.name, "set_version": answer_set.version, "mode": mode,
             "prompt": PROMPT_VERSION, "questions": len(rows),
             "metrics": summary([r["metrics"] for r in rows]), **fields}
+
+
+def locomo_answer_lines(path: Path | str, categories: Sequence[int] = (1, 2, 4),
+                        max_words: int = 6) -> list[dict[str, Any]]:
+    """Answer-set lines built from a LoCoMo file's QA: the questions of ``categories`` (single-
+    and multi-hop, temporal) whose answer is short and found, as written, in its evidence turns,
+    so that "the answer contains the fact" is a fair test. The fact is the QA answer, the
+    answering messages are the evidence dia_ids, the workspace is the sample (as imported)."""
+    lines = []
+    for sample in json.loads(Path(path).read_text(encoding="utf-8")):
+        turns = {str(t.get("dia_id")): str(t.get("text") or "")
+                 for value in sample.get("conversation", {}).values() if isinstance(value, list)
+                 for t in value if isinstance(t, dict)}
+        for number, qa in enumerate(sample.get("qa", [])):
+            fact = str(qa.get("answer", "")).strip()
+            evidence = sorted({m for e in qa.get("evidence", []) for m in _DIA_ID.findall(str(e))})
+            said = " ".join(turns.get(e, "") for e in evidence)
+            if (qa.get("category") in categories and evidence and fact
+                    and len(fact.split()) <= max_words and contains_fact(said, [fact])):
+                lines.append({"id": f"{sample['sample_id']}#{number}", "question": qa["question"],
+                              "fact": [fact], "answers": evidence,
+                              "workspace": str(sample["sample_id"])})
+    return lines
