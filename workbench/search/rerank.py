@@ -152,3 +152,72 @@ def _alike(a: frozenset[str], b: frozenset[str], similarity: float) -> bool:
     the larger, so a size test spares most intersections."""
     small, large = (len(a), len(b)) if len(a) <= len(b) else (len(b), len(a))
     return small / large >= similarity and len(a & b) / len(a | b) >= similarity
+
+
+_SUFFIX = re.compile(r"(?:ies|ing|ed|es|s)$")
+
+
+def _stem(word: str) -> str:
+    """A crude English stem, enough for "camped"/"camping" or "pets"/"pet" to meet."""
+    return _SUFFIX.sub("", word) if len(word) > 4 else word
+
+
+def aspects_of_query(query: str, stop: frozenset[str]) -> list[str]:
+    return list(dict.fromkeys(_stem(w) for w in _WORD.findall(query.lower())
+                              if w not in stop and not w.isdigit() and len(w) > 2))
+
+
+def cover(candidates: list[Candidate], aspects: list[str], unit: float, weight: float,
+          pool: int = 30) -> list[Candidate]:
+    """xQuAD (Santos et al. 2010) over the query's content words: each pick among the top
+    ``pool`` earns, besides its own score, ``weight`` first places shared among the query's
+    words it holds (its text or its speaker's name) that no turn picked before held, so that a
+    question over several things ("what do Jon and Gina both …") is not answered by turns about
+    one of them only. A turn covering nothing new keeps its own score."""
+    if len(aspects) < 2:
+        return candidates
+    top = candidates[:pool]
+    held = [{_stem(w) for w in _WORD.findall(f"{c[1].get('text') or ''} {c[1].get('speaker') or ''}"
+                                             .lower())} & set(aspects) for c in top]
+    covered: set[str] = set()
+    order: list[int] = []
+    left = list(range(len(top)))
+    while left:
+        def gain(i: int) -> float:
+            return top[i][0] + weight * unit * len(held[i] - covered) / len(aspects)
+        best = max(left, key=gain)
+        order.append(best)
+        left.remove(best)
+        covered |= held[best]
+    return [top[i] for i in order] + candidates[pool:]
+
+
+def spread_sessions(candidates: list[Candidate], weight: float, pool: int = 30) -> list[Candidate]:
+    """xQuAD with a conversation (a session) as the aspect: a conversation's share of the
+    candidates' scores is its probability, each turn its share of that, and a pick that comes
+    from a conversation already picked from gains less (``weight`` is xQuAD's lambda). Several
+    turns of one session are often one piece of evidence said twice; a question whose evidence
+    is spread over sessions needs them all."""
+    top = candidates[:pool]
+    if len(top) < 2:
+        return candidates
+    best = top[0][0] or 1.0
+    relevance = [max(c[0], 0.0) / best for c in top]
+    mass: dict[str, float] = {}
+    for c, r in zip(top, relevance):
+        mass[c[1]["conversation_id"]] = mass.get(c[1]["conversation_id"], 0.0) + r
+    total = sum(mass.values()) or 1.0
+    unmet = {a: 1.0 for a in mass}  # the chance that nothing picked so far satisfies the aspect
+    order: list[int] = []
+    left = list(range(len(top)))
+    while left:
+        def gain(i: int) -> float:
+            a = top[i][1]["conversation_id"]
+            share = relevance[i] / (mass[a] or 1.0)
+            return (1 - weight) * relevance[i] + weight * (mass[a] / total) * share * unmet[a]
+        pick = max(left, key=gain)
+        order.append(pick)
+        left.remove(pick)
+        a = top[pick][1]["conversation_id"]
+        unmet[a] *= 1 - relevance[pick] / (mass[a] or 1.0)
+    return [top[i] for i in order] + candidates[pool:]
