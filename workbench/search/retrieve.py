@@ -8,6 +8,7 @@ diversity, and returns message-level hits: chunks of one message are merged into
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import time
@@ -20,7 +21,7 @@ import numpy as np
 
 from workbench.embeddings.model import Embedder
 from workbench.errors import InvalidInput
-from workbench.search import feedback, rerank
+from workbench.search import rerank
 from workbench.search.protocol import Filters, Index
 from workbench.text.timeparse import parse_time_range, strip_time_phrase
 
@@ -47,15 +48,10 @@ class RetrieverConfig:
     answer_weight: float = 0.0  # "how did we fix …": share of a question's score its reply takes
     latest_weight: float = 0.0  # "what did I finally decide": first places for the newest match
     collapse: bool = False  # near-identical turns share one slot
-    # v5 steps (see workbench.search.feedback): a second full-text pass with the words of the
-    # first pass's best turns, sharing the full-text weight with the first.
-    feedback_terms: int = 0
-    feedback_docs: int = 10
-    feedback_weight: float = 0.5
-    feedback_replace: bool = True  # the second pass takes its share from the first's weight
-    strip_names: bool = False  # the second pass leaves out the participants' names
-    aspect_weight: float = 0.0  # first places for covering a query word no pick held before
-    session_lambda: float = 0.0  # xQuAD's lambda with sessions as the aspects
+    # v5: a participant's name in the question finds their turns through the speaker lift, not
+    # as a word: in a dialogue a name in a turn mostly addresses the *other* person ("Wow,
+    # Melanie!"), so as a full-text word it finds the wrong speaker's turns.
+    names_by_speaker: bool = False
 
     def params(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k != "name"}
@@ -79,6 +75,11 @@ RETRIEVERS: dict[str, RetrieverConfig] = {
     "hybrid-rrf.v4": RetrieverConfig("hybrid-rrf.v4", **_V2, speaker_weight=1.0, event_dates=True,
                                      when_weight=0.5, answer_weight=0.5, latest_weight=1.0,
                                      collapse=True),
+    # v5: v4, and the full-text half searches the question without the participants' names
+    # it holds (a rule, no parameter).
+    "hybrid-rrf.v5": RetrieverConfig("hybrid-rrf.v5", **_V2, speaker_weight=1.0, event_dates=True,
+                                     when_weight=0.5, answer_weight=0.5, latest_weight=1.0,
+                                     collapse=True, names_by_speaker=True),
     "vector.v1": RetrieverConfig("vector.v1", text_weight=0.0),
     "bm25.v1": RetrieverConfig("bm25.v1", vector_weight=0.0),
 }
@@ -211,23 +212,14 @@ class Retriever:
                 )
             timings["vector"] = (time.perf_counter() - t) * 1000
         text_rows = lexical.result() if lexical is not None else []
+        if config.names_by_speaker and text_rows:
+            text_rows = self._without_names(mirror, text_query, vector_rows, text_rows, filters,
+                                            candidates, want_vectors, timings)
         if excluded:
             vector_rows = [r for r in vector_rows if r["message_id"] not in excluded]
             text_rows = [r for r in text_rows if r["message_id"] not in excluded]
-        lists = [(config.vector_weight, vector_rows), (config.text_weight, text_rows)]
-        merged = _merge_by_message(self._fuse(text_query, lists, now, window))
-        if (config.feedback_terms > 0 or config.strip_names) and config.text_weight > 0 and merged:
-            t = time.perf_counter()
-            more = self._feedback_rows(mirror, text_query, merged, filters, candidates,
-                                       want_vectors)
-            more = [r for r in more if r["message_id"] not in excluded]
-            share = config.text_weight * config.feedback_weight
-            if config.feedback_replace:
-                lists = [lists[0], (config.text_weight - share, text_rows), (share, more)]
-            else:
-                lists = [lists[0], (config.text_weight, text_rows), (share, more)]
-            merged = _merge_by_message(self._fuse(text_query, lists, now, window))
-            timings["feedback"] = (time.perf_counter() - t) * 1000
+        fused = self._fuse(text_query, vector_rows, text_rows, now, window)
+        merged = _merge_by_message(fused)
         if config.neighbour_weight > 0:
             merged = _smooth(merged, config.neighbour_weight)
         hits = self._hits(*self._rerank(query, merged, window, k), k)
@@ -275,46 +267,37 @@ class Retriever:
         if (config.latest_weight > 0 and window is None and not when and not rerank.asks_since(query)
                 and rerank.asks_for_current_state(query)):
             merged = rerank.prefer_latest(merged, unit, config.latest_weight)
-        duplicates: dict[str, list[str]] = {}
         if config.collapse:
-            merged, duplicates = rerank.collapse_duplicates(merged, max(k * 3, 30))
-        if config.aspect_weight > 0:
-            aspects = rerank.aspects_of_query(query, feedback.stopwords())
-            merged = rerank.cover(merged, aspects, unit, config.aspect_weight)
-        if config.session_lambda > 0:
-            merged = rerank.spread_sessions(merged, config.session_lambda)
-        return merged, duplicates
+            return rerank.collapse_duplicates(merged, max(k * 3, 30))
+        return merged, {}
+
+    def _without_names(self, mirror, query: str, vector_rows: list[dict], text_rows: list[dict],
+                       filters: Filters, limit: int, vectors: bool, timings: dict[str, float]
+                       ) -> list[dict]:
+        """The full-text matches again, for the question without the names of the participants
+        it names (known from the candidates' speakers, hence a second pass, taken only then);
+        the first pass's when nothing else is left."""
+        names = {_WORDS.findall(s.lower())[0]
+                 for s in _named_speakers(query, itertools.chain(vector_rows, text_rows))}
+        words = [w for w in query.split() if (_WORDS.findall(w.lower()) or [""])[0] not in names]
+        if not names or not words:
+            return text_rows
+        started = time.perf_counter()
+        rows = self._text_rows(mirror, " ".join(words), filters, limit, vectors)
+        timings["names"] = (time.perf_counter() - started) * 1000
+        return rows
 
     def _text_rows(self, mirror, query: str, filters: Filters, limit: int, vectors: bool):
         if mirror is None:
             return self.index.search_text(query, filters, limit, vectors)
         return mirror.rows_of(self.index.search_text_ids(query, filters, limit))
 
-    def _feedback_rows(self, mirror, query: str, merged: list[Merged], filters: Filters,
-                       limit: int, vectors: bool) -> list[dict]:
-        """The full-text matches of the query with the first pass's feedback words added."""
-        config = self.config
-        ranked = [(m[0], m[1].get("text") or "") for m in merged[:config.feedback_docs]]
-        words = feedback.expansion_terms(query, ranked, [m[1].get("text") or "" for m in merged],
-                                         config.feedback_docs, config.feedback_terms
-                                         ) if config.feedback_terms else []
-        if config.strip_names:
-            names = {w for s in _named_speakers(query, [m[1] for m in merged[:50]])
-                     for w in _WORDS.findall(s.lower())[:1]}
-            query = " ".join(w for w in query.split()
-                             if (_WORDS.findall(w.lower()) or [""])[0] not in names)
-            if not names and not words:
-                return []
-        elif not words:
-            return []
-        return self._text_rows(mirror, f"{query} {' '.join(words)}", filters, limit, vectors)
-
-    def _fuse(self, query: str, lists: list[tuple[float, list[dict]]], now: datetime | None,
-              window):
+    def _fuse(self, query: str, vector_rows: list[dict], text_rows: list[dict],
+              now: datetime | None, window):
         config = self.config
         scores: dict[str, float] = {}
         rows: dict[str, dict] = {}
-        for weight, ranked in lists:
+        for weight, ranked in ((config.vector_weight, vector_rows), (config.text_weight, text_rows)):
             for rank, row in enumerate(ranked):
                 scores[row["chunk_id"]] = scores.get(row["chunk_id"], 0.0) + weight / (
                     config.rrf_k + rank + 1
