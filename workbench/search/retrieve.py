@@ -8,6 +8,7 @@ diversity, and returns message-level hits: chunks of one message are merged into
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import time
@@ -47,6 +48,10 @@ class RetrieverConfig:
     answer_weight: float = 0.0  # "how did we fix …": share of a question's score its reply takes
     latest_weight: float = 0.0  # "what did I finally decide": first places for the newest match
     collapse: bool = False  # near-identical turns share one slot
+    # v5: a participant's name in the question finds their turns through the speaker lift, not
+    # as a word: in a dialogue a name in a turn mostly addresses the *other* person ("Wow,
+    # Melanie!"), so as a full-text word it finds the wrong speaker's turns.
+    names_by_speaker: bool = False
 
     def params(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k != "name"}
@@ -70,6 +75,11 @@ RETRIEVERS: dict[str, RetrieverConfig] = {
     "hybrid-rrf.v4": RetrieverConfig("hybrid-rrf.v4", **_V2, speaker_weight=1.0, event_dates=True,
                                      when_weight=0.5, answer_weight=0.5, latest_weight=1.0,
                                      collapse=True),
+    # v5: v4, and the full-text half searches the question without the participants' names
+    # it holds (a rule, no parameter).
+    "hybrid-rrf.v5": RetrieverConfig("hybrid-rrf.v5", **_V2, speaker_weight=1.0, event_dates=True,
+                                     when_weight=0.5, answer_weight=0.5, latest_weight=1.0,
+                                     collapse=True, names_by_speaker=True),
     "vector.v1": RetrieverConfig("vector.v1", text_weight=0.0),
     "bm25.v1": RetrieverConfig("bm25.v1", vector_weight=0.0),
 }
@@ -202,6 +212,9 @@ class Retriever:
                 )
             timings["vector"] = (time.perf_counter() - t) * 1000
         text_rows = lexical.result() if lexical is not None else []
+        if config.names_by_speaker and text_rows:
+            text_rows = self._without_names(mirror, text_query, vector_rows, text_rows, filters,
+                                            candidates, want_vectors, timings)
         if excluded:
             vector_rows = [r for r in vector_rows if r["message_id"] not in excluded]
             text_rows = [r for r in text_rows if r["message_id"] not in excluded]
@@ -257,6 +270,22 @@ class Retriever:
         if config.collapse:
             return rerank.collapse_duplicates(merged, max(k * 3, 30))
         return merged, {}
+
+    def _without_names(self, mirror, query: str, vector_rows: list[dict], text_rows: list[dict],
+                       filters: Filters, limit: int, vectors: bool, timings: dict[str, float]
+                       ) -> list[dict]:
+        """The full-text matches again, for the question without the names of the participants
+        it names (known from the candidates' speakers, hence a second pass, taken only then);
+        the first pass's when nothing else is left."""
+        names = {_WORDS.findall(s.lower())[0]
+                 for s in _named_speakers(query, itertools.chain(vector_rows, text_rows))}
+        words = [w for w in query.split() if (_WORDS.findall(w.lower()) or [""])[0] not in names]
+        if not names or not words:
+            return text_rows
+        started = time.perf_counter()
+        rows = self._text_rows(mirror, " ".join(words), filters, limit, vectors)
+        timings["names"] = (time.perf_counter() - started) * 1000
+        return rows
 
     def _text_rows(self, mirror, query: str, filters: Filters, limit: int, vectors: bool):
         if mirror is None:
