@@ -22,7 +22,7 @@ from workbench.importers import Source
 from workbench.importers.reading import Limits, Refused
 from workbench.importers.scrub import Scrubber
 from workbench.importers.spool import SpooledFile
-from workbench.text.clean import Cleaner
+from workbench.text.clean import Cleaner, detect_language, normalise
 from workbench.records import ConversationRecord, ImportResult, Reading, batched
 from workbench.store import Store
 
@@ -119,16 +119,20 @@ def clean(conversations: list[ConversationRecord], cleaner: Cleaner) -> None:
     is stored or indexed is redacted too (see ``redact_fields``).
     """
     messages = [m for c in conversations for m in c.messages]
+    if not cleaner.redact:
+        # The language is all an import keeps without redaction: spaCy's sentences are for
+        # chunking, which reads the stored text later, so spaCy need not load (0.3 GB) here.
+        for message in messages:
+            message.language = detect_language(normalise(message.content))
+        return
     for start in range(0, len(messages), 2048):
         batch = messages[start : start + 2048]
         for message, cleaned in zip(batch, cleaner.clean([m.content for m in batch])):
             message.language = cleaned.language
-            if cleaner.redact:
-                message.content = cleaned.text
-                if cleaned.pii:
-                    message.metadata = {**message.metadata, "pii": cleaned.pii}
-    if cleaner.redact:
-        redact_fields(conversations, cleaner)
+            message.content = cleaned.text
+            if cleaned.pii:
+                message.metadata = {**message.metadata, "pii": cleaned.pii}
+    redact_fields(conversations, cleaner)
 
 
 def redact_fields(conversations: list[ConversationRecord], cleaner: Cleaner) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -21,6 +22,8 @@ log = logging.getLogger(__name__)
 # disk, a read-only folder, "resources exhausted"), memory, a store kept busy. Each leaves
 # the ledger's chunks pending, so the next indexing picks them up.
 INDEXING_FAILURES = (OSError, RuntimeError, MemoryError, WorkbenchError)
+# LanceDB's messages end with the place in its Rust source that raised them.
+_RUST_PLACE = re.compile(r",? \S+\.rs:\d+:\d+")
 
 
 class Imports:
@@ -61,9 +64,10 @@ class Imports:
 
 
 def _not_indexed(results: list[ImportResult], exc: BaseException) -> None:
-    # The traceback goes to the log: a bug among these exceptions is not lost in one line.
-    log.error("indexing after an import failed", exc_info=exc)
-    problem = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+    # The traceback goes to the home's log (INFO: not the terminal, where the error line is
+    # enough), so that a bug among these exceptions is not lost in one line.
+    log.info("indexing after an import failed", exc_info=exc)
+    problem = _RUST_PLACE.sub("", " ".join(f"{type(exc).__name__}: {exc}".split()))[:300]
     for result in results:
         if result.status == "done":
             result.status = "not_indexed"
