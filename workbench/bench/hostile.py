@@ -176,6 +176,7 @@ def run_hostile_benchmark(folder: Path, export_bytes: int = 200_000_000,
               for name, (path, _) in bad.items()]
     rows = []
     for number, case in enumerate(cases):
-        home = folder / f"home-{number}"
-        rows.append(measure(case, home))
+        row = measure(case, folder / f"home-{number}")
+        row["error"] = row["error"].replace(f"{folder}/", "")  # the table names files, not tmp
+        rows.append(row)
     return rows
