@@ -234,10 +234,12 @@ def cli(home: Path) -> Cli:
     return Cli(home)
 
 
-def run_workbench(home: Path, *args: str, **kwargs) -> subprocess.CompletedProcess:
-    """The installed command in a real process (for exit codes, stderr and kill tests)."""
+def run_workbench(home: Path, *args: str, prefix: tuple[str, ...] | list[str] = (),
+                  **kwargs) -> subprocess.CompletedProcess:
+    """The installed command in a real process (for exit codes, stderr and kill tests);
+    ``prefix`` runs it under another command (``unshare``, for a read-only mount)."""
     env = {**os.environ, "WORKBENCH_HOME": str(home)}
     return subprocess.run(
-        [sys.executable, "-m", "workbench.cli", *map(str, args)],
+        [*prefix, sys.executable, "-m", "workbench.cli", *map(str, args)],
         env=env, capture_output=True, text=True, timeout=300, **kwargs,
     )

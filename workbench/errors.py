@@ -134,3 +134,11 @@ class StoreUnavailable(WorkbenchError, RuntimeError):
 
     code = "store_unavailable"
     status = 503
+
+
+class StoreNotWritable(WorkbenchError):
+    """The home's database cannot be opened for writing (a read-only file system, no write
+    permission); commands that only read still work."""
+
+    code = "store_not_writable"
+    status = 503

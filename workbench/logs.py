@@ -86,6 +86,13 @@ class _HomeFile(logging.handlers.RotatingFileHandler):
         Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
         return super()._open()
 
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        # A home a reader may not write to (read-only) keeps no log: the record is dropped
+        # rather than printed to stderr with a traceback after every slow operation.
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handleError(record)
+
 
 def configure_logging(home: Path | str | None, terminal_level: str | None = None,
                       slow_ms: float | None = None, rotate_bytes: int = ROTATE_BYTES,

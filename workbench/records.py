@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 ROLES = ("system", "user", "assistant", "tool")
 
@@ -62,6 +62,42 @@ class ParsedFile:
     @property
     def message_count(self) -> int:
         return sum(len(c.messages) for c in self.conversations)
+
+    def batches(self, messages: int) -> Iterator[list[ConversationRecord]]:
+        """What a store writes: one copy per source id (the last one, as a newer export's
+        copy replaces an older one), whole conversations about ``messages`` at a time."""
+        latest = {c.source_id: c for c in self.conversations}
+        return batched(latest.values(), messages)
+
+    def workspaces(self, default: str) -> set[str]:
+        return {c.workspace or default for c in self.conversations}
+
+
+@dataclass
+class Reading:
+    """A file being read: its conversations one at a time, in file order, so that a big export
+    is never held whole. ``warnings`` and ``workspace_metadata`` are complete once
+    ``conversations`` is exhausted; a source id read again replaces its earlier copy."""
+
+    format: str
+    conversations: Iterator[ConversationRecord]
+    warnings: list[str] = field(default_factory=list)
+    workspace_metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def batched(records: Iterable[ConversationRecord],
+            messages: int) -> Iterator[list[ConversationRecord]]:
+    """Whole conversations, about ``messages`` messages at a time."""
+    batch: list[ConversationRecord] = []
+    size = 0
+    for record in records:
+        batch.append(record)
+        size += len(record.messages)
+        if size >= messages:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
 
 
 def _iso(moment: datetime | None) -> str | None:

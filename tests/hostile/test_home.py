@@ -12,6 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from blocked import read_only
 from conftest import FIXTURES, copy_home, run_workbench
 from workbench.home import exposed, make_private, tighten
 from workbench.store import DuckDBStore
@@ -31,14 +32,16 @@ def _listing(home: Path) -> dict[str, tuple[int, int]]:
     return {str(p): (p.stat().st_size, p.stat().st_mtime_ns) for p in [home, *home.rglob("*")]}
 
 
-def _run_readers(home: Path) -> list[subprocess.CompletedProcess]:
+def _run_readers(home: Path, prefix: list[str] | None = None) -> list[subprocess.CompletedProcess]:
     """Every read-only command once; a conversation's show and export too."""
-    listed = run_workbench(home, "conversations", "list", "--json")
+    prefix = prefix or []
+    listed = run_workbench(home, "conversations", "list", "--json", prefix=prefix)
     assert listed.returncode == 0, listed.stderr
     first = json.loads(listed.stdout)[0]["id"]
-    runs = [run_workbench(home, *args) for args in READERS]
-    runs += [run_workbench(home, "conversations", "show", first),
-             run_workbench(home, "conversations", "export", first, "--format", "json")]
+    runs = [run_workbench(home, *args, prefix=prefix) for args in READERS]
+    runs += [run_workbench(home, "conversations", "show", first, prefix=prefix),
+             run_workbench(home, "conversations", "export", first, "--format", "json",
+                           prefix=prefix)]
     for proc in runs:
         assert proc.returncode == 0 and "Traceback" not in proc.stderr, (proc.args, proc.stderr)
     return runs
@@ -82,14 +85,16 @@ def test_permissions_finds_and_fixes_an_exposed_home(tmp_path, indexed_home):
 
 
 def test_readers_write_nothing_to_a_read_only_home(tmp_path, indexed_home):
+    """Read-only for real: as root (whom modes do not stop) a read-only mount of the home."""
     home = copy_home(indexed_home, tmp_path / "home")
-    subprocess.run(["chmod", "-R", "a-w", str(home)], check=True)
     before = _listing(home)
-    try:
-        _run_readers(home)
-        assert _listing(home) == before
-    finally:
-        subprocess.run(["chmod", "-R", "u+w", str(home)], check=True)
+    with read_only(home) as prefix:
+        _run_readers(home, prefix)
+        writer = run_workbench(home, "ingest", FIXTURES / "chatgpt_branches.json", prefix=prefix)
+    assert writer.returncode == 1 and "Traceback" not in writer.stderr, writer.stderr
+    [line] = writer.stderr.strip().splitlines()
+    assert line.startswith("error: ") and "read-only" in line.lower(), line
+    assert _listing(home) == before
 
 
 HOLDER = """

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import random
 import uuid
+from pathlib import Path
 from typing import Any
 
 _TOPICS = {
@@ -24,45 +26,60 @@ def sentence(rng: random.Random, words: list[str], length: int) -> str:
 def chatgpt_export(messages: int, per_conversation: int = 100, seed: int = 0) -> list[dict[str, Any]]:
     """A ChatGPT ``conversations.json`` with about ``messages`` user/assistant turns, linear trees."""
     rng = random.Random(seed)
-    conversations = []
+    return [_chatgpt_conversation(rng, c, per_conversation)
+            for c in range(max(1, messages // per_conversation))]
+
+
+def write_chatgpt_export(path: Path, size: int, per_conversation: int = 100, seed: int = 0) -> int:
+    """Write a ChatGPT export of at least ``size`` bytes to ``path``, a conversation at a time
+    (a 200 MB export never in memory); the number of messages it holds."""
+    rng = random.Random(seed)
+    written = count = 0
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write("[")
+        while written < size or count == 0:
+            text = json.dumps(_chatgpt_conversation(rng, count, per_conversation))
+            written += handle.write(("," if count else "") + text)
+            count += 1
+        handle.write("]")
+    return count * per_conversation
+
+
+def _chatgpt_conversation(rng: random.Random, c: int, per_conversation: int) -> dict[str, Any]:
     start = 1_700_000_000.0
-    for c in range(max(1, messages // per_conversation)):
-        topic = rng.choice(sorted(_TOPICS))
-        words = _TOPICS[topic].split()
-        root = str(uuid.UUID(int=rng.getrandbits(128)))
-        mapping = {root: {"id": root, "message": None, "parent": None, "children": []}}
-        parent = root
-        created = start + c * 3600.0
-        for i in range(per_conversation):
-            node = str(uuid.UUID(int=rng.getrandbits(128)))
-            role = "user" if i % 2 == 0 else "assistant"
-            text = " ".join(sentence(rng, words, rng.randint(6, 18)) for _ in range(rng.randint(1, 4)))
-            mapping[node] = {
+    topic = rng.choice(sorted(_TOPICS))
+    words = _TOPICS[topic].split()
+    root = str(uuid.UUID(int=rng.getrandbits(128)))
+    mapping = {root: {"id": root, "message": None, "parent": None, "children": []}}
+    parent = root
+    created = start + c * 3600.0
+    for i in range(per_conversation):
+        node = str(uuid.UUID(int=rng.getrandbits(128)))
+        role = "user" if i % 2 == 0 else "assistant"
+        text = " ".join(sentence(rng, words, rng.randint(6, 18)) for _ in range(rng.randint(1, 4)))
+        mapping[node] = {
+            "id": node,
+            "message": {
                 "id": node,
-                "message": {
-                    "id": node,
-                    "author": {"role": role, "name": None, "metadata": {}},
-                    "create_time": created + i * 30.0,
-                    "content": {"content_type": "text", "parts": [text]},
-                    "status": "finished_successfully",
-                    "metadata": {},
-                },
-                "parent": parent,
-                "children": [],
-            }
-            mapping[parent]["children"].append(node)
-            parent = node
-        conversations.append(
-            {
-                "title": f"{topic} #{c}",
-                "create_time": created,
-                "update_time": created + per_conversation * 30.0,
-                "mapping": mapping,
-                "current_node": parent,
-                "conversation_id": str(uuid.UUID(int=rng.getrandbits(128))),
-            }
-        )
-    return conversations
+                "author": {"role": role, "name": None, "metadata": {}},
+                "create_time": created + i * 30.0,
+                "content": {"content_type": "text", "parts": [text]},
+                "status": "finished_successfully",
+                "metadata": {},
+            },
+            "parent": parent,
+            "children": [],
+        }
+        mapping[parent]["children"].append(node)
+        parent = node
+    return {
+        "title": f"{topic} #{c}",
+        "create_time": created,
+        "update_time": created + per_conversation * 30.0,
+        "mapping": mapping,
+        "current_node": parent,
+        "conversation_id": str(uuid.UUID(int=rng.getrandbits(128))),
+    }
 
 
 def real_sentences() -> list[str]:

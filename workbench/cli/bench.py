@@ -218,3 +218,40 @@ def bench_backup(
         table.add_row(name, value)
     out.print(table)
     err.print(f"results stored in {save_results(config, 'backup', [row])}")
+
+
+@bench_app.command("hostile")
+def bench_hostile(
+    export_mb: float = typer.Option(200, "--export-mb", help="Size of the generated ChatGPT "
+                                    "export (MB)."),
+    bomb_mib: int = typer.Option(1024, "--bomb-mib", help="What the zip of zeros inflates to."),
+    folder: Optional[Path] = typer.Option(
+        None, "--folder", help="Where the files and homes go (default: a temporary folder; it "
+        "needs about 4 × the export plus the inflated zip)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON."),
+) -> None:
+    """Hostile and huge input, each imported by `workbench ingest` in its own process into a
+    fresh home (indexing off): exit status, error line, time and peak RSS per case."""
+    import tempfile
+
+    from workbench.bench.hostile import run_hostile_benchmark
+    from workbench.bench.ingest import save_results
+    from workbench.cli.common import emit_json
+
+    config = settings()
+    with tempfile.TemporaryDirectory(dir=folder, prefix="workbench-hostile-") as tmp:
+        rows = run_hostile_benchmark(Path(tmp), int(export_mb * 1e6), bomb_mib << 20)
+    saved = save_results(config, "hostile", rows)
+    if as_json:
+        emit_json(rows)
+    else:
+        table = Table(title="hostile input: `workbench ingest` per case (indexing off)")
+        for column in ("case", "rc", "error line", "s", "peak RSS MB"):
+            table.add_column(column, justify="right" if column in {"rc", "s", "peak RSS MB"}
+                             else "left", overflow="fold")
+        for row in rows:
+            line = row["error"] + (" + TRACEBACK" if row["traceback"] else "")
+            table.add_row(row["case"], str(row["rc"]), line, f"{row['seconds']:.1f}",
+                          f"{row['peak_rss_mb']:,.0f}")
+        out.print(table)
+    err.print(f"results stored in {saved}")

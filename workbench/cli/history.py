@@ -52,11 +52,12 @@ def _print_import_summary(results: list) -> None:
     for column in ("conv +", "conv ~", "msgs +", "msgs =", "warn", "sec"):
         table.add_column(column, justify="right")
     for r in results:
-        if r.status != "done":  # its error line follows the table
+        if r.status == "rejected":  # its error line follows the table
             table.add_row(Path(r.path).name, r.status, *[""] * 6)
             continue
+        stored = r.format if r.status == "done" else f"{r.format}, {r.status.replace('_', ' ')}"
         table.add_row(
-            Path(r.path).name, r.format, str(r.conversations_added), str(r.conversations_updated),
+            Path(r.path).name, stored, str(r.conversations_added), str(r.conversations_updated),
             str(r.messages_added), str(r.messages_skipped), str(len(r.warnings)), f"{r.seconds:.2f}",
         )
     out.print(table)
@@ -99,12 +100,14 @@ def maintain(
     chunker: Optional[str] = typer.Option(None, "--chunker"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Fold the chat's appends into the indexes; rebuild the vector index if it is in too many
-    pieces (an import's indexing does this too; the scheduled evaluation runs it first)."""
+    """Index what the store holds that the index lacks (an import whose indexing failed), fold
+    the chat's appends into the indexes, rebuild the vector index if it is in too many pieces
+    (an import's indexing does this too; the scheduled evaluation runs it first)."""
     report = workbench().search.maintain(chunker)
     if as_json:
         emit_json(report.to_dict())
         return
-    out.print(f"{report.rows} rows; vector index in {report.pieces_before} → "
+    indexed = f"{report.chunks_indexed} chunks indexed; " if report.chunks_indexed else ""
+    out.print(f"{indexed}{report.rows} rows; vector index in {report.pieces_before} → "
               f"{report.pieces_after} pieces{' (rebuilt)' if report.rebuilt else ''}; "
               f"{report.seconds:.1f} s")

@@ -140,9 +140,13 @@ class Search:
                           conversation_id, workspace, title, messages, new)
 
     def maintain(self, chunker: str | None = None) -> Upkeep:
-        """Fold appended rows into the indexes and rebuild the vector index in one piece if it
+        """Index what the store holds that the index lacks (an import whose indexing failed),
+        fold appended rows into the indexes and rebuild the vector index in one piece if it
         has too many: what an import's indexing does, for a home that only chats."""
-        return self.index(chunker).maintain()
+        indexed = self.index_pending(chunker).chunks_embedded
+        upkeep = self.index(chunker).maintain()
+        upkeep.chunks_indexed = indexed
+        return upkeep
 
     def close(self) -> None:
         """Forget the opened indexes (their upkeep is synchronous: nothing runs behind them)."""

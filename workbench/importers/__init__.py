@@ -1,5 +1,9 @@
 """Importers: one module per export format, each pure (file → ``ParsedFile``), plus ``detect``.
 
+``read`` gives a file's conversations one at a time (``Reading``): the formats whose exports
+grow big (ChatGPT, Claude, Open WebUI) offer a ``read`` of their own that streams a big JSON
+array item by item; the others are parsed whole and handed out from the list.
+
 Formats are tried in registry order; the first whose ``sniff`` accepts the content wins, so the
 more specific formats come first. Zip archives are opened here and their members parsed by the
 format that recognises them (ChatGPT's 2026 export splits conversations over many JSON files).
@@ -9,9 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
-from workbench.records import ConversationRecord, ParsedFile
+from workbench.records import ConversationRecord, ParsedFile, Reading
 from workbench.importers import chatgpt, claude, generic, legacy, locomo, openwebui, sharegpt
 from workbench.errors import ImportRejected
 from workbench.importers.base import Source
@@ -23,10 +27,23 @@ class Format:
     description: str
     sniff: Callable[[Source], bool]
     parse: Callable[[Source], ParsedFile]
+    # Conversations one at a time, the file's warnings appended to the list as they are met.
+    stream: Callable[[Source, list[str]], Iterator[ConversationRecord]] | None = None
+
+    def read(self, source: Source, reading: Reading) -> Iterator[ConversationRecord]:
+        """``source``'s conversations into ``reading``: streamed where the format can."""
+        if self.stream is not None:
+            yield from self.stream(source, reading.warnings)
+            return
+        parsed = self.parse(source)
+        reading.warnings.extend(parsed.warnings)
+        reading.workspace_metadata.update(parsed.workspace_metadata)
+        yield from parsed.conversations
 
 
 FORMATS: dict[str, Format] = {
-    module.NAME: Format(module.NAME, module.DESCRIPTION, module.sniff, module.parse)
+    module.NAME: Format(module.NAME, module.DESCRIPTION, module.sniff, module.parse,
+                        getattr(module, "read", None))
     for module in (chatgpt, claude, openwebui, locomo, sharegpt, legacy, generic)
 }
 
@@ -50,13 +67,7 @@ def detect(source: Source) -> Format:
 
 def parse(path: Path | str | Source, format: str | None = None) -> ParsedFile:
     """Parse one file completely, or raise ImportRejected before anything is written."""
-    source = path if isinstance(path, Source) else Source(path)
-    if format is not None and format not in FORMATS:
-        raise ImportRejected(
-            source.name, f"unknown format {format!r}; known: {', '.join(FORMATS)}"
-        )
-    if source.kind == "empty":
-        raise ImportRejected(source.name, "file is empty")
+    source = _opened(path, format)
     if source.kind == "zip":
         return _parse_zip(source, format)
     fmt = FORMATS[format] if format else detect(source)
@@ -64,6 +75,35 @@ def parse(path: Path | str | Source, format: str | None = None) -> ParsedFile:
     if not parsed.conversations:
         raise ImportRejected(source.name, f"no conversations found ({fmt.name} format)")
     return parsed
+
+
+def read(path: Path | str | Source, format: str | None = None) -> Reading:
+    """The file's conversations one at a time (a zip's members one after the other).
+
+    What the content makes fail is raised while ``conversations`` is read; the caller checks
+    that there was at least one.
+    """
+    source = _opened(path, format)
+    members = [source]
+    if source.kind == "zip":
+        fmt, members = _zip_format(source, format)
+        members = sorted(members, key=lambda m: m.name)  # a later part wins, as in ``parse``
+    else:
+        fmt = FORMATS[format] if format else detect(source)
+    reading = Reading(fmt.name, iter(()))
+    reading.conversations = (record for member in members for record in fmt.read(member, reading))
+    return reading
+
+
+def _opened(path: Path | str | Source, format: str | None) -> Source:
+    source = path if isinstance(path, Source) else Source(path)
+    if format is not None and format not in FORMATS:
+        raise ImportRejected(
+            source.name, f"unknown format {format!r}; known: {', '.join(FORMATS)}"
+        )
+    if source.kind == "empty":
+        raise ImportRejected(source.name, "file is empty")
+    return source
 
 
 def _zip_format(source: Source, wanted: str | None = None) -> tuple[Format, list[Source]]:
@@ -83,19 +123,12 @@ def _zip_format(source: Source, wanted: str | None = None) -> tuple[Format, list
 
 
 def _parse_zip(source: Source, format: str | None) -> ParsedFile:
-    fmt, members = _zip_format(source, format)
-    merged: dict[str, ConversationRecord] = {}
-    warnings: list[str] = []
-    workspace_metadata: dict = {}
-    for member in sorted(members, key=lambda m: m.name):
-        parsed = fmt.parse(member)
-        warnings.extend(parsed.warnings)
-        workspace_metadata.update(parsed.workspace_metadata)
-        for conversation in parsed.conversations:
-            merged[conversation.source_id] = conversation  # a later part wins
+    reading = read(source, format)
+    merged = {c.source_id: c for c in reading.conversations}  # a later part wins
     if not merged:
-        raise ImportRejected(source.name, f"no conversations found ({fmt.name} format)")
-    return ParsedFile(fmt.name, list(merged.values()), warnings, workspace_metadata)
+        raise ImportRejected(source.name, f"no conversations found ({reading.format} format)")
+    return ParsedFile(reading.format, list(merged.values()), reading.warnings,
+                      reading.workspace_metadata)
 
 
 def _describe(source: Source) -> str:
@@ -108,4 +141,4 @@ def _describe(source: Source) -> str:
     }.get(source.kind, source.kind)
 
 
-__all__ = ["FORMATS", "Format", "Source", "detect", "parse"]
+__all__ = ["FORMATS", "Format", "Reading", "Source", "detect", "parse", "read"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, Iterator
 
 from workbench.errors import ImportRejected
 from workbench.records import ROLES, ConversationRecord, MessageRecord, ParsedFile
@@ -52,21 +52,27 @@ def parse(source: Source) -> ParsedFile:
 
     Raises ImportRejected only when the file as a whole is not a ChatGPT export.
     """
+    warnings: list[str] = []
+    conversations = {record.source_id: record for record in read(source, warnings)}
+    return ParsedFile(NAME, list(conversations.values()), warnings)
+
+
+def read(source: Source, warnings: list[str]) -> Iterator[ConversationRecord]:
+    """``parse`` one conversation at a time: a big file is read item by item, never whole."""
     sample = _items(source.sample)
     if sample is None or not any(_looks_like_conversation(item) for item in sample):
         raise ImportRejected(source.name, "not a ChatGPT export: no conversation with a 'mapping'")
     items = source.items() if source.streams else sample
-    warnings: list[str] = []
-    conversations: dict[str, ConversationRecord] = {}
+    seen: set[str] = set()
     for index, item in enumerate(items, start=1):
         record = _conversation(item, index, warnings)
         if record is None:
             continue
-        if record.source_id in conversations:
+        if record.source_id in seen:
             label = _label(record.title, record.source_id)
             warnings.append(f"{label}: duplicate conversation id; the later copy is kept")
-        conversations[record.source_id] = record
-    return ParsedFile(NAME, list(conversations.values()), warnings)
+        seen.add(record.source_id)
+        yield record
 
 
 def _items(data: Any) -> list[Any] | None:

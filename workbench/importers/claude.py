@@ -8,7 +8,7 @@ linear, so each visible message's parent is the visible message before it.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Iterator
 
 from workbench.errors import ImportRejected
 from workbench.records import ConversationRecord, MessageRecord, ParsedFile
@@ -44,16 +44,19 @@ def parse(source: Source) -> ParsedFile:
 
     Raises ImportRejected when the file is not a list of Claude conversations.
     """
+    warnings: list[str] = []
+    return ParsedFile(NAME, list(read(source, warnings)), warnings)
+
+
+def read(source: Source, warnings: list[str]) -> Iterator[ConversationRecord]:
+    """``parse`` one conversation at a time: a big file is read item by item, never whole."""
     sample = source.sample
     if not isinstance(sample, list) or not any("chat_messages" in i for i in iter_dicts(sample)):
         raise ImportRejected(source.name, "not a Claude export: no list of chat_messages found")
-    warnings: list[str] = []
-    conversations = []
     for index, item in enumerate(source.items(), start=1):
         record = _conversation(item, index, warnings)
         if record is not None:
-            conversations.append(record)
-    return ParsedFile(NAME, conversations, warnings)
+            yield record
 
 
 def _conversation(item: Any, index: int, warnings: list[str]) -> ConversationRecord | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 from workbench.importers.reading import Limits, loads
 from workbench.errors import ImportRejected
@@ -55,19 +55,25 @@ def parse(source: Source) -> ParsedFile:
     Raises ImportRejected when the source holds no Open WebUI chat structure at all.
     """
     warnings: list[str] = []
+    return ParsedFile(NAME, list(read(source, warnings)), warnings)
+
+
+def read(source: Source, warnings: list[str]) -> Iterator[ConversationRecord]:
+    """``parse`` one chat at a time: a big exported list is read item by item, never whole."""
+    wrappers: Iterable[Any]
     if source.kind == "sqlite":
         wrappers = _database_rows(source)
+    elif source.streams:
+        wrappers = source.items()
     else:
         data = source.data
         wrappers = [{"chat": data}] if isinstance(data, dict) else data
         if not isinstance(wrappers, list):
             raise ImportRejected(source.name, "not an Open WebUI export: expected a chat or a list")
-    conversations = []
     for index, wrapper in enumerate(wrappers, start=1):
         record = _conversation(wrapper, index, warnings)
         if record is not None:
-            conversations.append(record)
-    return ParsedFile(NAME, conversations, warnings)
+            yield record
 
 
 def _has_history(value: Any) -> bool:

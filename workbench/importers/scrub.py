@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from workbench.importers.reading import Limits, Refused
-from workbench.records import ParsedFile
+from workbench.records import ConversationRecord, ParsedFile
 
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
@@ -57,30 +57,41 @@ class Scrubber:
             return None
         return value
 
+    def conversations(self, conversations: Iterable[ConversationRecord]) -> None:
+        """Scrub records in place; raises Refused naming the conversation of an oversized text."""
+        for conversation in conversations:
+            def where(c=conversation) -> str:
+                return f"conversation {c.source_id[:80]!r}"
+
+            conversation.source_id = self.text(conversation.source_id, where)
+            conversation.title = self.optional(conversation.title, where)
+            conversation.workspace = self.optional(conversation.workspace, where)
+            conversation.metadata = self.value(conversation.metadata, where)
+            for m in conversation.messages:
+                m.source_id = self.text(m.source_id, where)
+                m.parent_source_id = self.optional(m.parent_source_id, where)
+                m.content = self.text(m.content, where)
+                m.content_type = self.text(m.content_type, where)
+                m.role = self.text(m.role, where)
+                m.speaker = self.optional(m.speaker, where)
+                m.metadata = self.value(m.metadata, where)
+
+    def finish(self, parsed: ParsedFile) -> None:
+        """Scrub what belongs to the whole file, once its conversations are all scrubbed, and
+        say what was replaced."""
+        parsed.workspace_metadata = self.value(parsed.workspace_metadata,
+                                               lambda: "workspace metadata")
+        # The parser's warnings quote source ids and titles as they came: they are stored too.
+        parsed.warnings = [self.text(w, lambda: "a warning") for w in parsed.warnings]
+        if self.non_finite:
+            parsed.warnings.append(f"{self.non_finite} non-finite numbers (NaN/Infinity) stored "
+                                   "as null")
+        if self.replaced:
+            parsed.warnings.append(f"{self.replaced} lone surrogates (not UTF-8) replaced by U+FFFD")
+
 
 def scrub(parsed: ParsedFile, limits: Limits) -> None:
     """Scrub ``parsed`` in place; raises Refused naming the conversation of an oversized text."""
-    s = Scrubber(limits)
-    for conversation in parsed.conversations:
-        def where(c=conversation) -> str:
-            return f"conversation {c.source_id[:80]!r}"
-
-        conversation.source_id = s.text(conversation.source_id, where)
-        conversation.title = s.optional(conversation.title, where)
-        conversation.workspace = s.optional(conversation.workspace, where)
-        conversation.metadata = s.value(conversation.metadata, where)
-        for m in conversation.messages:
-            m.source_id = s.text(m.source_id, where)
-            m.parent_source_id = s.optional(m.parent_source_id, where)
-            m.content = s.text(m.content, where)
-            m.content_type = s.text(m.content_type, where)
-            m.role = s.text(m.role, where)
-            m.speaker = s.optional(m.speaker, where)
-            m.metadata = s.value(m.metadata, where)
-    parsed.workspace_metadata = s.value(parsed.workspace_metadata, lambda: "workspace metadata")
-    # The parser's warnings quote source ids and titles as they came: they are stored too.
-    parsed.warnings = [s.text(w, lambda: "a warning") for w in parsed.warnings]
-    if s.non_finite:
-        parsed.warnings.append(f"{s.non_finite} non-finite numbers (NaN/Infinity) stored as null")
-    if s.replaced:
-        parsed.warnings.append(f"{s.replaced} lone surrogates (not UTF-8) replaced by U+FFFD")
+    scrubber = Scrubber(limits)
+    scrubber.conversations(parsed.conversations)
+    scrubber.finish(parsed)

@@ -36,6 +36,7 @@ class Upkeep:
     rebuilt: bool = False
     events_filled: bool = False  # a table made before the events column got it
     seconds: float = 0.0
+    chunks_indexed: int = 0  # what the store held that the index lacked, indexed first
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)

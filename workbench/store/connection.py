@@ -26,7 +26,7 @@ from typing import Iterator
 
 import duckdb
 
-from workbench.errors import StoreBusy
+from workbench.errors import StoreBusy, StoreNotWritable
 from workbench.home import make_private
 from workbench.logs import timed
 from workbench.store.migrations import migrate
@@ -148,6 +148,11 @@ class DuckDBFile:
                                 f"{self.path}: still locked by another process after "
                                 f"{timeout_s:.0f} s"
                             ) from exc
+                        if not read_only:
+                            reason = " ".join(str(exc).split())
+                            raise StoreNotWritable(
+                                f"{self.path}: the database cannot be opened for writing "
+                                f"({reason}); commands that only read still work") from exc
                         raise
                     with suppress(OSError):  # a read-only home takes no marker
                         waiting.touch()  # a lingering holder lets go when it sees this

@@ -12,7 +12,7 @@ import time
 import uuid
 from collections import Counter
 from datetime import datetime, timezone
-from typing import Any, Iterator
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -24,7 +24,7 @@ from workbench.store.rows import dumps
 
 TS = pa.timestamp("us", tz="UTC")
 # Rows reach DuckDB this many messages at a time, inside the file's one transaction, so only one
-# batch's Python and Arrow copies live beside the parsed file.
+# batch's records and their Python and Arrow copies are in memory at once.
 WRITE_BATCH_MESSAGES = 20_000
 
 CONVERSATION_SCHEMA = pa.schema(
@@ -119,13 +119,11 @@ class DuckDBImports:
     def write(self, parsed: ParsedFile, workspace: str, path: str, sha256: str,
               started: float, started_at: datetime) -> ImportResult:
         """Merge ``parsed`` into the store and log the import, all in one transaction."""
-        latest = list({c.source_id: c for c in parsed.conversations}.values())  # last one wins
-        spaces = {c.workspace or workspace for c in parsed.conversations}
         counts: Counter[str] = Counter()
         warnings: list[str] = []
         with self.db.transaction() as con:
-            _write_workspaces(con, spaces, parsed.workspace_metadata)
-            for batch in _batches(latest, WRITE_BATCH_MESSAGES):
+            _write_workspaces(con, parsed.workspaces(workspace), parsed.workspace_metadata)
+            for batch in parsed.batches(WRITE_BATCH_MESSAGES):
                 conv_cols, msg_cols, found = build_rows(batch, parsed.format, workspace)
                 warnings += found
                 _merge_batch(con, conv_cols, msg_cols, counts)
@@ -156,20 +154,6 @@ class DuckDBImports:
         for row in rows:
             row["warnings"] = json.loads(row["warnings"]) if row["warnings"] else []
         return rows
-
-
-def _batches(records: list[ConversationRecord], messages: int) -> Iterator[list[ConversationRecord]]:
-    """Whole conversations, about ``messages`` messages at a time."""
-    batch: list[ConversationRecord] = []
-    size = 0
-    for record in records:
-        batch.append(record)
-        size += len(record.messages)
-        if size >= messages:
-            yield batch
-            batch, size = [], 0
-    if batch:
-        yield batch
 
 
 def _merge_batch(con: duckdb.DuckDBPyConnection, conv_cols: dict, msg_cols: dict,

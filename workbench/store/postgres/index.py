@@ -73,6 +73,7 @@ class PgUpkeep:
     pieces_after: int = 0
     rebuilt: bool = False
     seconds: float = 0.0
+    chunks_indexed: int = 0  # what the store held that the index lacked, indexed first
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)

@@ -4,6 +4,7 @@ merged with ``ON CONFLICT`` so that concurrent writers never fail on each other'
 from __future__ import annotations
 
 import time
+from collections import Counter
 from datetime import datetime, timezone
 from typing import Sequence
 
@@ -12,8 +13,9 @@ import pyarrow as pa
 from workbench.records import ImportResult, ParsedFile
 from workbench.store import ids
 from workbench.store.chunks import DuckDBChunks
-from workbench.store.imports import (CONVERSATION_SCHEMA, MESSAGE_SCHEMA, DuckDBImports,
-                                     _log_import, _write_workspaces, build_rows)
+from workbench.store.imports import (CONVERSATION_SCHEMA, MESSAGE_SCHEMA, WRITE_BATCH_MESSAGES,
+                                     DuckDBImports, _log_import, _write_workspaces,
+                                     build_rows)
 from workbench.store.postgres.repositories import copy_rows
 from workbench.store.protocol import ActiveMessage, ChunkRow, Conflict
 
@@ -27,19 +29,23 @@ class PgImports(DuckDBImports):
 
     def write(self, parsed: ParsedFile, workspace: str, path: str, sha256: str,
               started: float, started_at: datetime) -> ImportResult:
-        latest = list({c.source_id: c for c in parsed.conversations}.values())  # last one wins
-        conv_cols, msg_cols, warnings = build_rows(latest, parsed.format, workspace)
-        conversations = list(zip(*(conv_cols[n] for n in CONVERSATION_SCHEMA.names)))
-        messages = list(zip(*(msg_cols[n] for n in MESSAGE_SCHEMA.names)))
-        spaces = {c.workspace or workspace for c in parsed.conversations}
+        warnings: list[str] = []
+        seen: Counter[str] = Counter()
         with self.db.transaction() as con:
             con.execute("CREATE TEMP TABLE incoming_c ON COMMIT DROP AS "
                         "SELECT * FROM conversations WITH NO DATA")
             con.execute("CREATE TEMP TABLE incoming_m ON COMMIT DROP AS "
                         "SELECT * FROM messages WITH NO DATA")
-            copy_rows(con, "incoming_c", CONVERSATION_SCHEMA.names, conversations)
-            copy_rows(con, "incoming_m", MESSAGE_SCHEMA.names, messages)
-            _write_workspaces(con, spaces, parsed.workspace_metadata)
+            # Batch by batch into the server's temporary tables: one batch in memory here.
+            for batch in parsed.batches(WRITE_BATCH_MESSAGES):
+                conv_cols, msg_cols, found = build_rows(batch, parsed.format, workspace)
+                warnings += found
+                seen.update(c=len(conv_cols["id"]), m=len(msg_cols["id"]))
+                copy_rows(con, "incoming_c", CONVERSATION_SCHEMA.names,
+                          zip(*(conv_cols[n] for n in CONVERSATION_SCHEMA.names)))
+                copy_rows(con, "incoming_m", MESSAGE_SCHEMA.names,
+                          zip(*(msg_cols[n] for n in MESSAGE_SCHEMA.names)))
+            _write_workspaces(con, parsed.workspaces(workspace), parsed.workspace_metadata)
             added_c = len(con.execute(
                 "INSERT INTO conversations SELECT * FROM incoming_c "
                 "ON CONFLICT (id) DO NOTHING RETURNING 1").fetchall())
@@ -64,8 +70,8 @@ class PgImports(DuckDBImports):
             result = ImportResult(
                 path=path, format=parsed.format, sha256=sha256, status="done",
                 conversations_added=added_c, conversations_updated=updated_c,
-                conversations_skipped=len(conversations) - added_c - updated_c,
-                messages_added=added_m, messages_skipped=len(messages) - added_m,
+                conversations_skipped=seen["c"] - added_c - updated_c,
+                messages_added=added_m, messages_skipped=seen["m"] - added_m,
                 warnings=parsed.warnings + warnings, seconds=time.perf_counter() - started,
             )
             _log_import(con, result, workspace, started_at)
