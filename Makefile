@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup browser-setup demo test test-unit test-fast bench clean
+.PHONY: setup browser-setup demo test test-unit test-fast bench clean test-openwebui
 
 setup: $(VENV)/.installed
 
@@ -44,6 +44,20 @@ test-unit: setup
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow" tests/unit tests/contract tests/integration tests/hostile
+
+# A real Open WebUI as the workbench's client (tests/e2e/test_openwebui.py), kept out of `make
+# test`: Open WebUI installs into a virtualenv of its own beside the repository (about 7 GB,
+# 4 minutes), made on the first run.
+OPENWEBUI_VERSION := 0.12.4
+OPENWEBUI_VENV ?= $(abspath ..)/openwebui-venv
+
+test-openwebui: setup $(OPENWEBUI_VENV)/.installed-$(OPENWEBUI_VERSION)
+	OPENWEBUI_VENV=$(OPENWEBUI_VENV) $(PY) -m pytest -q tests/e2e/test_openwebui.py
+
+$(OPENWEBUI_VENV)/.installed-$(OPENWEBUI_VERSION):
+	test -x $(OPENWEBUI_VENV)/bin/python || python3 -m venv $(OPENWEBUI_VENV)
+	$(OPENWEBUI_VENV)/bin/python -m pip install --quiet open-webui==$(OPENWEBUI_VERSION)
+	touch $@
 
 bench: setup
 	$(VENV)/bin/workbench bench ingest
