@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup browser-setup demo test test-unit test-fast bench clean test-openwebui
+.PHONY: setup browser-setup demo test test-unit test-fast bench clean test-openwebui fuzz bench-server
 
 setup: $(VENV)/.installed
 
@@ -58,6 +58,18 @@ $(OPENWEBUI_VENV)/.installed-$(OPENWEBUI_VERSION):
 	test -x $(OPENWEBUI_VENV)/bin/python || python3 -m venv $(OPENWEBUI_VENV)
 	$(OPENWEBUI_VENV)/bin/python -m pip install --quiet open-webui==$(OPENWEBUI_VERSION)
 	touch $@
+
+# The server's OpenAPI schema fuzzed with many more examples per route than `make test` uses.
+FUZZ_EXAMPLES ?= 100
+fuzz: setup
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q -s tests/e2e/test_server_fuzz.py
+
+# `workbench bench server` (100k messages, 1/8/32 clients) with the scripted LLM of
+# tests/fake_openai.py in a process of its own, so chat completions time the server, not a model.
+bench-server: setup
+	out=$$(mktemp); $(PY) tests/fake_openai.py > $$out & llm=$$!; trap "kill $$llm" EXIT; \
+	while [ ! -s $$out ]; do sleep 0.1; done; \
+	nice -n 10 $(VENV)/bin/workbench bench server --llm-base-url "$$(cat $$out)"
 
 bench: setup
 	$(VENV)/bin/workbench bench ingest

@@ -118,6 +118,7 @@ def test_conversation_crud_and_paging(alice):
     ("get", "/api/v1/search", {"params": {"q": "x", "since": "no such day"}}, 400),
     ("get", "/api/v1/search", {"params": {"q": "x", "now": "tomorrowish"}}, 400),
     ("post", "/api/v1/chat", {"json": {"message": "\x00\x01"}}, 400),
+    ("post", "/api/v1/chat", {"json": {"message": "hi", "stream": 0}}, 422),
     ("get", "/api/v1/eval/runs/zzzzzzzz", {}, 404),
     ("post", "/v1/chat/completions", {"json": {"model": "m", "messages": []}}, 422),
     ("post", "/v1/chat/completions",
