@@ -131,6 +131,14 @@ def test_bad_input_is_one_json_error_never_a_500(alice, method, path, body, stat
     assert set(error) == {"code", "message"} and "\n" not in error["message"]
 
 
+def test_a_parent_outside_the_conversation_is_refused_and_nothing_is_written(alice):
+    cid = alice.post("/api/v1/conversations", json={"title": "Parent check"}).json()["id"]
+    answer = alice.post(f"/api/v1/conversations/{cid}/messages",
+                        json={"role": "user", "content": "a", "parent_id": "not-a-message"})
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == "invalid_input"
+    assert alice.get(f"/api/v1/conversations/{cid}/messages").json() == []
+
+
 def test_search_has_the_cli_json_contract(alice, served, tmp_path):
     served.app.state.jobs.wait()  # what earlier tests added and deleted is indexed
     query = {"q": "backup the database", "k": 5, "role": "user", "since": "2000-01-01",
