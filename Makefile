@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup browser-setup demo test test-unit test-fast bench clean
+.PHONY: setup browser-setup demo test test-unit test-fast bench clean test-openwebui fuzz bench-server
 
 setup: $(VENV)/.installed
 
@@ -44,6 +44,32 @@ test-unit: setup
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow" tests/unit tests/contract tests/integration tests/hostile
+
+# A real Open WebUI as the workbench's client (tests/e2e/test_openwebui.py), kept out of `make
+# test`: Open WebUI installs into a virtualenv of its own beside the repository (about 7 GB,
+# 4 minutes), made on the first run.
+OPENWEBUI_VERSION := 0.12.4
+OPENWEBUI_VENV ?= $(abspath ..)/openwebui-venv
+
+test-openwebui: setup $(OPENWEBUI_VENV)/.installed-$(OPENWEBUI_VERSION)
+	OPENWEBUI_VENV=$(OPENWEBUI_VENV) $(PY) -m pytest -q tests/e2e/test_openwebui.py
+
+$(OPENWEBUI_VENV)/.installed-$(OPENWEBUI_VERSION):
+	test -x $(OPENWEBUI_VENV)/bin/python || python3 -m venv $(OPENWEBUI_VENV)
+	$(OPENWEBUI_VENV)/bin/python -m pip install --quiet open-webui==$(OPENWEBUI_VERSION)
+	touch $@
+
+# The server's OpenAPI schema fuzzed with many more examples per route than `make test` uses.
+FUZZ_EXAMPLES ?= 100
+fuzz: setup
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q -s tests/e2e/test_server_fuzz.py
+
+# `workbench bench server` (100k messages, 1/8/32 clients) with the scripted LLM of
+# tests/fake_openai.py in a process of its own, so chat completions time the server, not a model.
+bench-server: setup
+	out=$$(mktemp); $(PY) tests/fake_openai.py > $$out & llm=$$!; trap "kill $$llm" EXIT; \
+	while [ ! -s $$out ]; do sleep 0.1; done; \
+	nice -n 10 $(VENV)/bin/workbench bench server --llm-base-url "$$(cat $$out)"
 
 bench: setup
 	$(VENV)/bin/workbench bench ingest

@@ -95,3 +95,23 @@ class FakeOpenAI:
                 self.wfile.write(body)
 
         return Handler
+
+
+def cite_first_memory(messages: list[dict[str, Any]]) -> str:
+    """Answers from memory [1] of the workbench's prompt, as a grounded model would."""
+    prompt = str(messages[0].get("content", "")) if messages else ""
+    memory = next((line.split(": ", 1)[-1] for line in prompt.splitlines()
+                   if line.startswith("[1] ")), "nothing")
+    return f"From your history [1]: {memory}"
+
+
+if __name__ == "__main__":
+    # A process of its own for `make bench-server` and the Open WebUI run: prints its base URL,
+    # then serves until it is terminated.
+    import signal
+
+    stop = {signal.SIGTERM, signal.SIGINT}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop)  # the server's thread inherits the mask
+    with FakeOpenAI(cite_first_memory, model="scripted-1") as served:
+        print(served.base_url, flush=True)
+        signal.sigwait(stop)

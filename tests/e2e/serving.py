@@ -15,11 +15,12 @@ from workbench.server.app import create_app
 
 
 class Served:
-    """``url`` of a running server over ``wb``; ``client(token)`` an httpx client for it."""
+    """``url`` of a running server over ``wb`` (the API's app, or ``app``); ``client(token)``
+    an httpx client for it."""
 
-    def __init__(self, wb: Workbench, auth: bool = True):
+    def __init__(self, wb: Workbench, auth: bool = True, app: Any = None):
         self.wb = wb
-        self.app = create_app(wb, auth=auth)
+        self.app = app if app is not None else create_app(wb, auth=auth)
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]

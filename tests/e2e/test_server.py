@@ -118,6 +118,7 @@ def test_conversation_crud_and_paging(alice):
     ("get", "/api/v1/search", {"params": {"q": "x", "since": "no such day"}}, 400),
     ("get", "/api/v1/search", {"params": {"q": "x", "now": "tomorrowish"}}, 400),
     ("post", "/api/v1/chat", {"json": {"message": "\x00\x01"}}, 400),
+    ("post", "/api/v1/chat", {"json": {"message": "hi", "stream": 0}}, 422),
     ("get", "/api/v1/eval/runs/zzzzzzzz", {}, 404),
     ("post", "/v1/chat/completions", {"json": {"model": "m", "messages": []}}, 422),
     ("post", "/v1/chat/completions",
@@ -128,6 +129,14 @@ def test_bad_input_is_one_json_error_never_a_500(alice, method, path, body, stat
     assert answer.status_code == status, answer.text
     error = answer.json()["error"]
     assert set(error) == {"code", "message"} and "\n" not in error["message"]
+
+
+def test_a_parent_outside_the_conversation_is_refused_and_nothing_is_written(alice):
+    cid = alice.post("/api/v1/conversations", json={"title": "Parent check"}).json()["id"]
+    answer = alice.post(f"/api/v1/conversations/{cid}/messages",
+                        json={"role": "user", "content": "a", "parent_id": "not-a-message"})
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == "invalid_input"
+    assert alice.get(f"/api/v1/conversations/{cid}/messages").json() == []
 
 
 def test_search_has_the_cli_json_contract(alice, served, tmp_path):

@@ -57,3 +57,49 @@ def _payload(result) -> dict:
     if result.structured_content is not None:
         return result.structured_content
     return json.loads(result.content[0].text)
+
+
+def test_mcp_over_http_acts_as_the_user_its_api_key_names(tmp_path, indexed_home, embedder):
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared._httpx_utils import create_mcp_http_client
+
+    from serving import Served
+    from workbench.server.mcp_http import mcp_http_app
+
+    home = copy_home(indexed_home, tmp_path / "home")
+    with Workbench.open(home, embedder, store_linger_s=2.0) as wb:
+        alice = wb.users.add("alice", "alice-password", ["default"])
+        wb.users.add("bob", "bob-password", ["other"])
+        key, _ = wb.users.create_key(alice, "mcp")
+        with Served(wb, app=mcp_http_app(wb)) as server:
+            with server.client() as anonymous:
+                refused = anonymous.post("/mcp", json={"jsonrpc": "2.0", "id": 1,
+                                                       "method": "tools/list"})
+            with server.client("wb_not-a-key") as stranger:
+                forged = stranger.post("/mcp", json={"jsonrpc": "2.0", "id": 1,
+                                                     "method": "tools/list"})
+
+            async def session() -> dict:
+                seen: dict = {}
+                transport = streamable_http_client(f"{server.url}/mcp", http_client=(
+                    create_mcp_http_client(headers={"Authorization": f"Bearer {key}"})))
+                async with mcp.Client(transport) as client:
+                    seen["tools"] = sorted(t.name for t in (await client.list_tools()).tools)
+                    seen["search"] = _payload(await client.call_tool(
+                        "search_history", {"query": "backup the database", "k": 3}))
+                    seen["remembered"] = _payload(await client.call_tool(
+                        "remember", {"text": "The spare key hangs behind the boiler."}))
+                    seen["bob's"] = await client.call_tool("list_conversations",
+                                                           {"workspace": "other"})
+                return seen
+
+            seen = anyio.run(session)
+        note = wb.conversations.message(seen["remembered"]["message_id"])
+        noted_in = wb.conversations.get(note.conversation_id).workspace
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "unauthorized"
+    assert forged.status_code == 401
+    assert seen["tools"] == ["get_conversation", "list_conversations", "remember",
+                             "search_history"]
+    assert [h["workspace"] for h in seen["search"]["hits"]] == ["default"] * 3
+    assert noted_in == "default" and note.content == "The spare key hangs behind the boiler."
+    assert seen["bob's"].is_error and "does not exist" in seen["bob's"].content[0].text

@@ -101,8 +101,11 @@ def _load(url: str, key: str, requests: int, clients: int,
 
 def run(settings: Settings, messages: int = 100_000, searches: int = 300, chats: int = 16,
         levels: tuple[int, ...] = (1, 8, 32),
-        chat_levels: tuple[int, ...] = (1, 8, 32)) -> dict[str, Any]:
-    """Search and chat rows per concurrency level, and the in-process search figure."""
+        chat_levels: tuple[int, ...] = (1, 8, 32),
+        llm_base_url: str | None = None) -> dict[str, Any]:
+    """Search and chat rows per concurrency level, and the in-process search figure. With
+    ``llm_base_url`` the server generates there (a scripted endpoint measures the server
+    alone), else with the embedded model."""
     queries = synthetic.queries(max(searches, 50), seed=7)
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "home"
@@ -110,6 +113,8 @@ def run(settings: Settings, messages: int = 100_000, searches: int = 300, chats:
         port = _free_port()
         env = {**os.environ, "WORKBENCH_LLM_MAX_TOKENS": "16",
                "WORKBENCH_RATE_LIMIT": "1000000/minute"}
+        if llm_base_url:
+            env["WORKBENCH_LLM_BASE_URL"] = llm_base_url
         server = _start(home, port, env)
         url = f"http://127.0.0.1:{port}"
         try:
@@ -130,5 +135,6 @@ def run(settings: Settings, messages: int = 100_000, searches: int = 300, chats:
         finally:
             server.terminate()
             server.wait(timeout=30)
-    return {"messages": messages, "in_process_search_p50_ms": statistics.median(local),
+    return {"messages": messages, "llm": llm_base_url or "embedded",
+            "in_process_search_p50_ms": statistics.median(local),
             "in_process_search_p95_ms": percentile(local, 0.95), "rows": rows}

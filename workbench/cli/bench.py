@@ -168,6 +168,10 @@ def bench_server(
     clients: str = typer.Option("1,8,32", "--clients", help="Concurrency levels, comma separated."),
     chat_clients: str = typer.Option("1,8,32", "--chat-clients", help="The same for chat "
                                      "completions (the embedded model answers one at a time)."),
+    llm_base_url: Optional[str] = typer.Option(None, "--llm-base-url", help="Generate at this "
+                                               "OpenAI-compatible endpoint instead of the "
+                                               "embedded model (a scripted one measures the "
+                                               "server alone)."),
 ) -> None:
     """`workbench api` in its own process under a bounded load from this one: requests/s and
     p50/p95/p99 of /api/v1/search and /v1/chat/completions, against in-process search."""
@@ -176,8 +180,9 @@ def bench_server(
 
     config = settings()
     result = run(config, messages, searches, chats, tuple(int(c) for c in clients.split(",")),
-                 tuple(int(c) for c in chat_clients.split(",")))
-    table = Table(title=f"server benchmark: {result['messages']:,} messages, loopback; in-process "
+                 tuple(int(c) for c in chat_clients.split(",")), llm_base_url)
+    table = Table(title=f"server benchmark: {result['messages']:,} messages, loopback, LLM "
+                        f"{result['llm']}; in-process "
                         f"search p50 {result['in_process_search_p50_ms']:.1f} ms, "
                         f"p95 {result['in_process_search_p95_ms']:.1f} ms")
     for column in ("route", "clients", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors"):

@@ -109,14 +109,39 @@ def key(name: str = typer.Argument(..., help="The user."),
 def mcp(
     user: Optional[str] = typer.Option(None, "--user", help="Act as this user (their "
                                        "workspaces only); default: the local user, every workspace."),
+    http: bool = typer.Option(False, "--http", help="Serve streamable HTTP at /mcp instead of "
+                              "stdio; every request signs in with an API key (as the REST API)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="With --http: address to listen on."),
+    port: int = typer.Option(8001, "--port", help="With --http: port."),
 ) -> None:
     """The memory as MCP tools over stdio (search_history, get_conversation,
     list_conversations, remember), for Claude Desktop, IDE agents and other MCP clients."""
     from workbench.door.users import LOCAL
     from workbench.server.mcp_tools import build_mcp
 
+    if http:
+        _mcp_http(user, host, port)
+        return
     bench = workbench()
     acting = bench.users.get(user) if user else LOCAL
     if acting.disabled:
         fail(f"user {acting.name!r} is disabled")
     build_mcp(bench, acting).run("stdio")
+
+
+def _mcp_http(user: Optional[str], host: str, port: int) -> None:
+    import uvicorn
+
+    from workbench.server.mcp_http import mcp_http_app
+
+    if user:
+        fail("--user is for stdio: over HTTP each request is the user its API key names")
+    linger = {} if "WORKBENCH_STORE_LINGER_S" in os.environ else {"store_linger_s": 2.0}
+    bench = workbench(**linger)
+    if not bench.users.any():
+        fail("this home has no users: add one with 'workbench users add NAME' and make it a key "
+             "with 'workbench users key NAME'")
+    app = mcp_http_app(bench, host)
+    bench.search.prepare()
+    err.print(f"mcp: http://{host}:{port}/mcp  (Ctrl-C to stop)", highlight=False)
+    uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -39,7 +39,7 @@ class CompletionRequest(BaseModel):
 
     model: str = Field(examples=["workbench-memory"])
     messages: list[ChatMessageIn] = Field(min_length=1)
-    stream: bool = False
+    stream: bool = Field(False, strict=True)
     stream_options: dict[str, Any] | None = None
     workspace: str | None = Field(None, description="One of yours; default: your first")
 

@@ -10,6 +10,13 @@ from pydantic import BaseModel, ConfigDict, Field
 _CONVERSATION_ID = "3f2a9c1e-5b7d-4c1a-9e2f-8a6b4c3d2e1f"
 
 
+class Strict(BaseModel):
+    """A request body: each field of its own JSON type only (``"stream": 0`` is refused, not
+    read as false), as the schema documents it."""
+
+    model_config = ConfigDict(strict=True)
+
+
 class ErrorBody(BaseModel):
     code: str = Field(examples=["not_found"])
     message: str = Field(examples=["conversation '3f2a9c1e' does not exist"])
@@ -69,13 +76,13 @@ class ConversationDetail(ConversationOut):
     messages: list[MessageOut]
 
 
-class ConversationCreate(BaseModel):
+class ConversationCreate(Strict):
     title: str | None = Field(None, max_length=500, examples=["Backups"])
     workspace: str | None = Field(None, description="One of yours; default: your first")
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
-class ConversationRename(BaseModel):
+class ConversationRename(Strict):
     title: str = Field(min_length=1, max_length=500, examples=["Trip to Lisbon"])
 
 
@@ -84,7 +91,7 @@ class Deleted(BaseModel):
     messages_deleted: int
 
 
-class MessageCreate(BaseModel):
+class MessageCreate(Strict):
     role: Literal["system", "user", "assistant", "tool"] = Field(examples=["user"])
     content: str = Field(min_length=1, examples=["Remember: the backup runs at 02:00."])
     speaker: str | None = None
@@ -121,7 +128,7 @@ class SearchResponse(BaseModel):
     hits: list[HitOut]
 
 
-class ChatRequest(BaseModel):
+class ChatRequest(Strict):
     message: str = Field(min_length=1, max_length=200_000,
                          examples=["What did I decide about backups?"])
     conversation_id: str | None = Field(None, description="Continue this conversation")
@@ -205,7 +212,7 @@ class TokenPair(BaseModel):
     expires_in: int = Field(description="Seconds the access token lives")
 
 
-class RefreshRequest(BaseModel):
+class RefreshRequest(Strict):
     refresh_token: str
 
 
@@ -217,7 +224,7 @@ class UserOut(BaseModel):
     created_at: str | None
 
 
-class KeyCreate(BaseModel):
+class KeyCreate(Strict):
     name: str = Field(min_length=1, max_length=100, examples=["open-webui"])
 
 

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 from workbench.records import Message, TextMessage
 from workbench.store import ids
 from workbench.store.connection import DuckDBFile
-from workbench.errors import NotFound
+from workbench.errors import InvalidInput, NotFound
 from workbench.store.conversations import resolve_conversation_id
 from workbench.store.rows import dumps, loads
 
@@ -56,6 +56,10 @@ class DuckDBMessages:
             cid = resolve_conversation_id(con, conversation)
             last, position = self._tail(con, cid)
             parent = parent_id if parent_id is not None else last
+            if parent_id is not None and not con.execute(
+                    "SELECT count(*) FROM messages WHERE id::VARCHAR = ? AND conversation_id = ?",
+                    [parent_id, cid]).fetchone()[0]:
+                raise InvalidInput(f"parent_id: {parent_id!r} is not a message of this conversation")
             stored_metadata = dumps(metadata or {})
             message = Message(
                 mid, cid, parent, role, speaker, content, content_type, created_at, mid,
