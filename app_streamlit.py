@@ -19,9 +19,11 @@ from workbench import Workbench, load_settings
 from workbench.chat.llm import LLMClient, LLMSource
 from workbench.logs import configure_logging
 from workbench.ui import chat, conversations, evaluation, import_page, search, settings
-from workbench.ui.common import NAV_KEY, page
+from workbench.ui.common import NAV_KEY, apply_theme, options, page
 
 st.set_page_config(page_title="Workbench", page_icon=":material/neurology:", layout="wide")
+# A finished app: no Deploy button, no developer menu (whatever config the caller has).
+st.set_option("client.toolbarMode", "minimal")
 
 
 @st.cache_resource(show_spinner="Opening the workbench…")
@@ -54,6 +56,8 @@ def open_llm(home: str, base_url: str | None, model: str | None) -> tuple[LLMCli
 
 
 def llm(base_url: str | None, model: str | None) -> tuple[LLMClient | None, str | None]:
+    # No endpoint chosen: the embedded model `workbench serve` started, if it did.
+    base_url = base_url or wb.settings.llm_embedded_url
     try:
         return open_llm(home, base_url, model)[0], None
     except Exception as exc:  # noqa: BLE001 - the app stays up without a model and says why
@@ -62,6 +66,7 @@ def llm(base_url: str | None, model: str | None) -> tuple[LLMClient | None, str 
 
 home = str(load_settings(env_file=".env").home)
 wb = open_workbench(home)
+apply_theme(options(wb)["theme"])
 
 names = [w["name"] for w in wb.workspaces()] or [wb.settings.default_workspace]
 if st.session_state.get("workspace") not in names:
