@@ -22,8 +22,6 @@ from workbench.ui import chat, conversations, evaluation, import_page, search, s
 from workbench.ui.common import NAV_KEY, apply_theme, options, page
 
 st.set_page_config(page_title="Workbench", page_icon=":material/neurology:", layout="wide")
-# A finished app: no Deploy button, no developer menu (whatever config the caller has).
-st.set_option("client.toolbarMode", "minimal")
 
 
 @st.cache_resource(show_spinner="Opening the workbench…")
@@ -76,7 +74,7 @@ workspace = st.sidebar.selectbox("Workspace", names, key="workspace")
 
 pages = {
     "chat": st.Page(page(lambda: chat.render(wb, workspace, llm)), title="Chat",
-                    icon=":material/chat:", url_path="chat", default=True),
+                    icon=":material/chat:", url_path="chat"),
     "search": st.Page(page(lambda: search.render(wb, workspace)), title="Search",
                       icon=":material/search:", url_path="search"),
     "conversations": st.Page(page(lambda: conversations.render(wb, workspace)), title="Conversations",
@@ -88,7 +86,11 @@ pages = {
     "settings": st.Page(page(lambda: settings.render(wb, workspace, llm)), title="Settings",
                         icon=":material/settings:", url_path="settings"),
 }
-current = st.navigation(list(pages.values()))
+# The root URL opens the chat at its own URL: a default page is served at "/" only, and /chat
+# (a bookmark, a reload) would find no page.
+start = st.Page(lambda: st.switch_page(pages["chat"]), title="Workbench", url_path="start",
+                default=True, visibility="hidden")
+current = st.navigation([start, *pages.values()])
 # A page asks for another one by setting NAV_KEY in a widget callback (common.go).
 if (target := st.session_state.pop(NAV_KEY, None)) in pages and pages[target].url_path != current.url_path:
     st.switch_page(pages[target])

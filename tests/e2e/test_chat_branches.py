@@ -47,7 +47,9 @@ def llm() -> Iterator[LLMClient]:
 def test_regenerate_keeps_the_first_answer_on_an_inactive_branch(wb, llm):
     chat = wb.chat.session(llm)
     first = chat.ask("How do we back up the database every day?", "default")
-    again = chat.regenerate(first.conversation_id)
+    again = chat.regenerate(first.conversation_id, first.answer.id)
+    with pytest.raises(InvalidInput, match="replaced already"):  # the same click, twice
+        chat.regenerate(first.conversation_id, first.answer.id)
     assert again.answer is not None and again.answer.id != first.answer.id
     messages = wb.conversations.messages(first.conversation_id)
     assert [(m.role, m.on_active_branch) for m in messages] == [
@@ -79,6 +81,8 @@ def test_edit_and_resend_branches_from_the_question_s_parent(wb, llm):
     assert not messages[second.user_message.id].on_active_branch
     assert not messages[second.answer.id].on_active_branch
     assert messages[edited.user_message.id].parent_id == first.answer.id
+    with pytest.raises(InvalidInput, match="edited already"):
+        chat.edit(second.user_message.id, "And where are the backups kept?")
     active = [m.content for m in wb.conversations.messages(first.conversation_id, True)]
     assert active == [first.user_message.content, first.text,
                       "And where are the backups kept?", edited.text]

@@ -236,12 +236,17 @@ class Chat:
             pass
         return turn
 
-    def regenerate(self, conversation: str, now: datetime | None = None) -> Turn:
-        """Answer the last question again; the previous answer stays, on an inactive branch."""
+    def regenerate(self, conversation: str, answer: str | None = None,
+                   now: datetime | None = None) -> Turn:
+        """Answer the last question again; the previous answer stays, on an inactive branch.
+        ``answer``: the one to replace; once it is not the last (replaced already, say from
+        another tab, or a click delivered twice) nothing is asked again."""
         store = self.parts.store
         active = store.messages.list(conversation, active_only=True)
         if not active or active[-1].role != "assistant":
             raise InvalidInput(f"conversation {conversation} does not end with an answer")
+        if answer is not None and active[-1].id != answer:
+            raise InvalidInput("that answer was replaced already")
         store.messages.branch_off(active[-1].id)
         return self.retry(conversation, now)
 
@@ -254,6 +259,8 @@ class Chat:
         original = store.messages.get(message_id)
         if original.role != "user":
             raise InvalidInput(f"message {message_id} is not a question (role {original.role})")
+        if not original.on_active_branch:  # edited already (another tab, a click sent twice)
+            raise InvalidInput("that question was edited already")
         conversation = store.conversations.get(original.conversation_id)
         store.messages.branch_off(message_id)
         return self.start(message, conversation.workspace, conversation.id, now)

@@ -30,7 +30,7 @@ def render(wb: Workbench, workspace: str, llm: LLMFactory) -> None:
     prompt = st.chat_input("Ask anything; your past conversations are the memory")
     pending = st.session_state.pop(PENDING, None) or {}
     if pending.get("regenerate"):
-        _regenerate(wb, llm, pending["regenerate"])
+        _regenerate(wb, llm, pending["regenerate"], pending["answer"])
     turn = _begin(wb, workspace, _selected(wb, workspace), prompt, pending)
     conversation = _selected(wb, workspace)
     cid = conversation.id if conversation else None
@@ -39,8 +39,11 @@ def render(wb: Workbench, workspace: str, llm: LLMFactory) -> None:
     history = wb.conversations.messages(cid, active_only=True) if cid else []
     if turn is not None:
         history = [m for m in history if m.id != turn.user_message.id]
+    # One slot, so that the welcome goes the moment a question is sent (not when the run ends).
+    intro = st.empty()
     if not history and turn is None:
-        _welcome(wb, workspace)
+        with intro.container():
+            _welcome(wb, workspace)
     answerable = turn is None and bool(history) and history[-1].role == "assistant"
     for n, message in enumerate(history):
         _show(wb, message, last=answerable and n == len(history) - 1)
@@ -66,6 +69,9 @@ def _begin(wb: Workbench, workspace: str, conversation: Conversation | None, pro
             turn = chat.start(text, workspace, conversation.id if conversation else None)
     except EmptyMessage:
         st.warning("That message is empty, so nothing was sent. Type a question first.")
+        return None
+    except InvalidInput as exc:  # an edit of a question edited meanwhile
+        st.toast(str(exc))
         return None
     st.session_state[SELECTED] = turn.conversation_id
     st.session_state[EDITING] = None
@@ -110,13 +116,13 @@ def _answer(wb: Workbench, llm: LLMFactory, turn: Turn) -> None:
         _remember(turn, llm_error)
 
 
-def _regenerate(wb: Workbench, llm: LLMFactory, cid: str) -> None:
+def _regenerate(wb: Workbench, llm: LLMFactory, cid: str, answer: str) -> None:
     client, llm_error = _client(wb, llm)
     try:
         with st.spinner("Answering again…"):
-            turn = _chat(wb, client).regenerate(cid)
+            turn = _chat(wb, client).regenerate(cid, answer)
     except InvalidInput as exc:  # changed meanwhile, in another tab
-        st.warning(str(exc))
+        st.toast(str(exc))
         return
     _remember(turn, llm_error)
 
@@ -192,7 +198,7 @@ def _actions(message: Message, last: bool) -> None:
         row.button("Regenerate", key=f"regenerate-{message.id}", icon=":material/refresh:",
                    type="tertiary", help="Answer again (this answer is kept on its own branch)",
                    on_click=lambda: st.session_state.update(
-                       {PENDING: {"regenerate": message.conversation_id}}))
+                       {PENDING: {"regenerate": message.conversation_id, "answer": message.id}}))
 
 
 def _edit_form(message: Message) -> None:

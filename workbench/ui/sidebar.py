@@ -62,9 +62,12 @@ def render(wb: Workbench, workspace: str, bar: DeltaGenerator) -> None:
         for heading, conversations in by_period(listed[:shown], today):
             st.caption(heading)
             for c in conversations:
-                st.button(f"{c.title or 'Untitled'} :gray[· {short_date(last_active(c), today)}]",
+                date_label = short_date(last_active(c), today)
+                chosen = c.id == selected
+                st.button(f"{c.title or 'Untitled'} "
+                          + (f"· {date_label}" if chosen else f":gray[· {date_label}]"),
                           key=f"conv-{c.id}", width="stretch",
-                          type="primary" if c.id == selected else "tertiary",
+                          type="primary" if chosen else "tertiary",
                           on_click=select, args=(c.id,))
     if len(listed) > shown:
         bar.button(f"Show {PAGE} more", key="conv-more", icon=":material/expand_more:",
