@@ -88,8 +88,9 @@ def app(tmp_path: Path):
 
 def test_the_app_walks_item_6(app, tmp_path):
     from playwright.sync_api import Error as PlaywrightError
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=UI_MS)  # assertions wait on elements, as long as actions do
     served, model, expected, llm = app
     shots = Shots(tmp_path / "screenshots")
     with sync_playwright() as pw:
