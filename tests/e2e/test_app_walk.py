@@ -187,8 +187,10 @@ def _sidebar(page, shots: Shots) -> None:
     for group in ("Today", "Yesterday", "Previous 7 days"):
         expect(bar.get_by_text(group, exact=True)).to_be_visible()
     expect(bar.get_by_text(re.compile(r"^Week of \d{1,2} \w{3} \d{4}$")).first).to_be_visible()
-    # Left-aligned: titles of different lengths start at the same x.
-    lefts = {round(listed.nth(i).locator("p").first.bounding_box()["x"]) for i in range(6)}
+    # Left-aligned: titles of different lengths start at the same x (the open one is a filled
+    # button, padded: the others are compared).
+    others = bar.locator('.st-key-conversation-list [data-testid="stBaseButton-tertiary"]')
+    lefts = {round(others.nth(i).locator("p").first.bounding_box()["x"]) for i in range(6)}
     assert len(lefts) == 1, lefts
     shots.take(page, "sidebar")
     bar.get_by_role("button", name="Show 50 more").click()
