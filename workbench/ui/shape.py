@@ -76,21 +76,27 @@ def tree(messages: Sequence[Message]) -> list[TreeRow]:
     for m in messages:  # listed in position order: replies in the order they were written
         children[m.parent_id if m.parent_id in known else None].append(m)
     rows: list[TreeRow] = []
-    # Iterative: a conversation is as deep as it is long.
-    stack: list[tuple[Message, int, str | None]] = [
-        (m, 0, None) for m in reversed(_kept_first(children[None]))]
+    # Iterative: a conversation is as deep as it is long. Several first messages (a first
+    # question edited) branch like several replies do.
+    stack: list[tuple[Message, int, str | None]] = []
+    _branches(stack, _kept_first(children[None]), 0)
     while stack:
         message, depth, branch = stack.pop()
         rows.append(TreeRow(message, depth, branch))
-        replies = _kept_first(children.get(message.id, []))
-        if not replies:
-            continue
-        kept, others = replies[0], replies[1:]
-        total = len(replies)
-        stack.append((kept, depth, f"branch 1 of {total}, kept" if others else None))
-        for n, other in reversed(list(enumerate(others, start=2))):
-            stack.append((other, depth + 1, f"branch {n} of {total}"))
+        _branches(stack, _kept_first(children.get(message.id, [])), depth)
     return rows
+
+
+def _branches(stack: list[tuple[Message, int, str | None]], replies: list[Message],
+              depth: int) -> None:
+    """Push ``replies`` so that the other branches pop first, then the kept one."""
+    if not replies:
+        return
+    kept, others = replies[0], replies[1:]
+    total = len(replies)
+    stack.append((kept, depth, f"branch 1 of {total}, kept" if others else None))
+    for n, other in reversed(list(enumerate(others, start=2))):
+        stack.append((other, depth + 1, f"branch {n} of {total}"))
 
 
 def _kept_first(replies: list[Message]) -> list[Message]:
