@@ -325,7 +325,7 @@ def _settings(page, served: Served, llm: FakeOpenAI, shots: Shots) -> None:
     from playwright.sync_api import expect
 
     page.goto(f"{served.url}/settings", wait_until="domcontentloaded")
-    endpoint = page.get_by_label("Model endpoint (OpenAI-compatible URL)")
+    endpoint = page.get_by_role("textbox", name="Model endpoint (OpenAI-compatible URL)")
     expect(endpoint).to_have_value("")
     expect(page.get_by_text("built-in local model is answering")).to_be_visible()
     text = page.get_by_test_id("stMain").inner_text()
