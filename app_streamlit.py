@@ -19,7 +19,7 @@ from workbench import Workbench, load_settings
 from workbench.chat.llm import LLMClient, LLMSource
 from workbench.logs import configure_logging
 from workbench.ui import chat, conversations, evaluation, import_page, search, settings
-from workbench.ui.common import NAV_KEY, page
+from workbench.ui.common import NAV_KEY, apply_theme, options, page
 
 st.set_page_config(page_title="Workbench", page_icon=":material/neurology:", layout="wide")
 
@@ -54,6 +54,8 @@ def open_llm(home: str, base_url: str | None, model: str | None) -> tuple[LLMCli
 
 
 def llm(base_url: str | None, model: str | None) -> tuple[LLMClient | None, str | None]:
+    # No endpoint chosen: the embedded model `workbench serve` started, if it did.
+    base_url = base_url or wb.settings.llm_embedded_url
     try:
         return open_llm(home, base_url, model)[0], None
     except Exception as exc:  # noqa: BLE001 - the app stays up without a model and says why
@@ -62,6 +64,7 @@ def llm(base_url: str | None, model: str | None) -> tuple[LLMClient | None, str 
 
 home = str(load_settings(env_file=".env").home)
 wb = open_workbench(home)
+apply_theme(options(wb)["theme"])
 
 names = [w["name"] for w in wb.workspaces()] or [wb.settings.default_workspace]
 if st.session_state.get("workspace") not in names:
@@ -71,7 +74,7 @@ workspace = st.sidebar.selectbox("Workspace", names, key="workspace")
 
 pages = {
     "chat": st.Page(page(lambda: chat.render(wb, workspace, llm)), title="Chat",
-                    icon=":material/chat:", url_path="chat", default=True),
+                    icon=":material/chat:", url_path="chat"),
     "search": st.Page(page(lambda: search.render(wb, workspace)), title="Search",
                       icon=":material/search:", url_path="search"),
     "conversations": st.Page(page(lambda: conversations.render(wb, workspace)), title="Conversations",
@@ -83,7 +86,11 @@ pages = {
     "settings": st.Page(page(lambda: settings.render(wb, workspace, llm)), title="Settings",
                         icon=":material/settings:", url_path="settings"),
 }
-current = st.navigation(list(pages.values()))
+# The root URL opens the chat at its own URL: a default page is served at "/" only, and /chat
+# (a bookmark, a reload) would find no page.
+start = st.Page(lambda: st.switch_page(pages["chat"]), title="Workbench", url_path="start",
+                default=True, visibility="hidden")
+current = st.navigation([start, *pages.values()])
 # A page asks for another one by setting NAV_KEY in a widget callback (common.go).
 if (target := st.session_state.pop(NAV_KEY, None)) in pages and pages[target].url_path != current.url_path:
     st.switch_page(pages[target])

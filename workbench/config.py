@@ -64,6 +64,9 @@ class Settings(BaseSettings):
         None, description="OpenAI-compatible endpoint; none = the embedded local model"
     )
     llm_model: str | None = Field(None, description="Model name at that endpoint")
+    llm_embedded_url: str | None = Field(
+        None, description="Set by `workbench serve`: the embedded model it started, used by the "
+        "app when no endpoint is configured (never shown as one)")
     llm_timeout_s: float = Field(60.0, description="Per-request timeout for the LLM endpoint")
     llm_max_tokens: int = 256
     llm_temperature: float = 0.2

@@ -2,9 +2,9 @@
 
 What ``workbench serve`` does, done by the test so that it can stop everything: the embedded
 SmolLM2 server is started in this process (``LLMSource``), and ``streamlit run`` in a child
-process is pointed at it through ``WORKBENCH_LLM_BASE_URL``/``WORKBENCH_LLM_MODEL``, against a
-fresh home that already holds the legacy fixture. Chromium (Debian's ``/usr/bin/chromium``,
-driven by Playwright; ``.ci/browser-setup.sh`` installs both) sends a message, waits for the
+process is handed it through ``WORKBENCH_LLM_EMBEDDED_URL``, against a fresh home that already
+holds the legacy fixture. Chromium (Debian's ``/usr/bin/chromium``, driven by Playwright;
+``.ci/browser-setup.sh`` installs both) sends a message, waits for the
 streamed answer and its sources, and after a reload finds the conversation in the sidebar.
 
 Screenshot: the test's tmp_path and ``tests/output/browser-chat.png`` (git-ignored).
@@ -12,33 +12,23 @@ Screenshot: the test's tmp_path and ``tests/output/browser-chat.png`` (git-ignor
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import re
 import shutil
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from conftest import APP, FIXTURES, TESTS
+from browser import CHROMIUM, CHROMIUM_ARGS, NEEDS_BROWSER, Served, streamlit_app
+from conftest import FIXTURES, TESTS
 from workbench import Workbench, load_settings
 from workbench.chat.turn import title_from
-from workbench.chat.llm import LLMSource, free_port, stop_process
+from workbench.chat.llm import LLMSource
 
 OUTPUT = TESTS / "output"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-quic", "--disable-sync"]
 QUESTION = "How did we set up the daily backup?"
 
 # Bounds on every wait, generous for a loaded 2-core machine (milliseconds for Playwright).
-HEALTH_TIMEOUT_S = 90
 FIRST_RENDER_MS = 180_000  # the first run opens the workbench (embedding model) in Streamlit
 ANSWER_MS = 240_000  # retrieval + a streamed SmolLM2 answer; 30-60 s is usual under load
 UI_MS = 60_000
@@ -46,46 +36,8 @@ UI_MS = 60_000
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.timeout(900),  # the bounds above, one after another
-    pytest.mark.skipif(not CHROMIUM.is_file(),
-                       reason=f"{CHROMIUM} is missing: run .ci/browser-setup.sh (make browser-setup)"),
-    pytest.mark.skipif(importlib.util.find_spec("playwright") is None,
-                       reason="the playwright package is missing: run .ci/browser-setup.sh "
-                              "(make browser-setup)"),
+    *NEEDS_BROWSER,
 ]
-
-
-@dataclass
-class Served:
-    url: str
-    home: Path
-    log: Path
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            text = self.log.read_text(errors="replace")
-        except OSError:
-            return f"(no log at {self.log})"
-        return "\n".join(text.splitlines()[-lines:])
-
-
-def _stop(proc: subprocess.Popen[bytes], grace_s: float = 10.0) -> None:
-    stop_process(proc, grace_s)
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen[bytes], served: Served) -> None:
-    deadline = time.monotonic() + HEALTH_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if (code := proc.poll()) is not None:
-            pytest.fail(f"streamlit exited with code {code} before answering:\n"
-                        f"{served.log_tail()}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.25)
-    pytest.fail(f"streamlit at {url} not healthy after {HEALTH_TIMEOUT_S}s:\n{served.log_tail()}")
 
 
 @pytest.fixture
@@ -96,34 +48,16 @@ def served(tmp_path: Path) -> Iterator[Served]:
         results = wb.imports.ingest([FIXTURES / "legacy_nosso_projeto.db"])
     assert [r.status for r in results] == ["done"], results
 
-    procs: list[subprocess.Popen[bytes]] = []
     source: LLMSource | None = None
-    log = tmp_path / "streamlit.log"
     try:
         # llm_base_url=None: the embedded server, whatever the caller's environment says.
         source = LLMSource(load_settings(home=home, llm_base_url=None, llm_model=None), home)
         client = source.client()
         assert source.server is not None and source.server.is_running()
-        port = free_port()
-        env = {**os.environ, "WORKBENCH_HOME": str(home),
-               "WORKBENCH_LLM_BASE_URL": client.endpoint, "WORKBENCH_LLM_MODEL": client.model,
-               "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-        command = [sys.executable, "-m", "streamlit", "run", str(APP),
-                   "--server.headless", "true", "--server.address", "127.0.0.1",
-                   "--server.port", str(port), "--browser.gatherUsageStats", "false",
-                   # No watcher: nothing to rerun on save, and no inotify load on a busy tree.
-                   "--server.fileWatcherType", "none"]
-        with open(log, "wb") as out:
-            # cwd=tmp_path: no developer .env or .streamlit/ of the checkout leaks in.
-            procs.append(subprocess.Popen(command, env=env, cwd=tmp_path,
-                                          stdin=subprocess.DEVNULL, stdout=out,
-                                          stderr=subprocess.STDOUT))
-        result = Served(f"http://127.0.0.1:{port}", home, log)
-        _wait_healthy(result.url, procs[0], result)
-        yield result
+        # As `workbench serve` hands it over: the embedded model, not a configured endpoint.
+        with streamlit_app(home, tmp_path, {"WORKBENCH_LLM_EMBEDDED_URL": client.endpoint}) as app:
+            yield app
     finally:
-        for proc in procs:
-            _stop(proc)
         if source is not None:
             source.close()
 
@@ -144,7 +78,7 @@ def test_chat_in_a_real_browser_answers_cites_and_lists_the_conversation(served,
                 sidebar = page.get_by_test_id("stSidebar")
                 box = page.get_by_test_id("stChatInputTextArea")
                 # The script ran to its end: the fixture's conversations are listed.
-                expect(sidebar.get_by_role("button", name="Backup diário", exact=True)) \
+                expect(sidebar.get_by_role("button", name=re.compile(r"^Backup diário · "))) \
                     .to_be_visible(timeout=FIRST_RENDER_MS)
                 expect(page.get_by_role("heading", name="New chat")).to_be_visible(timeout=UI_MS)
                 expect(box).to_be_editable(timeout=UI_MS)
@@ -178,8 +112,8 @@ def test_chat_in_a_real_browser_answers_cites_and_lists_the_conversation(served,
                 expect(sources.get_by_test_id("stExpanderDetails")).to_contain_text(
                     "Backup diário", timeout=UI_MS)
                 # The sidebar, rendered after the send, lists the new conversation already.
-                expect(sidebar.get_by_role("button", name=title, exact=True)).to_be_visible(
-                    timeout=UI_MS)
+                expect(sidebar.get_by_role("button", name=re.compile(re.escape(title)))) \
+                    .to_be_visible(timeout=UI_MS)
                 expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=UI_MS)
 
                 shot = tmp_path / "browser-chat.png"
@@ -191,7 +125,7 @@ def test_chat_in_a_real_browser_answers_cites_and_lists_the_conversation(served,
                 # A new session: the conversation is read back from the store.
                 page.reload(wait_until="domcontentloaded", timeout=UI_MS)
                 expect(page.get_by_role("heading", name="New chat")).to_be_visible(timeout=UI_MS)
-                listed = sidebar.get_by_role("button", name=title, exact=True)
+                listed = sidebar.get_by_role("button", name=re.compile(re.escape(title)))
                 expect(listed).to_be_visible(timeout=UI_MS)
                 listed.click()
                 expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible(

@@ -236,6 +236,35 @@ class Chat:
             pass
         return turn
 
+    def regenerate(self, conversation: str, answer: str | None = None,
+                   now: datetime | None = None) -> Turn:
+        """Answer the last question again; the previous answer stays, on an inactive branch.
+        ``answer``: the one to replace; once it is not the last (replaced already, say from
+        another tab, or a click delivered twice) nothing is asked again."""
+        store = self.parts.store
+        active = store.messages.list(conversation, active_only=True)
+        if not active or active[-1].role != "assistant":
+            raise InvalidInput(f"conversation {conversation} does not end with an answer")
+        if answer is not None and active[-1].id != answer:
+            raise InvalidInput("that answer was replaced already")
+        store.messages.branch_off(active[-1].id)
+        return self.retry(conversation, now)
+
+    def edit(self, message_id: str, message: str, now: datetime | None = None) -> Turn:
+        """Ask an edited question in place of an earlier one, as a new branch from the same
+        parent (what followed it stays, inactive); stream the returned turn to answer it."""
+        if not sanitise(message):
+            raise EmptyMessage("the message is empty")
+        store = self.parts.store
+        original = store.messages.get(message_id)
+        if original.role != "user":
+            raise InvalidInput(f"message {message_id} is not a question (role {original.role})")
+        if not original.on_active_branch:  # edited already (another tab, a click sent twice)
+            raise InvalidInput("that question was edited already")
+        conversation = store.conversations.get(original.conversation_id)
+        store.messages.branch_off(message_id)
+        return self.start(message, conversation.workspace, conversation.id, now)
+
     # -- pieces ---------------------------------------------------------------------------------
     def _finish(self, turn: Turn, stats) -> None:
         started = time.perf_counter()  # opening and closing the store count: a turn waits for them

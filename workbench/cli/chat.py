@@ -93,12 +93,12 @@ def serve(
         client = bench.chat.llm()
         ok, detail = client.health()
         err.print(f"LLM: {detail if ok else 'not answering: ' + detail}", markup=False)
-        env["WORKBENCH_LLM_BASE_URL"] = client.endpoint
-        env["WORKBENCH_LLM_MODEL"] = client.model
+        # Not as the configured endpoint: the app would show its random port as the user's.
+        env["WORKBENCH_LLM_EMBEDDED_URL"] = client.endpoint
     env["WORKBENCH_HOME"] = str(bench.settings.home.resolve())
     command = [sys.executable, "-m", "streamlit", "run", str(app_file), "--server.headless", "true",
                "--server.address", address, "--server.port", str(port),
-               "--browser.gatherUsageStats", "false"]
+               "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal"]
     err.print(f"app: http://{address}:{port}  (Ctrl-C to stop)")
     try:
         subprocess.run(command, env=env, check=False)

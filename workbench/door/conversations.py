@@ -49,6 +49,10 @@ class Conversations:
     def message(self, message_id: str) -> Message:
         return self.store.messages.get(message_id)
 
+    def questions(self, workspace: str | None = None, limit: int = 4) -> list[str]:
+        """Recent short questions the user asked in a workspace: examples for an empty chat."""
+        return self.store.messages.questions(workspace or self.settings.default_workspace, limit)
+
     def export(self, ref: str, fmt: str = "md") -> str:
         conversation = self.get(ref)
         messages = self.messages(conversation.id)

@@ -13,7 +13,8 @@ from workbench.embeddings.model import Embedder
 from workbench.ingest import Progress, no_progress
 from workbench.logs import timed
 from workbench.records import Message
-from workbench.search.retrieve import Retriever, SearchResult, get_retriever_config
+from workbench.search.relevance import above_floor
+from workbench.search.retrieve import Hit, Retriever, SearchResult, get_retriever_config
 from workbench.search.sync import (SyncReport, index_name, index_turn, rebuild, sync_index,
                                    unindex_removed)
 from workbench.search.lancedb_index import LanceIndex
@@ -21,6 +22,7 @@ from workbench.search.maintenance import Upkeep
 from workbench.search.protocol import Filters, Index
 from workbench.store import Store
 from workbench.text.chunking import get_chunker
+from workbench.text.highlight import query_terms
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +103,12 @@ class Search:
                 hit.context = [m.to_dict() for m in
                                self.store.messages.neighbours(hit.message_id, neighbours)]
         return result
+
+    def relevant(self, text: str, result: SearchResult) -> list[Hit]:
+        """The result's hits that pass the relevance floor (a person's search: nothing shown
+        beats unrelated text shown)."""
+        return above_floor(self._embedder, text, query_terms(text, result.time_phrase),
+                           result.hits)
 
     def prepare(self, chunker: str | None = None) -> threading.Thread:
         """Load the model and build the index's in-memory copy in the background: a

@@ -86,6 +86,46 @@ class DuckDBMessages:
             [cid],
         ).fetchone()
 
+    def branch_off(self, message_id: str) -> int:
+        """Take a message and every active message after it off the active branch (an edit or
+        a regeneration starts a new branch from its parent); returns how many moved."""
+        with self.db.transaction() as con:
+            row = con.execute(
+                "SELECT conversation_id::VARCHAR, position FROM messages WHERE id = ?",
+                [message_id],
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"message {message_id!r} does not exist")
+            moved = con.execute(
+                """SELECT count(*) FROM messages
+                   WHERE conversation_id = ? AND on_active_branch AND position >= ?""",
+                list(row),
+            ).fetchone()[0]
+            con.execute(
+                """UPDATE messages SET on_active_branch = FALSE
+                   WHERE conversation_id = ? AND on_active_branch AND position >= ?""",
+                list(row),
+            )
+        return int(moved)
+
+    def questions(self, workspace: str, limit: int = 4, max_chars: int = 120) -> list[str]:
+        """The workspace's most recent short questions the user asked (their own words, not
+        generated), newest first and without repeats: examples to ask again."""
+        with self.db.connect() as con:
+            rows = con.execute(
+                """SELECT m.content, max(m.created_at) AS latest
+                   FROM messages m JOIN conversations c ON m.conversation_id = c.id
+                   JOIN workspaces w ON c.workspace_id = w.id
+                   WHERE w.name = ? AND m.role = 'user' AND NOT m.generated
+                     AND m.content_type = 'text' AND m.content LIKE ?
+                     AND length(m.content) BETWEEN 12 AND ?
+                   GROUP BY m.content
+                   ORDER BY latest DESC NULLS LAST, m.content
+                   LIMIT ?""",
+                [workspace, "%?", max_chars, limit],
+            ).fetchall()
+        return [r[0] for r in rows]
+
     def get(self, message_id: str) -> Message:
         with self.db.connect() as con:
             row = con.execute(

@@ -121,6 +121,10 @@ class Messages(Protocol):
 
     def ids_for(self, workspace: str, wanted: Sequence[str]) -> list[tuple[str, str]]: ...
 
+    def branch_off(self, message_id: str) -> int: ...
+
+    def questions(self, workspace: str, limit: int = 4, max_chars: int = 120) -> list[str]: ...
+
 
 class Imports(Protocol):
     def write(self, parsed: ParsedFile, workspace: str, path: str, sha256: str,

@@ -1,4 +1,8 @@
-"""Chat page: talk to the model with the workspace's past conversations as memory."""
+"""Chat page: talk to the model with the workspace's past conversations as memory.
+
+Each message can be copied; the last answer can be asked for again (regenerate) and a question
+edited and sent again; both keep what they replace on an inactive branch, as ChatGPT does.
+"""
 
 from __future__ import annotations
 
@@ -11,27 +15,116 @@ from workbench.chat.turn import Chat, Turn
 from workbench.errors import EmptyMessage, InvalidInput
 from workbench.chat.llm import LLMClient
 from workbench.records import Conversation, Message
-from workbench.ui.common import LLMFactory, memory, options
+from workbench.ui import sidebar
+from workbench.ui.common import LLMFactory, go, memory, options
+from workbench.ui.sidebar import SELECTED
 
-SELECTED = "chat_conversation"  # id of the conversation shown, None for a new chat
 LAST_TURN = "chat_last_turn"  # the last turn of this session: its memories and error
-CONFIRM_DELETE = "chat_confirm_delete"
+PENDING = "chat_pending"  # what a button asked for: {"text", "edit"} or {"regenerate"}
+EDITING = "chat_editing"  # id of the question being edited
 
 
 def render(wb: Workbench, workspace: str, llm: LLMFactory) -> None:
+    # Pinned to the bottom wherever it is called; read first, so that a new conversation's
+    # heading and sidebar entry are drawn before its answer streams.
+    prompt = st.chat_input("Ask anything; your past conversations are the memory")
+    pending = st.session_state.pop(PENDING, None) or {}
+    if pending.get("regenerate"):
+        _regenerate(wb, llm, pending["regenerate"], pending["answer"])
+    turn = _begin(wb, workspace, _selected(wb, workspace), prompt, pending)
     conversation = _selected(wb, workspace)
     cid = conversation.id if conversation else None
     st.title((conversation.title or "Untitled") if conversation else "New chat")
+    sidebar.render(wb, workspace, st.sidebar.container())
     history = wb.conversations.messages(cid, active_only=True) if cid else []
-    for message in history:
-        _show(wb, message)
-    if history and history[-1].role == "user":
+    if turn is not None:
+        history = [m for m in history if m.id != turn.user_message.id]
+    # One slot, so that the welcome goes the moment a question is sent (not when the run ends).
+    intro = st.empty()
+    if not history and turn is None:
+        with intro.container():
+            _welcome(wb, workspace)
+    answerable = turn is None and bool(history) and history[-1].role == "assistant"
+    for n, message in enumerate(history):
+        _show(wb, message, last=answerable and n == len(history) - 1)
+    if turn is not None:
+        _answer(wb, llm, turn)
+        st.rerun()  # drawn again with the new answer's actions
+    elif history and history[-1].role == "user":
         with st.chat_message("assistant"):
             _unanswered(wb, llm, cid, history[-1])
-    if prompt := st.chat_input("Ask anything; your past conversations are the memory"):
-        _send(wb, llm, workspace, cid, prompt)
-    # Last, so that a conversation the message above created is already listed.
-    _sidebar(wb, workspace)
+
+
+def _begin(wb: Workbench, workspace: str, conversation: Conversation | None, prompt: str | None,
+           pending: dict[str, Any]) -> Turn | None:
+    """Store the question (typed, an example chosen, or an edit) before anything is drawn."""
+    text = prompt or pending.get("text")
+    if not text:
+        return None
+    chat = _chat(wb, None)
+    try:
+        if pending.get("edit"):
+            turn = chat.edit(pending["edit"], text)
+        else:
+            turn = chat.start(text, workspace, conversation.id if conversation else None)
+    except EmptyMessage:
+        st.warning("That message is empty, so nothing was sent. Type a question first.")
+        return None
+    except InvalidInput as exc:  # an edit of a question edited meanwhile
+        st.toast(str(exc))
+        return None
+    st.session_state[SELECTED] = turn.conversation_id
+    st.session_state[EDITING] = None
+    return turn
+
+
+def _welcome(wb: Workbench, workspace: str) -> None:
+    """A new chat: what to do first, and questions from the user's own history to start with."""
+    examples = wb.conversations.questions(workspace, limit=4)
+    if not examples:
+        st.markdown("**Start here.** The chat answers from your past conversations. Import a "
+                    "ChatGPT, Claude or Open WebUI export first, or just ask: what you write "
+                    "here is remembered too.")
+        st.button("Import your history", icon=":material/upload_file:", type="primary",
+                  on_click=go, args=("import",))
+        return
+    st.markdown("**Ask about your past conversations.** Answers quote and cite what you wrote "
+                "before. Try one of your own questions:")
+    for n, example in enumerate(examples):
+        st.button(example, key=f"example-{n}", icon=":material/history:",
+                  on_click=_ask, args=(example,))
+    st.caption("More history makes better answers: add exports on the Import page.")
+
+
+def _ask(text: str) -> None:
+    st.session_state[PENDING] = {"text": text}
+
+
+def _answer(wb: Workbench, llm: LLMFactory, turn: Turn) -> None:
+    """The question just stored, and its answer as it streams."""
+    with st.chat_message("user"):
+        st.markdown(turn.user_message.content)
+    chat = _chat(wb, None)
+    with st.chat_message("assistant"):
+        # The question is stored before the model is reached (the embedded one may be starting).
+        chat.llm, llm_error = _client(wb, llm)
+        shown = st.empty()
+        with shown:
+            st.write_stream(chat.stream(turn))
+        if turn.answer is not None:  # the grounded reply replaces what the model wrote
+            shown.markdown(turn.text)
+        _remember(turn, llm_error)
+
+
+def _regenerate(wb: Workbench, llm: LLMFactory, cid: str, answer: str) -> None:
+    client, llm_error = _client(wb, llm)
+    try:
+        with st.spinner("Answering again…"):
+            turn = _chat(wb, client).regenerate(cid, answer)
+    except InvalidInput as exc:  # changed meanwhile, in another tab
+        st.toast(str(exc))
+        return
+    _remember(turn, llm_error)
 
 
 def _selected(wb: Workbench, workspace: str) -> Conversation | None:
@@ -59,35 +152,6 @@ def _chat(wb: Workbench, client: LLMClient | None) -> Chat:
                            chunker=opts["chunker"])
 
 
-def _send(wb: Workbench, llm: LLMFactory, workspace: str, cid: str | None, prompt: str) -> None:
-    chat = _chat(wb, None)
-    try:
-        turn = chat.start(prompt, workspace, cid)
-    except EmptyMessage:
-        st.warning("That message is empty, so nothing was sent. Type a question first.")
-        return
-    st.session_state[SELECTED] = turn.conversation_id
-    with st.chat_message("user"):
-        st.markdown(turn.user_message.content)
-    with st.chat_message("assistant"):
-        # The question is stored before the model is reached (the embedded one may be starting).
-        chat.llm, llm_error = _client(wb, llm)
-        shown = st.empty()
-        with shown:
-            st.write_stream(chat.stream(turn))
-        if turn.answer is not None:  # the grounded reply replaces what the model wrote
-            shown.markdown(turn.text)
-        if turn.note:
-            st.caption(turn.note)
-        last = _remember(turn, llm_error)
-        if turn.answer is not None:
-            _sources(wb, turn.answer, last)
-        else:
-            _unanswered(wb, llm, turn.conversation_id, turn.user_message)
-    if turn.new_conversation:  # the heading above still says "New chat": draw it again
-        st.rerun()
-
-
 def _remember(turn: Turn, llm_error: str | None = None) -> dict[str, Any]:
     error = turn.error
     if error and llm_error:
@@ -98,18 +162,55 @@ def _remember(turn: Turn, llm_error: str | None = None) -> dict[str, Any]:
         "answer_id": turn.answer.id if turn.answer else None,
         "error": error,
         "memories": [h.to_dict() for h in turn.hits],
+        "note": turn.note,
     }
     st.session_state[LAST_TURN] = last
     return last
 
 
-def _show(wb: Workbench, message: Message) -> None:
+def _show(wb: Workbench, message: Message, last: bool = False) -> None:
+    """A stored message with its actions: copy; edit (a question); regenerate (the last answer)."""
     with st.chat_message(message.role):
         if message.speaker and message.role not in ("user", "assistant"):
             st.caption(message.speaker)
+        if message.role == "user" and st.session_state.get(EDITING) == message.id:
+            _edit_form(message)
+            return
         st.markdown(message.content)
         if message.role == "assistant":
-            _sources(wb, message, st.session_state.get(LAST_TURN))
+            remembered = st.session_state.get(LAST_TURN)
+            if remembered and remembered["answer_id"] == message.id and remembered.get("note"):
+                st.caption(remembered["note"])
+            _sources(wb, message, remembered)
+        _actions(message, last)
+
+
+def _actions(message: Message, last: bool) -> None:
+    row = st.container(horizontal=True, gap="small", key=f"actions-{message.id}")
+    with row.popover("Copy", icon=":material/content_copy:", type="tertiary",
+                     help="The message as Markdown, with a copy button"):
+        st.code(message.content, language="markdown", wrap_lines=True)
+    if message.role == "user":
+        row.button("Edit", key=f"edit-{message.id}", icon=":material/edit:", type="tertiary",
+                   help="Edit and send again: a new branch (this one is kept)",
+                   on_click=lambda: st.session_state.update({EDITING: message.id}))
+    elif message.role == "assistant" and last:
+        row.button("Regenerate", key=f"regenerate-{message.id}", icon=":material/refresh:",
+                   type="tertiary", help="Answer again (this answer is kept on its own branch)",
+                   on_click=lambda: st.session_state.update(
+                       {PENDING: {"regenerate": message.conversation_id, "answer": message.id}}))
+
+
+def _edit_form(message: Message) -> None:
+    key = f"edited-{message.id}"
+    with st.form(f"edit-form-{message.id}", border=False):
+        st.text_area("Edit your question", value=message.content, key=key)
+        row = st.container(horizontal=True, gap="small")
+        row.form_submit_button("Send", type="primary", on_click=lambda: st.session_state.update(
+            {PENDING: {"text": st.session_state.get(key) or "", "edit": message.id},
+             EDITING: None}))
+        row.form_submit_button("Cancel",
+                                  on_click=lambda: st.session_state.update({EDITING: None}))
 
 
 def _sources(wb: Workbench, answer: Message, last: dict[str, Any] | None) -> None:
@@ -173,50 +274,3 @@ def _unanswered(wb: Workbench, llm: LLMFactory, cid: str, question: Message) -> 
             return
         _remember(turn, llm_error)
         st.rerun()
-
-
-# -- sidebar ------------------------------------------------------------------------------------
-def _select(cid: str | None) -> None:
-    st.session_state[SELECTED] = cid
-    st.session_state[CONFIRM_DELETE] = None
-
-
-def _rename(wb: Workbench, cid: str, key: str) -> None:
-    title = (st.session_state.get(key) or "").strip()
-    if title:
-        wb.conversations.rename(cid, title)
-
-
-def _delete(wb: Workbench, cid: str) -> None:
-    wb.conversations.delete(cid)
-    _select(None)
-
-
-def _sidebar(wb: Workbench, workspace: str) -> None:
-    bar = st.sidebar
-    selected = st.session_state.get(SELECTED)
-    bar.button("New chat", icon=":material/add:", width="stretch", on_click=_select, args=(None,))
-    text = bar.text_input("Filter conversations by title", key="chat_filter")
-    conversations = wb.conversations.list(workspace, text.strip() or None, limit=50)
-    if not conversations:
-        bar.caption("No conversations yet." if not text else "No title matches.")
-    for c in conversations:
-        bar.button(c.title or "Untitled", key=f"conv-{c.id}", width="stretch",
-                   type="primary" if c.id == selected else "tertiary",
-                   on_click=_select, args=(c.id,))
-    if not selected:
-        return
-    bar.divider()
-    key = f"rename-{selected}"
-    current = wb.conversations.get(selected).title or ""
-    bar.text_input("Title", value=current, key=key)
-    left, right = bar.columns(2)
-    left.button("Rename", on_click=_rename, args=(wb, selected, key), width="stretch")
-    if st.session_state.get(CONFIRM_DELETE) != selected:
-        right.button("Delete", on_click=lambda: st.session_state.update({CONFIRM_DELETE: selected}),
-                     width="stretch")
-        return
-    bar.warning(f"Delete “{current or 'Untitled'}” and all its messages? This cannot be undone.")
-    yes, no = bar.columns(2)
-    yes.button("Yes, delete", type="primary", on_click=_delete, args=(wb, selected))
-    no.button("Cancel", on_click=lambda: st.session_state.update({CONFIRM_DELETE: None}))

@@ -6,10 +6,12 @@ from datetime import datetime
 from typing import Any, Callable
 
 import streamlit as st
+from streamlit import config as st_config
 
 from workbench.api import Workbench
 from workbench.chat.llm import LLMClient
 from workbench.errors import WorkbenchError
+from workbench.ui import preferences
 
 # Session-state keys shared between pages (and set by tests).
 NAV_KEY = "switch_to"  # name of the page the app switches to at the start of the next run
@@ -35,18 +37,18 @@ def page(render: Callable[[], None]) -> Callable[[], None]:
 
 
 def options(wb: Workbench) -> dict[str, Any]:
-    """This session's overrides of the workbench settings (edited on the Settings page)."""
+    """This session's choices (edited on the Settings page), first read from the home."""
     if OPTIONS not in st.session_state:
-        s = wb.settings
-        st.session_state[OPTIONS] = {
-            "llm_base_url": getattr(s, "llm_base_url", None) or "",
-            "llm_model": getattr(s, "llm_model", None) or "",
-            "k": int(getattr(s, "chat_k", 6)),
-            "retriever": s.retriever,
-            "chunker": s.chunker,
-            "redact": s.redact,
-        }
+        st.session_state[OPTIONS] = preferences.load(wb.settings)
     return st.session_state[OPTIONS]
+
+
+def apply_theme(theme: str) -> None:
+    """Light or dark for the pages drawn from now on. Streamlit reads its theme from its
+    configuration at each run (there is no per-session call); the choice is the home's, and a
+    process serves one home, so setting it process-wide is what the choice means."""
+    if theme in preferences.THEMES and st_config.get_option("theme.base") != theme:
+        st_config.set_option("theme.base", theme)
 
 
 def go(page: str, **state: Any) -> None:

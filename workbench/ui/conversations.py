@@ -1,4 +1,5 @@
-"""Conversations page: browse the workspace, read a whole conversation (every branch), export it."""
+"""Conversations page: browse the workspace, read a whole conversation (every branch, as a tree),
+export it."""
 
 from __future__ import annotations
 
@@ -7,15 +8,16 @@ import re
 import streamlit as st
 
 from workbench.api import Workbench
-from workbench.records import Conversation, Message
+from workbench.records import Conversation
 from workbench.ui.common import OPEN_CONVERSATION, OPEN_MESSAGE, when
+from workbench.ui.shape import TreeRow, tree
 
 PICK = "conversations_pick"
 
 
 def render(wb: Workbench, workspace: str) -> None:
     st.title("Conversations")
-    text = st.text_input("Filter by title", key="conversations_filter")
+    text = st.text_input("Filter by title", key="conversations_filter", live="300ms")
     listed = {c.id: c for c in wb.conversations.list(workspace, text.strip() or None, limit=500)}
     wanted = st.session_state.get(OPEN_CONVERSATION)
     if wanted and wanted not in listed and not text.strip():
@@ -51,8 +53,8 @@ def _show(wb: Workbench, conversation: Conversation, highlight: str | None) -> N
     st.subheader(conversation.title or "Untitled", anchor=False)
     st.caption(f"{conversation.workspace} · {conversation.source_format} · created "
                f"{when(conversation.created_at)} · {len(messages)} messages"
-               + (f", {inactive} on inactive branches" if inactive else "")
-               + f" · id {conversation.id}")
+               + (f", {inactive} on branches not kept" if inactive else "")
+               )
     name = re.sub(r"[^\w-]+", "-", conversation.title or "conversation").strip("-")[:60]
     left, right, _ = st.columns([1, 1, 4])
     left.download_button("Markdown", wb.conversations.export(conversation.id, "md"),
@@ -61,22 +63,27 @@ def _show(wb: Workbench, conversation: Conversation, highlight: str | None) -> N
     right.download_button("JSON", wb.conversations.export(conversation.id, "json"),
                           file_name=f"{name}.json", mime="application/json",
                           icon=":material/download:", key="export_json")
-    for message in messages:
-        _message(message, message.id == highlight)
+    for row in tree(messages):
+        _message(row, row.message.id == highlight)
 
 
-def _message(message: Message, highlighted: bool) -> None:
+def _message(row: TreeRow, highlighted: bool) -> None:
+    """One message at its place in the tree: a branch's first message says which branch it
+    starts; messages of other branches sit indented, one step per branching."""
+    message = row.message
     about = [message.speaker or message.role, when(message.created_at)]
     if message.content_type != "text":
         about.append(f"`{message.content_type}`")
     if not message.on_active_branch:
-        about.append(":gray-badge[inactive branch]")
+        about.append(":gray-badge[not kept]")
     if highlighted:
         about.append(":orange-badge[linked message]")
     box = st.container(border=True) if highlighted else st.container()
-    with box, st.chat_message(message.role):
-        st.caption(" · ".join(about))
-        if message.on_active_branch:
+    if row.depth:
+        _, box = box.columns([min(row.depth, 6), 24 - min(row.depth, 6)])
+    with box:
+        if row.branch:
+            st.markdown(f":material/alt_route: **{row.branch}**")
+        with st.chat_message(message.role):
+            st.caption(" · ".join(about))
             st.markdown(message.content)
-        else:  # an edit or regeneration that the conversation did not keep
-            st.markdown("\n".join(f"> {line}" for line in message.content.splitlines()))

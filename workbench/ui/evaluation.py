@@ -12,6 +12,7 @@ import streamlit as st
 from workbench.api import Workbench
 from workbench.records import Run
 from workbench.ui.common import when
+from workbench.ui.shape import percent
 
 RUN_A = "eval_run_a"
 RUN_B = "eval_run_b"
@@ -53,14 +54,21 @@ def _trend(runs: list[Run]) -> str:
         for r in runs if metric in r.metrics
     ])
     st.subheader(f"{metric} over time")
+    if frame["started"].nunique() < 2:
+        # One run is a point, not a trend: a time axis around one instant has no scale.
+        st.metric(f"{metric} · {frame['configuration'].iloc[0]}",
+                  percent(frame["value"].iloc[0]) + " %")
+        st.caption("One run so far: the trend shows from the second run on.")
+        return metric
+    frame["value"] = frame["value"] * 100
     chart = (
         alt.Chart(frame)
         .mark_line(point=True)
         .encode(
             x=alt.X("started:T", title="run started"),
-            y=alt.Y("value:Q", title=metric, scale=alt.Scale(zero=False)),
+            y=alt.Y("value:Q", title=f"{metric} (%)", scale=alt.Scale(zero=False)),
             color=alt.Color("configuration:N"),
-            tooltip=["run", "configuration", "label", "origin", alt.Tooltip("value:Q", format=".3f")],
+            tooltip=["run", "configuration", "label", "origin", alt.Tooltip("value:Q", format=".1f")],
         )
     )
     st.altair_chart(chart, width="stretch")
@@ -76,10 +84,8 @@ def _one_run(wb: Workbench, runs: list[Run]) -> None:
         f"p95 {run.search_ms_p95 or 0:.0f} ms · model {run.embedding_model} · "
         f"code {run.code_version or 'unknown'} · origin {run.origin}"
     )
-    rows = [{"category": "all", **run.metrics, "queries": run.queries}]
-    rows += [{"category": name, **values} for name, values in run.per_category.items()
-             if name != "all"]
-    st.dataframe(pd.DataFrame(rows).set_index("category"), width="stretch")
+    st.dataframe(pd.DataFrame(_run_rows(run)).set_index("category"), width="stretch")
+    st.caption("Rates in percent, as `workbench eval run` prints them.")
     _notebook(run)
 
 
@@ -109,10 +115,11 @@ def _compare(wb: Workbench, runs: list[Run], metric: str) -> None:
         return
     comparison = wb.evals.compare(a.id, b.id)
     table = pd.DataFrame([
-        {"metric": name, "A": v["a"], "B": v["b"], "delta": v["delta"], "p": v["p_value"]}
+        {"metric": name, "A": percent(v["a"]), "B": percent(v["b"]),
+         "delta": f"{100 * v['delta']:+.1f}", "p": f"{v['p_value']:.3g}"}
         for name, v in comparison.metrics.items()
     ]).set_index("metric")
-    st.dataframe(table.style.format("{:.3f}").map(_colour, subset=["delta"]), width="stretch")
+    st.dataframe(table.style.map(_colour, subset=["delta"]), width="stretch")
     st.caption(
         f"{comparison.queries} paired queries: {comparison.better} better, "
         f"{comparison.worse_count} worse, {comparison.ties} unchanged on {comparison.primary} "
@@ -123,12 +130,23 @@ def _compare(wb: Workbench, runs: list[Run], metric: str) -> None:
         st.dataframe(pd.DataFrame(_worse_rows(comparison.worse)), width="stretch", hide_index=True)
 
 
+def _run_rows(run: Run) -> list[dict[str, Any]]:
+    """The run's table as the CLI prints it: queries counted, rates as percentages."""
+    names = list(run.metrics)
+    rows = [{"category": "all", "queries": run.queries,
+             **{n: percent(run.metrics.get(n)) for n in names}}]
+    rows += [{"category": cat, "queries": int(values.get("queries", 0)),
+              **{n: percent(values.get(n)) for n in names}}
+             for cat, values in run.per_category.items() if cat != "all"]
+    return rows
+
+
 def _worse_rows(worse: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{"query": w.get("text") or w["query_id"], "A": w["a"], "B": w["b"],
-             "delta": w["delta"]} for w in worse[:50]]
+    return [{"query": w.get("text") or w["query_id"], "A": f"{w['a']:.2f}", "B": f"{w['b']:.2f}",
+             "delta": f"{w['delta']:+.2f}"} for w in worse[:50]]
 
 
-def _colour(value: float) -> str:
-    if value < 0:
+def _colour(value: str) -> str:
+    if value.startswith("-"):
         return "color: #b3261e"
-    return "color: #1b6e20" if value > 0 else ""
+    return "color: #1b6e20" if value.startswith("+") and value.strip("+0.") else ""

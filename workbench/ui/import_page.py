@@ -14,6 +14,7 @@ from workbench.records import ImportResult
 from workbench.ui.common import options
 
 RESULTS = "import_results"
+UPLOADS = "import_uploads"  # a new uploader (empty) after each import
 STAGES = {"parse": "reading", "clean": "cleaning", "write": "writing", "embed": "embedding",
           "index": "updating the search index"}
 
@@ -23,7 +24,7 @@ def render(wb: Workbench, workspace: str) -> None:
     files = st.file_uploader(
         "Chat exports (ChatGPT, Claude, Open WebUI, ShareGPT, LoCoMo, legacy SQLite, JSONL/CSV)",
         type=["json", "zip", "db", "jsonl", "csv"], accept_multiple_files=True,
-        key="import_files")
+        key=f"import_files_{st.session_state.get(UPLOADS, 0)}", on_change=_clear)
     left, right = st.columns(2)
     target = left.text_input("Workspace", value=workspace, key="import_workspace",
                              help="A new name creates a new workspace")
@@ -34,10 +35,20 @@ def render(wb: Workbench, workspace: str) -> None:
     st.caption(f"PII redaction is {'on' if redact else 'off'} (Settings page). Importing a file "
                "again adds only what is new.")
     if st.button("Import", type="primary", disabled=not files):
+        _clear()
+        chosen = target.strip() or workspace
         st.session_state[RESULTS] = _ingest(
-            wb, files, target.strip() or workspace, None if fmt == "auto" else fmt, redact)
+            wb, files, chosen, None if fmt == "auto" else fmt, redact)
+        st.session_state[UPLOADS] = st.session_state.get(UPLOADS, 0) + 1
+        # Drawn again: the sidebar lists a workspace this import made, the uploader is empty.
+        st.rerun()
     if st.session_state.get(RESULTS):
         _report(st.session_state[RESULTS])
+
+
+def _clear() -> None:
+    """A new import starts: the last one's report goes."""
+    st.session_state.pop(RESULTS, None)
 
 
 def _ingest(wb: Workbench, files: list, workspace: str, fmt: str | None,
@@ -91,11 +102,14 @@ def _report(rows: list[dict[str, Any]]) -> None:
         st.success(f"Imported {len(done)} of {len(rows)} files: "
                    f"{sum(r['conversations added'] for r in done)} conversations and "
                    f"{sum(r['messages added'] for r in done)} messages added.")
-    st.dataframe(
-        [{**r, "warnings": len(r["warnings"])} for r in rows], hide_index=True,
-        column_order=["file", "status", "format", "conversations added", "conversations updated",
-                      "conversations skipped", "messages added", "messages skipped",
-                      "warnings", "seconds"])
+    table = [{"file": r["file"], "status": r["status"], "format": r["format"],
+              "conversations": f"{r['conversations added']} new, "
+                               f"{r['conversations updated']} updated, "
+                               f"{r['conversations skipped']} unchanged",
+              "messages": f"{r['messages added']} new, {r['messages skipped']} unchanged",
+              "warnings": len(r["warnings"]), "seconds": r["seconds"]} for r in rows]
+    # Every row and column in view: a table this size needs no scrolling.
+    st.table(table, hide_index=True)
     for r in rows:
         if r["status"] != "done":
             st.error(r["error"] or f"{r['file']}: not imported ({r['status']})")

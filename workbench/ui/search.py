@@ -1,4 +1,6 @@
-"""Search page: hybrid search over the workspace, hits grouped by conversation with their turns."""
+"""Search page: hybrid search over the workspace as you type, hits grouped by conversation with
+their turns, ranked, the query's words marked, Markdown rendered; below the relevance floor,
+nothing."""
 
 from __future__ import annotations
 
@@ -10,14 +12,17 @@ import streamlit as st
 from workbench.api import Workbench
 from workbench.records import ROLES
 from workbench.search.retrieve import RETRIEVERS, Hit, SearchResult
+from workbench.text.highlight import clip_markdown, highlight, query_terms
 from workbench.ui.common import open_conversation, options, snippet, when
+
+SEARCH_PAUSE = "400ms"  # searched once typing pauses this long
 
 
 def render(wb: Workbench, workspace: str) -> None:
     opts = options(wb)
     st.title("Search")
     query = st.text_input("Search your conversations", key="search_query",
-                          persist_state="session",
+                          persist_state="session", live=SEARCH_PAUSE, icon=":material/search:",
                           placeholder="e.g. backup of the database last April")
     conversations = {c.id: c for c in wb.conversations.list(workspace, limit=500)}
     with st.expander("Filters", expanded=False):
@@ -40,12 +45,14 @@ def render(wb: Workbench, workspace: str) -> None:
     result = wb.search.query(query, workspace, k, since=_moment(since), until=_moment(until, end=True),
                        role=None if role == "any" else role, conversation=conversation,
                        retriever=retriever, chunker=opts["chunker"], neighbours=1)
+    result.hits = wb.search.relevant(query, result)
     _summary(result)
+    terms = query_terms(query, result.time_phrase)
     groups: dict[str, list[tuple[int, Hit]]] = {}
     for rank, hit in enumerate(result.hits, start=1):
         groups.setdefault(hit.conversation_id, []).append((rank, hit))
     for cid, hits in groups.items():
-        _group(cid, hits)
+        _group(cid, hits, terms)
 
 
 def _moment(day: date | None, end: bool = False) -> datetime | None:
@@ -57,7 +64,8 @@ def _moment(day: date | None, end: bool = False) -> datetime | None:
 
 def _summary(result: SearchResult) -> None:
     if not result.hits:
-        st.info("Nothing found. Try other words, fewer filters, or import more history.")
+        st.info("Nothing found. Try other words, fewer filters, or import more history.",
+                icon=":material/search_off:")
         return
     conversations = len({h.conversation_id for h in result.hits})
     line = (f"{len(result.hits)} results in {conversations} conversations · "
@@ -67,7 +75,7 @@ def _summary(result: SearchResult) -> None:
     st.caption(line)
 
 
-def _group(cid: str, hits: list[tuple[int, Hit]]) -> None:
+def _group(cid: str, hits: list[tuple[int, Hit]], terms: list[str]) -> None:
     """One conversation: its title, and the matching turns with the turns around them."""
     first = hits[0][1]
     days = sorted({when(h.timestamp, False) for _, h in hits})
@@ -87,9 +95,8 @@ def _group(cid: str, hits: list[tuple[int, Hit]]) -> None:
             speaker = turn.get("speaker") or turn["role"]
             if turn["id"] in matched:
                 rank, hit = matched[turn["id"]]
-                st.markdown(f"**#{rank} · {speaker}** · {when(turn['created_at'])} · "
-                            f"score {hit.score:.3f}")
-                st.markdown(snippet(turn["content"], 1200))
+                st.markdown(f"**#{rank} · {speaker}** · {when(turn['created_at'])}")
+                st.markdown(highlight(clip_markdown(turn["content"], 1200), terms))
             else:
                 st.caption(f"{speaker}: {snippet(turn['content'], 300)}")
 
