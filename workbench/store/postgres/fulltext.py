@@ -48,7 +48,7 @@ candidates AS (
     SELECT p.chunk_id FROM w CROSS JOIN LATERAL (
         SELECT chunk_id, impact FROM {postings}
         WHERE word = w.term AND workspace = %s ORDER BY impact DESC LIMIT %s) p
-    GROUP BY p.chunk_id ORDER BY sum(w.idf * p.impact) DESC LIMIT %s)""" + _SCORE.replace(
+    GROUP BY p.chunk_id ORDER BY sum(w.idf * p.impact) DESC, p.chunk_id LIMIT %s)""" + _SCORE.replace(
     "{rows}", "candidates JOIN {table} c USING (chunk_id)")
 
 # A posting's weight: BM25's term-frequency part, with the mean length of when it was written

@@ -80,6 +80,9 @@ class PgIndex:
     # Off, a scoped search is what pgvector 0.6 does alone (ef_search candidates, then the
     # scope): the search benchmark measures what the guard saves.
     scope_guard = True
+    # Postings of the query's terms past which a workspace's BM25 candidates come from the
+    # postings table (see ``fulltext``).
+    max_postings = fulltext.MAX_POSTINGS
 
     def __init__(self, db: PgDatabase, name: str, dimension: int, ann_threshold: int = 20000):
         self.db = db
@@ -136,7 +139,7 @@ class PgIndex:
                 CREATE TABLE IF NOT EXISTS {self._ix('terms')} (word TEXT PRIMARY KEY, ndoc INTEGER);
                 CREATE TABLE IF NOT EXISTS {self._ix('meta')} (n BIGINT, avgdl DOUBLE PRECISION);
                 CREATE TABLE IF NOT EXISTS {self._ix('postings')} (
-                    word TEXT NOT NULL, workspace TEXT NOT NULL, impact REAL NOT NULL,
+                    word TEXT NOT NULL, workspace TEXT NOT NULL, impact DOUBLE PRECISION NOT NULL,
                     chunk_id TEXT NOT NULL, PRIMARY KEY (chunk_id, word));
                 CREATE INDEX IF NOT EXISTS {self._ix('postings_rank')} ON {self._ix('postings')}
                     (word, workspace, impact DESC) INCLUDE (chunk_id);
@@ -275,7 +278,7 @@ class PgIndex:
             rows, avgdl = terms[0][3], terms[0][4]
             weights = fulltext.weights_params([(t, df, idf) for t, df, idf, _, _ in terms])
             found = None
-            if filters.workspace and sum(t[1] for t in terms) > fulltext.MAX_POSTINGS:
+            if filters.workspace and sum(t[1] for t in terms) > self.max_postings:
                 found = _dicts(con.raw.execute(fulltext.FROM_POSTINGS.format(**names), [
                     *weights, filters.workspace, fulltext.per_term(limit), 2 * limit, avgdl,
                     *params, limit]))
