@@ -86,23 +86,26 @@ def _victim_writing(store: PostgresStore) -> bool:
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("kill", [False, True], ids=["all-finish", "one-importer-killed"])
 def test_importers_and_chatters_at_once_on_one_database(tmp_path, postgres_url, embedder, kill):
-    """4 importers (indexing as they import) and 3 chatters through an OpenAI-compatible
+    """4 importers and 3 chatters (which index their turns) through an OpenAI-compatible
     endpoint, all at once; with ``kill``, a fifth importer of a large export is killed -9 while
     its transaction is open: its file lands whole or not at all, the others are untouched."""
     with FakeOpenAI("Noted: the memories above answer it.") as llm:
         env = {**os.environ, "WORKBENCH_DATABASE_URL": postgres_url,
                "WORKBENCH_HOME": str(tmp_path / "h"), "WORKBENCH_LLM_BASE_URL": llm.base_url,
                "WORKBENCH_LLM_MODEL": llm.model}
+        # The importers leave indexing to one process: each indexer embeds every pending chunk
+        # of the database (no claim between processes), so four would repeat each other's work.
+        importer_env = {**env, "WORKBENCH_INDEX_ON_INGEST": "false"}
         victim = None
         if kill:
             export = tmp_path / "large.json"
             export.write_text(json.dumps(synthetic.chatgpt_export(3000, 100, seed=7)))
             victim = subprocess.Popen(
                 [sys.executable, "-m", "workbench", "ingest", str(export), "--workspace", "victim"],
-                env={**env, "WORKBENCH_DATABASE_URL": postgres_url + "&application_name=victim"},
+                env={**importer_env, "WORKBENCH_DATABASE_URL": postgres_url + "&application_name=victim"},
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         processes = [subprocess.Popen([sys.executable, "-m", "workbench", "ingest",
-                                       str(FIXTURES / name), "--workspace", "team"], env=env,
+                                       str(FIXTURES / name), "--workspace", "team"], env=importer_env,
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                      for name in MIXED_EXPORTS]
         processes += [_chatter(env, question) for question in QUESTIONS]
