@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -124,4 +125,81 @@ def _copy_index(settings: Settings, target, key: str, name: str,
         digest.add([row[c] for c in columns] + [vector])
     target_rows, target_digest = pg_digest(target, index.table, columns + ["embedding"])
     return TableCheck(index.table, len(rows), target_rows, digest.hexdigest(), target_digest,
+                      wanted), copied_rows
+
+
+
+def migrate_to_home(settings: Settings, home: Path,
+                    progress: Progress = lambda stage, done, total: None) -> MigrationReport:
+    """Copy the PostgreSQL database of ``settings`` into a new embedded home at ``home`` (ids
+    kept, every pgvector table into LanceDB with its vectors, nothing re-embedded) and compare
+    every table. Each table is one transaction: run it again after an interruption and the
+    tables already there are kept."""
+    from workbench.store import DuckDBStore
+    from workbench.store.postgres import PostgresStore, is_postgres_url
+    from workbench.store.transfer import (STORE_TABLES, DuckDBSource, PgSource, copy_into_duckdb,
+                                          duckdb_digest, pg_digest)
+
+    if not is_postgres_url(settings.database_url):
+        raise InvalidInput(f"{home}: copying into a home needs WORKBENCH_DATABASE_URL="
+                           "postgresql://... (the database to copy)")
+    target = settings.model_copy(update={"home": Path(home), "database_url": None})
+    started = time.perf_counter()
+    source = PostgresStore(settings.database_url)
+    reader = PgSource(source)
+    report = MigrationReport(str(home))
+    try:
+        duck = DuckDBStore(target.duckdb_path)
+        copied = {}
+        for step, table in enumerate(STORE_TABLES):
+            progress("copy", step, len(STORE_TABLES))
+            copied[table] = copy_into_duckdb(duck, table, reader)
+            report.rows_copied += copied[table] or 0
+        duck.release()
+        check = DuckDBSource(target.duckdb_path)
+        try:
+            for table in STORE_TABLES:
+                rows, digest = duckdb_digest(check, table)
+                there_rows, there_digest = pg_digest(source, table, check.columns(table))
+                report.tables.append(TableCheck(table, there_rows, rows, there_digest, digest,
+                                                copied[table] is not None))
+        finally:
+            check.close()
+        for name, dimension in reader.index_tables().items():
+            progress("index", 0, 1)
+            table_check, rows = _index_into_home(target, reader, name, dimension)
+            report.tables.append(table_check)
+            report.rows_copied += rows
+    finally:
+        source.release()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _index_into_home(target: Settings, reader, name: str,
+                     dimension: int) -> tuple[TableCheck, int]:
+    """One pgvector table into its LanceDB twin in the new home (kept if already there)."""
+    from workbench.search.lancedb_index import LanceIndex
+    from workbench.search.table import LanceTable
+    from workbench.store.transfer import Digest, pg_digest
+
+    columns = HIT_COLUMNS + ["search_text"]
+    index = LanceIndex(target.lancedb_path, name, dimension, target.ann_threshold)
+    wanted = index.count() == 0
+    copied_rows = 0
+    if wanted:
+        for batch in reader.rows(f"index_{name}", columns + ["embedding"]):
+            rows = [dict(zip(columns, row[:-1])) for row in batch]
+            vectors = np.stack([np.asarray(row[-1].to_numpy(), np.float32) for row in batch])
+            index.append(rows, vectors)
+            copied_rows += len(rows)
+        index.maintain()
+    data, _ = LanceTable(target.lancedb_path, name, 1).snapshot(extra=["search_text"])
+    vectors = (data.column("vector").combine_chunks().flatten().to_numpy()
+               .astype(np.float32).reshape(-1, dimension))
+    digest = Digest(columns + ["vector"])
+    for row, vector in zip(data.drop_columns(["vector"]).to_pylist(), vectors):
+        digest.add([row[c] for c in columns] + [vector])
+    there_rows, there_digest = pg_digest(reader.store, f"index_{name}", columns + ["embedding"])
+    return TableCheck(f"index_{name}", there_rows, len(vectors), there_digest, digest.hexdigest(),
                       wanted), copied_rows

@@ -78,3 +78,35 @@ def test_bench_search_on_postgres_guards_narrow_scopes(cli: Cli, postgres_url, m
     # real sizes, where the planner takes the HNSW index for such a scope: see the README).
     assert row["narrow_recall_at_10"] == 1.0
     assert row["narrow_recall_at_10_unguarded"] <= row["narrow_recall_at_10"]
+
+
+def test_migrate_back_into_a_new_home_keeps_ids_and_vectors(tmp_path, embedder, postgres_url,
+                                                           monkeypatch):
+    home = tmp_path / "home"
+    with ingest_into(home, LAYOUT, embedder, search_mirror=False) as wb:
+        embedded = _vector_ranking(wb)
+        stats = wb.stats()
+        ids = {m.id for c in wb.store.conversations.list("default")
+               for m in wb.store.messages.list(c.id)}
+    assert Cli(home).json("migrate", "--to", postgres_url)["ok"]
+
+    monkeypatch.setenv("WORKBENCH_DATABASE_URL", postgres_url)
+    back = tmp_path / "back"
+    report = Cli(tmp_path / "elsewhere").json("migrate", "--to", back)
+    tables = {t["name"]: t for t in report["tables"]}
+    assert report["ok"] and all(t["same"] and t["copied"] for t in tables.values())
+    assert tables["messages"]["target_rows"] == stats["messages"]
+    [index_table] = [name for name in tables if name.startswith("index_chunks__")]
+    assert tables[index_table]["target_rows"] > 0
+    again = Cli(tmp_path / "elsewhere").json("migrate", "--to", back)
+    # The tables copied before are kept (an empty one is copied again: nothing to copy).
+    assert again["ok"] and again["rows_copied"] == 0
+    assert not any(t["copied"] for t in again["tables"] if t["target_rows"])
+
+    monkeypatch.delenv("WORKBENCH_DATABASE_URL")
+    with Workbench.open(back, embedder, search_mirror=False) as moved:
+        assert moved.stats() == stats
+        assert {m.id for c in moved.store.conversations.list("default")
+                for m in moved.store.messages.list(c.id)} == ids
+        assert moved.search.index_pending().chunks_embedded == 0  # vectors came along
+        assert _vector_ranking(moved) == embedded

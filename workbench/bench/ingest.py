@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from workbench.bench import synthetic
 from workbench.config import Settings
@@ -59,9 +60,12 @@ def run_ingest_benchmark(
     return rows, save_results(settings, "ingest", rows)
 
 
-def run_pipeline_benchmark(settings: Settings, messages: int = 2000) -> list[dict[str, Any]]:
+def run_pipeline_benchmark(settings: Settings, messages: int = 2000,
+                           backend: str = "embedded") -> list[dict[str, Any]]:
     """End-to-end import (parse → clean → store → chunk → embed → index) against the raw embedder
-    on the very texts the pipeline embedded, in the same process, with and without redaction."""
+    on the very texts the pipeline embedded, in the same process, with and without redaction.
+    ``backend`` "postgres": each run imports into its own empty schema of the database at
+    ``settings.database_url`` (dropped afterwards), the store and the pgvector index there."""
     from workbench.api import Workbench
     from workbench.embeddings.model import Embedder
 
@@ -80,12 +84,13 @@ def run_pipeline_benchmark(settings: Settings, messages: int = 2000) -> list[dic
                 from workbench.text.clean import Cleaner
 
                 Cleaner(redact=True).clean(["Warm up John Smith's pipeline."])
-            with Workbench(settings.model_copy(update={"home": home, "redact": redact}),
-                           embedder) as wb:
-                started = time.perf_counter()
-                result = wb.imports.ingest([export])[0]
-                seconds = time.perf_counter() - started
-                texts = wb.store.chunks.texts(settings.chunker)
+            with _store_url(settings, backend, f"bench_ingest_{int(redact)}") as url:
+                with Workbench(settings.model_copy(update={"home": home, "redact": redact,
+                                                           "database_url": url}), embedder) as wb:
+                    started = time.perf_counter()
+                    result = wb.imports.ingest([export])[0]
+                    seconds = time.perf_counter() - started
+                    texts = wb.store.chunks.texts(settings.chunker)
             rows.append({"run": "end to end" + (" --redact" if redact else ""),
                          "messages": result.messages_added, "chunks": len(texts),
                          "seconds": seconds, "messages_per_s": result.messages_added / seconds})
@@ -99,6 +104,21 @@ def run_pipeline_benchmark(settings: Settings, messages: int = 2000) -> list[dic
     for row in rows:
         row["ratio_to_raw"] = row["messages_per_s"] / raw
     return rows
+
+
+@contextmanager
+def _store_url(settings: Settings, backend: str, name: str) -> Iterator[str | None]:
+    """The database URL a pipeline run imports into: none (the embedded home), or a scratch
+    schema of the PostgreSQL database the settings name."""
+    if backend == "embedded":
+        yield None
+        return
+    if backend != "postgres" or not settings.database_url:
+        raise InvalidInput(f"backend {backend!r}: embedded, or postgres with WORKBENCH_DATABASE_URL")
+    from workbench.store.postgres import scratch_schema
+
+    with scratch_schema(settings.database_url, name) as url:
+        yield url
 
 
 def run_embed_benchmark(settings: Settings, texts: int = 2000) -> list[dict[str, Any]]:

@@ -20,12 +20,18 @@ def bench_ingest(
     pipeline_messages: int = typer.Option(
         2000, "--pipeline-messages", help="Size of the end-to-end run (0 to skip it)."
     ),
+    backend: str = typer.Option("embedded", "--backend", help="Where the end-to-end run "
+                                "imports: embedded, or postgres (WORKBENCH_DATABASE_URL)."),
 ) -> None:
     """Import throughput (messages/s): parse+store on fixtures and a generated export, then the
     whole pipeline (clean, chunk, embed, index) against the raw embedder on the same texts."""
     from workbench.bench.ingest import run_ingest_benchmark, run_pipeline_benchmark, save_results
 
     bench = workbench()
+    if backend not in ("embedded", "postgres"):
+        fail(f"unknown backend {backend!r}: embedded or postgres")
+    if backend == "postgres" and not bench.settings.database_url:
+        fail("the postgres backend needs WORKBENCH_DATABASE_URL=postgresql://...")
     rows, saved = run_ingest_benchmark(bench.settings, messages, fixtures)
     table = Table(title="import benchmark (parse → clean → store)")
     for column in ("dataset", "format", "messages", "seconds", "messages/s"):
@@ -37,8 +43,9 @@ def bench_ingest(
     err.print(f"results stored in {saved}")
     if pipeline_messages <= 0:
         return
-    rows = run_pipeline_benchmark(bench.settings, pipeline_messages)
-    table = Table(title=f"end-to-end ingest ({bench.settings.chunker}, {bench.embedder.slug})")
+    rows = run_pipeline_benchmark(bench.settings, pipeline_messages, backend)
+    table = Table(title=f"end-to-end ingest into {backend} ({bench.settings.chunker}, "
+                        f"{bench.embedder.slug})")
     for column in ("run", "messages", "chunks", "seconds", "messages/s", "vs raw"):
         table.add_column(column, justify="left" if column == "run" else "right")
     for row in rows:

@@ -9,15 +9,24 @@ from workbench.cli.common import emit_json, err, fail, out, progress_printer, se
 
 
 def migrate(
-    to: str = typer.Option(..., "--to", help="postgresql://user:password@host:port/database"),
+    to: str = typer.Option(..., "--to", help="postgresql://user:password@host:port/database, "
+                           "or the folder of a new home (from WORKBENCH_DATABASE_URL)"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Copy this home (every table, ids unchanged, vectors copied, nothing re-embedded) to
-    PostgreSQL, then count and hash each table on both sides. Run it again after an
-    interruption: it resumes. Stop other workbench processes on this home first."""
-    from workbench.migrate import migrate_home
+    PostgreSQL, or the PostgreSQL database of WORKBENCH_DATABASE_URL into a new home folder;
+    then count and hash each table on both sides. Run it again after an interruption: it
+    resumes. Stop other workbench processes on this home first."""
+    from pathlib import Path
 
-    report = migrate_home(settings(), to, progress_printer())
+    from workbench.migrate import migrate_home, migrate_to_home
+    from workbench.store.postgres import is_postgres_url
+
+    config = settings()
+    if is_postgres_url(to) or "://" in to or not is_postgres_url(config.database_url):
+        report = migrate_home(config, to, progress_printer())
+    else:
+        report = migrate_to_home(config, Path(to), progress_printer())
     if as_json:
         emit_json(report.to_dict())
     else:

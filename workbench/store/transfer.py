@@ -143,3 +143,60 @@ def duckdb_digest(source: DuckDBSource, table: str) -> tuple[int, str]:
         for row in batch:
             digest.add(row)
     return len(digest.rows), digest.hexdigest()
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, list):  # UUID[] columns
+        return [_cell(v) for v in value]
+    return str(value) if isinstance(value, uuid.UUID) else value
+
+
+class PgSource:
+    """A PostgreSQL store's tables read in batches (server-side cursors), JSON as its text."""
+
+    def __init__(self, store):
+        self.store = store
+
+    def rows(self, table: str, columns: Sequence[str]) -> Iterator[list[tuple]]:
+        select = ", ".join(f"{c}::TEXT" if c in JSON_COLUMNS else c for c in columns)
+        with self.store.connect() as con:
+            if not getattr(con, "vectors", False) and "embedding" in columns:
+                from pgvector.psycopg import register_vector
+
+                register_vector(con.raw)
+                con.vectors = True
+            with con.raw.transaction():
+                with con.raw.cursor(name=f"read_{table}") as cursor:
+                    cursor.execute(f'SELECT {select} FROM "{table}"')
+                    while batch := cursor.fetchmany(BATCH_ROWS):
+                        yield batch
+
+    def index_tables(self) -> dict[str, int]:
+        """The pgvector index tables (name without ``index_``) and their dimensions."""
+        with self.store.connect() as con:
+            found = con.execute(
+                "SELECT c.relname, a.atttypmod FROM pg_attribute a JOIN pg_class c "
+                "ON c.oid = a.attrelid WHERE a.attname = 'embedding' AND c.relkind = 'r' "
+                "AND c.relnamespace = current_schema()::regnamespace "
+                "AND c.relname LIKE 'index\\_%' ORDER BY 1").fetchall()
+        return {name[len("index_"):]: dimension for name, dimension in found}
+
+
+def copy_into_duckdb(duck, table: str, reader: PgSource) -> int | None:
+    """One table into the DuckDB store ``duck`` in one transaction, or None when the table
+    has rows already (an earlier run copied it): returns the rows copied."""
+    import pyarrow as pa
+
+    with duck.transaction() as con:
+        if con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]:
+            return None
+        columns = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
+        names = ", ".join(columns)
+        copied_rows = 0
+        for batch in reader.rows(table, columns):
+            con.register("incoming_rows", pa.table(
+                {c: [_cell(row[i]) for row in batch] for i, c in enumerate(columns)}))
+            con.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM incoming_rows")
+            con.unregister("incoming_rows")
+            copied_rows += len(batch)
+    return copied_rows

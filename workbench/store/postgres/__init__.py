@@ -6,7 +6,10 @@ default. Its schema has its own migrations (``migrations.PG_MIGRATIONS``).
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
+from urllib.parse import quote
 
 from workbench.store.postgres.connection import PgDatabase, redacted
 from workbench.store.answers import DuckDBAnswerRuns
@@ -50,4 +53,25 @@ class PostgresStore(PgDatabase):
         return f"PostgresStore({redacted(self.url)!r})"
 
 
-__all__ = ["PostgresStore", "is_postgres_url"]
+
+
+@contextmanager
+def scratch_schema(url: str, name: str) -> Iterator[str]:
+    """A URL whose tables land in a new schema ``name`` of the database at ``url`` (pgvector's
+    types still found in ``public``), dropped with everything in it when the block ends: a
+    benchmark's own empty store on a server it may not create databases on."""
+    import psycopg
+
+    quoted = '"' + name.replace('"', '""') + '"'
+    with psycopg.connect(url, autocommit=True) as con:
+        con.execute(f"DROP SCHEMA IF EXISTS {quoted} CASCADE")
+        con.execute(f"CREATE SCHEMA {quoted}")
+    options = quote(f"-c search_path={name},public")
+    try:
+        yield url + ("&" if "?" in url else "?") + f"options={options}"
+    finally:
+        with psycopg.connect(url, autocommit=True) as con:
+            con.execute(f"DROP SCHEMA IF EXISTS {quoted} CASCADE")
+
+
+__all__ = ["PostgresStore", "is_postgres_url", "scratch_schema"]

@@ -24,43 +24,16 @@ import numpy as np
 import pyarrow as pa
 
 from workbench.search.protocol import HIT_COLUMNS, Filters
+from workbench.store.postgres import fulltext
 from workbench.store.postgres.connection import PgConnection, PgDatabase
 
 TEXT_CONFIG = "english"
 EF_SEARCH_MAX = 1000  # pgvector's own limit
 EXACT_ROWS = 20_000  # a scope this small is scanned whole: exact, and about as fast
 _COLUMNS = HIT_COLUMNS + ["search_text"]
-# BM25 over the tsvector, as LanceDB ranks full-text matches (Lucene's idf, k1 1.2, b 0.75; a
-# document's length is its count of distinct lexemes). Document frequencies and the mean length
-# come from the term table that ``maintain`` refreshes (terms written since count as rare). The
-# query's lexemes are joined by OR; a query of stop words only matches nothing. Scoring reads
-# every matching row's tsvector, so when the query's terms occur in more than MAX_POSTINGS rows
-# only its rarer terms (in at most a tenth of the rows; else its rarest) choose the rows, which
-# every term still scores: a row holding only common words ranks low anyway.
-MAX_POSTINGS = 20_000
-_BM25 = r"""
-WITH terms AS (
-    SELECT DISTINCT l AS term FROM unnest(tsvector_to_array(to_tsvector('{config}', %s))) AS l),
-stats AS (SELECT greatest(coalesce(max(n), 1), 1) AS n, greatest(coalesce(max(avgdl), 1), 1) AS avgdl
-          FROM {meta}),
-weights AS (
-    SELECT t.term, coalesce(w.ndoc, 0) AS df,
-           ln(1 + (s.n - coalesce(w.ndoc, 0) + 0.5) / (coalesce(w.ndoc, 0) + 0.5)) AS idf
-    FROM terms t CROSS JOIN stats s LEFT JOIN {terms} w ON w.word = t.term),
-chosen AS (
-    SELECT term FROM weights CROSS JOIN stats s
-    WHERE (SELECT sum(df) FROM weights) <= {max_postings} OR df <= s.n / 10
-    UNION (SELECT term FROM weights ORDER BY df, term LIMIT 1)),
-q AS (SELECT string_agg('''' || replace(replace(term, '\', '\\'), '''', '''''') || '''', ' | ')::tsquery
-      AS q FROM chosen)
-SELECT {columns}, sum(w.idf * u.tf * 2.2 / (u.tf + 1.2 * (0.25 + 0.75 * length(c.tsv) / s.avgdl)))
-       AS _score
-FROM {table} c CROSS JOIN q CROSS JOIN stats s
-CROSS JOIN LATERAL (SELECT lexeme, coalesce(cardinality(positions), 1) AS tf FROM unnest(c.tsv)) u
-JOIN weights w ON w.term = u.lexeme
-WHERE c.tsv @@ q.q AND {where}
-GROUP BY c.chunk_id ORDER BY _score DESC, c.chunk_id LIMIT %s
-"""
+# More links per node than pgvector's default (16, 64): messages come in clusters of
+# near-duplicates, which the default graph connects poorly: a search stays in one cluster.
+HNSW_OPTIONS = "m = 32, ef_construction = 128"
 
 
 @dataclass
@@ -108,6 +81,9 @@ class PgIndex:
     # Off, a scoped search is what pgvector 0.6 does alone (ef_search candidates, then the
     # scope): the search benchmark measures what the guard saves.
     scope_guard = True
+    # Postings of the query's terms past which a workspace's BM25 candidates come from the
+    # postings table (see ``fulltext``).
+    max_postings = fulltext.MAX_POSTINGS
 
     def __init__(self, db: PgDatabase, name: str, dimension: int, ann_threshold: int = 20000):
         self.db = db
@@ -163,11 +139,17 @@ class PgIndex:
                 CREATE INDEX IF NOT EXISTS {self._ix('conversation')} ON {self._t} (conversation_id);
                 CREATE TABLE IF NOT EXISTS {self._ix('terms')} (word TEXT PRIMARY KEY, ndoc INTEGER);
                 CREATE TABLE IF NOT EXISTS {self._ix('meta')} (n BIGINT, avgdl DOUBLE PRECISION);
+                CREATE TABLE IF NOT EXISTS {self._ix('postings')} (
+                    word TEXT NOT NULL, workspace TEXT NOT NULL, impact DOUBLE PRECISION NOT NULL,
+                    chunk_id TEXT NOT NULL, PRIMARY KEY (chunk_id, word));
+                CREATE INDEX IF NOT EXISTS {self._ix('postings_rank')} ON {self._ix('postings')}
+                    (word, workspace, impact DESC) INCLUDE (chunk_id);
             """)
 
     def drop(self) -> None:
         with self.db.connect() as con:
-            con.raw.execute(f"DROP TABLE IF EXISTS {self._t}, {self._ix('terms')}, {self._ix('meta')}")
+            con.raw.execute(f"DROP TABLE IF EXISTS {self._t}, {self._ix('terms')}, {self._ix('meta')}, "
+                            f"{self._ix('postings')}")
 
     def count(self) -> int:
         if not self.exists():
@@ -208,6 +190,11 @@ class PgIndex:
                             copy.write_row([row[c] for c in _COLUMNS] + [vector])
                 con.raw.execute(f"INSERT INTO {self._t} ({', '.join(_COLUMNS)}, embedding) "
                                 f"SELECT * FROM incoming_chunks {conflict}")
+                # After the rows: their locks order two writers of one chunk, and the key
+                # keeps a posting once when both add it.
+                incoming = "chunk_id IN (SELECT chunk_id FROM incoming_chunks)"
+                con.raw.execute(f"DELETE FROM {self._ix('postings')} WHERE {incoming}")
+                con.raw.execute(self._postings_sql(f"c.{incoming}"))
 
     def fold_if_due(self) -> bool:
         return False  # PostgreSQL's indexes take each row as it is written
@@ -216,7 +203,10 @@ class PgIndex:
         if not chunk_ids or not self.exists():
             return
         with self.db.connect() as con:
-            con.raw.execute(f"DELETE FROM {self._t} WHERE chunk_id = ANY(%s)", [list(chunk_ids)])
+            with con.raw.transaction():
+                for table in (self._t, self._ix("postings")):
+                    con.raw.execute(f"DELETE FROM {table} WHERE chunk_id = ANY(%s)",
+                                    [list(chunk_ids)])
 
     def maintain(self) -> PgUpkeep:
         """Build the HNSW index once the table has ``ann_threshold`` rows, and refresh the
@@ -229,14 +219,18 @@ class PgIndex:
         with self.db.connect() as con:
             self._create(con)
             if report.rows >= self.ann_threshold and not self.has_ann():
-                con.raw.execute("SET maintenance_work_mem = '512MB'")
+                # The graph built in memory: much slower once it spills (about 2.5 kB a row).
+                con.raw.execute("SET maintenance_work_mem = '2GB'")
                 con.raw.execute(f"CREATE INDEX IF NOT EXISTS {self._ix('hnsw')} ON {self._t} "
-                                "USING hnsw (embedding vector_cosine_ops)")
+                                f"USING hnsw (embedding vector_cosine_ops) WITH ({HNSW_OPTIONS})")
                 con.raw.execute("RESET maintenance_work_mem")
                 report.built = ["hnsw"]
                 report.pieces_after = 1
             con.raw.execute(f"ANALYZE {self._t}")
             self._count_terms(con)
+            if not con.raw.execute(f"SELECT EXISTS (SELECT FROM {self._ix('postings')})").fetchone()[0]:
+                con.raw.execute(self._postings_sql("TRUE"))  # a table written before postings
+            con.raw.execute(f"VACUUM ANALYZE {self._ix('postings')}")  # index-only scans
         report.seconds = time.perf_counter() - started
         return report
 
@@ -249,6 +243,10 @@ class PgIndex:
                             f"FROM ts_stat('{source}')")
             con.raw.execute(f"INSERT INTO {self._ix('meta')} SELECT count(*), avg(length(tsv)) "
                             f"FROM {self._t}")
+
+    def _postings_sql(self, rows: str) -> str:
+        return fulltext.WRITE_POSTINGS.format(postings=self._ix("postings"), table=self._t,
+                                              meta=self._ix("meta"), rows=rows)
 
     # searches ----------------------------------------------------------------------------------
     def _has_index(self, suffix: str) -> bool:
@@ -272,11 +270,24 @@ class PgIndex:
         where, params = _where(filters)
         columns = ", ".join(f"c.{c}" for c in HIT_COLUMNS)
         columns += ", c.embedding AS vector" if vectors else ""
-        sql = _BM25.format(config=TEXT_CONFIG, meta=self._ix("meta"), terms=self._ix("terms"),
-                           columns=columns, table=self._t, where=where,
-                           max_postings=MAX_POSTINGS)
+        names = dict(columns=columns, table=self._t, where=where, postings=self._ix("postings"))
         with self._connect() as con:
-            return _dicts(con.raw.execute(sql, [query, *params, limit]))
+            terms = con.raw.execute(fulltext.TERMS.format(
+                config=TEXT_CONFIG, meta=self._ix("meta"), terms=self._ix("terms")), [query]).fetchall()
+            if not terms:
+                return []
+            rows, avgdl = terms[0][3], terms[0][4]
+            weights = fulltext.weights_params([(t, df, idf) for t, df, idf, _, _ in terms])
+            found = None
+            if filters.workspace and sum(t[1] for t in terms) > self.max_postings:
+                found = _dicts(con.raw.execute(fulltext.FROM_POSTINGS.format(**names), [
+                    *weights, filters.workspace, fulltext.per_term(limit), 2 * limit, avgdl,
+                    *params, limit]))
+            if found is None or len(found) < limit and where.count(" AND ") > 1:
+                chosen = fulltext.rarer_terms([(t, df) for t, df, *_ in terms], rows)
+                found = _dicts(con.raw.execute(fulltext.EXACT.format(**names), [
+                    *weights, avgdl, fulltext.tsquery(chosen), *params, limit]))
+        return found
 
     def search_text_ids(self, query: str, filters: Filters, limit: int) -> list[str]:
         return [r["chunk_id"] for r in self.search_text(query, filters, limit)]

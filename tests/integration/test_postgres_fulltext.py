@@ -1,0 +1,74 @@
+"""BM25 on pgvector's table: candidates from the postings table rank as the exact scoring does."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+
+from workbench.bench import synthetic
+from workbench.search.protocol import Filters
+from workbench.store.postgres import PostgresStore
+from workbench.store.postgres.index import PgIndex
+
+
+def _rows(count: int, seed: int) -> list[dict]:
+    start = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    return [{"chunk_id": f"c{seed}-{i}", "message_id": f"m{seed}-{i}", "conversation_id": f"v{i // 20}",
+             "workspace": ("a", "a", "b")[i % 3], "source_id": str(i), "title": topic,
+             "role": ("user", "assistant")[i % 2], "speaker": None,
+             "created_at": start + timedelta(hours=i), "position": i % 20, "text": text,
+             "search_text": text}
+            for i, (topic, text) in enumerate(synthetic.messages(count, seed))]
+
+
+def _vectors(count: int) -> np.ndarray:
+    vectors = np.random.default_rng(0).normal(size=(count, 8)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def _both(index: PgIndex, query: str, filters: Filters, limit: int) -> tuple[list, list]:
+    index.max_postings = 10**9
+    exact = [(r["chunk_id"], r["workspace"]) for r in index.search_text(query, filters, limit)]
+    index.max_postings = 0
+    ranked = [(r["chunk_id"], r["workspace"]) for r in index.search_text(query, filters, limit)]
+    return exact, ranked
+
+
+def test_postings_give_the_exact_bm25_ranking_in_a_workspace(postgres_url):
+    index = PgIndex(PostgresStore(postgres_url), "fulltext", 8)
+    rows = _rows(600, seed=4)
+    index.upsert(rows, _vectors(len(rows)))
+    index.maintain()
+    queries = synthetic.queries(12, seed=9)
+    for query in queries:
+        for workspace in ("a", "b"):
+            exact, ranked = _both(index, query, Filters(workspace=workspace), 10)
+            assert ranked == exact and exact, query
+            assert {w for _, w in ranked} == {workspace}
+
+    # Rows replaced, removed and added keep their postings in step with the table.
+    first = index.search_text(queries[0], Filters(workspace="a"), 1)[0]["chunk_id"]
+    changed = [dict(r, text=r["text"] + " kaleidoscope", search_text=r["search_text"] + " kaleidoscope")
+               for r in rows[:50]]
+    index.upsert(changed, _vectors(50))
+    index.delete([first])
+    index.append(_rows(30, seed=5) + rows[100:110], _vectors(40))
+    for query in queries[:4] + ["kaleidoscope " + queries[5]]:
+        exact, ranked = _both(index, query, Filters(workspace="a"), 10)
+        assert ranked == exact and first not in {c for c, _ in ranked}, query
+    kaleidoscope, _ = _both(index, "kaleidoscope", Filters(workspace="b"), 50)
+    assert {c for c, _ in kaleidoscope} == {r["chunk_id"] for r in changed if r["workspace"] == "b"}
+
+
+def test_a_scope_narrower_than_the_workspace_falls_back_to_exact_scoring(postgres_url):
+    index = PgIndex(PostgresStore(postgres_url), "fulltext", 8)
+    rows = _rows(300, seed=6)
+    index.upsert(rows, _vectors(len(rows)))
+    index.maintain()
+    query = synthetic.queries(1, seed=11)[0]
+    scope = Filters(workspace="a", role="user",
+                    since=datetime(2024, 1, 3, tzinfo=timezone.utc),
+                    until=datetime(2024, 1, 6, tzinfo=timezone.utc))
+    exact, ranked = _both(index, query, scope, 10)
+    assert ranked == exact and exact

@@ -1,0 +1,88 @@
+"""BM25 over a pgvector index table's tsvector, as LanceDB ranks full-text matches.
+
+Lucene's idf, k1 1.2, b 0.75; a document's length is its count of distinct lexemes. Document
+frequencies and the mean length come from the term table that ``maintain`` refreshes (terms
+written since count as rare). The query's lexemes are joined by OR; a query of stop words only
+matches nothing.
+
+Scoring reads each matching row's tsvector, so it is exact only while the query's terms occur in
+at most ``MAX_POSTINGS`` rows. Past that, a search scoped to a workspace takes its candidates
+from the postings table: per term, the ``PER_TERM`` postings of the highest BM25 term weight in
+that workspace (one B-tree range each), of which the ``2 × limit`` best by their summed weights
+are scored exactly as above. A row that is in no term's top list is missed; such a row holds
+each term only weakly, so it ranks low anyway. Without a workspace, or when a scope narrower
+than a workspace leaves fewer than ``limit`` rows, only the query's rarer terms (in at most a
+tenth of the rows; else its rarest) choose the rows, which every term still scores.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+MAX_POSTINGS = 20_000
+PER_TERM_MIN = 1_000
+K1, B = 1.2, 0.75
+
+TERMS = """
+WITH terms AS (SELECT DISTINCT l AS term FROM unnest(tsvector_to_array(to_tsvector('{config}', %s))) l),
+stats AS (SELECT greatest(coalesce(max(n), 1), 1) AS n, greatest(coalesce(max(avgdl), 1), 1) AS avgdl
+          FROM {meta})
+SELECT t.term, coalesce(w.ndoc, 0), ln(1 + (s.n - coalesce(w.ndoc, 0) + 0.5)
+                                        / (coalesce(w.ndoc, 0) + 0.5))::float8, s.n, s.avgdl
+FROM terms t CROSS JOIN stats s LEFT JOIN {terms} w ON w.word = t.term
+"""
+_WEIGHT = f"u.tf * {K1 + 1} / (u.tf + {K1} * ({1 - B} + {B} * length(c.tsv) / %s))"
+_SCORE = f"""
+SELECT {{columns}}, sum(w.idf * {_WEIGHT}) AS _score
+FROM {{rows}}
+CROSS JOIN LATERAL (SELECT lexeme, coalesce(cardinality(positions), 1) AS tf FROM unnest(c.tsv)) u
+JOIN w ON w.term = u.lexeme
+WHERE {{where}}
+GROUP BY c.chunk_id ORDER BY _score DESC, c.chunk_id LIMIT %s
+"""
+_WEIGHTS = "WITH w(term, idf) AS (SELECT * FROM unnest(%s::text[], %s::float8[]))"
+EXACT = _WEIGHTS + _SCORE.replace("{rows}", "{table} c").replace(
+    "{where}", "c.tsv @@ %s::tsquery AND {where}")
+FROM_POSTINGS = _WEIGHTS + """,
+candidates AS (
+    SELECT p.chunk_id FROM w CROSS JOIN LATERAL (
+        SELECT chunk_id, impact FROM {postings}
+        WHERE word = w.term AND workspace = %s ORDER BY impact DESC LIMIT %s) p
+    GROUP BY p.chunk_id ORDER BY sum(w.idf * p.impact) DESC, p.chunk_id LIMIT %s)""" + _SCORE.replace(
+    "{rows}", "candidates JOIN {table} c USING (chunk_id)")
+
+# A posting's weight: BM25's term-frequency part, with the mean length of when it was written
+# (the table's own before ``maintain`` first counts it).
+WRITE_POSTINGS = f"""
+INSERT INTO {{postings}} (word, workspace, impact, chunk_id)
+SELECT u.lexeme, c.workspace,
+       u.tf * {K1 + 1} / (u.tf + {K1} * ({1 - B} + {B} * length(c.tsv) / a.avgdl)), c.chunk_id
+FROM {{table}} c
+CROSS JOIN (SELECT greatest(coalesce((SELECT max(avgdl) FROM {{meta}}),
+                                      (SELECT avg(length(tsv)) FROM {{table}}), 1), 1) AS avgdl) a
+CROSS JOIN LATERAL (SELECT lexeme, coalesce(cardinality(positions), 1) AS tf FROM unnest(c.tsv)) u
+WHERE {{rows}}
+ON CONFLICT (chunk_id, word) DO NOTHING
+"""
+
+
+def tsquery(terms: list[str]) -> str:
+    """The OR of ``terms``, each quoted as a lexeme (no parsing, no stemming again)."""
+    return " | ".join("'" + t.replace("\\", "\\\\").replace("'", "''") + "'" for t in terms)
+
+
+def rarer_terms(terms: list[tuple[str, int]], rows: int) -> list[str]:
+    """The terms that choose the rows an exact scoring reads (all of them while that is cheap)."""
+    if sum(df for _, df in terms) <= MAX_POSTINGS:
+        return [t for t, _ in terms]
+    rare = [t for t, df in terms if df <= rows / 10]
+    rarest = min(terms, key=lambda t: (t[1], t[0]))[0]
+    return sorted(set(rare) | {rarest})
+
+
+def per_term(limit: int) -> int:
+    return max(PER_TERM_MIN, 5 * limit)
+
+
+def weights_params(terms: list[tuple[str, int, float]]) -> list[Any]:
+    return [[t for t, _, _ in terms], [idf for _, _, idf in terms]]
