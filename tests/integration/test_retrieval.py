@@ -249,6 +249,10 @@ def test_a_one_shot_search_is_quiet_and_never_loads_torch(indexed):
     modules = {line.rsplit("|", 1)[-1].strip() for line in lines[1:]}
     assert "onnxruntime" in modules and "lancedb" in modules
     assert not {"torch", "sentence_transformers", "transformers", "spacy"} & modules
+    # A local index never needs the REST namespace client (see search/lance_import.py).
+    assert "lance_namespace_urllib3_client.models" in modules
+    assert not {"lance_namespace_urllib3_client.api", "lance_namespace_urllib3_client.api_client",
+                "lance_namespace_urllib3_client.rest"} & modules
     payload = json.loads(done.stdout)
     assert payload["query"].startswith("daily backup") and len(payload["hits"]) == 3
     expected = indexed.search.query("daily backup of the sqlite database with cron", "default", k=3)
