@@ -166,17 +166,26 @@ def run(base: str, head: str | None, steps: list[str], sizes: list[int], locomo:
         new = Version("head", comparison.head, new_root, Path(tmp) / "home-head")
         for name, measure in plan(steps, sizes, locomo, fixtures, chat_messages):
             comparison.load.append(f"{name}: start {load_average()}")
-            figures, seconds = {}, {}
+            figures: dict[str, dict[str, float]] = {}
+            seconds: dict[str, float] = {}
             for version in (old, new):
                 progress(f"{name}: {version.label} ({version.revision})")
                 started = time.perf_counter()
                 figures[version.label] = measure(version)
                 seconds[version.label] = time.perf_counter() - started
-            for metric in figures["head"].keys() | figures["base"].keys():
-                comparison.rows.append({
-                    "step": name, "metric": metric, "base": figures["base"].get(metric),
-                    "head": figures["head"].get(metric), "base_s": seconds["base"],
-                    "head_s": seconds["head"]})
+                record(comparison, name, figures, seconds)
+                save(comparison)  # the base's half too: a run stopped mid-step keeps it
             comparison.load.append(f"{name}: end {load_average()}")
             progress(f"{name}: stored in {save(comparison)}")
     return comparison
+
+
+def record(comparison: Comparison, step: str, figures: dict[str, dict[str, float]],
+           seconds: dict[str, float]) -> None:
+    """The step's rows, as far as measured (a side not measured yet is None)."""
+    comparison.rows = [row for row in comparison.rows if row["step"] != step]
+    metrics = sorted(set().union(*(f.keys() for f in figures.values())))
+    for metric in metrics:
+        comparison.rows.append({"step": step, "metric": metric, **{
+            f"{label}{suffix}": value for label in ("base", "head") for suffix, value in (
+                ("", figures.get(label, {}).get(metric)), ("_s", seconds.get(label)))}})
