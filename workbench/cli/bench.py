@@ -263,7 +263,8 @@ def bench_compare(
         change = "" if not before or after is None else f"{100 * (after / before - 1):+.1f}%"
         table.add_row(row["metric"], "-" if before is None else f"{before:.3f}",
                       "-" if after is None else f"{after:.3f}", change,
-                      f"{row['base_s']:.0f}", f"{row['head_s']:.0f}")
+                      *("-" if row[side] is None else f"{row[side]:.0f}"
+                        for side in ("base_s", "head_s")))
     out.print(table)
     for line in result.load:
         err.print(line, markup=False)
