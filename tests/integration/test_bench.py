@@ -65,6 +65,7 @@ def test_bench_embed_runs_without_the_stores(tmp_path: Path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # two benchmark processes, one after the other
 def test_bench_compare_measures_an_exported_revision_and_this_tree(cli: Cli):
     """HEAD exported to a temp folder runs from there, this tree from here: both sides of
     every figure, one table, one JSON file."""
