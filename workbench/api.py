@@ -56,6 +56,10 @@ class Workbench:
         indexer, chat_search, search_pool = self._pools
         self._llm = LLMSource(settings, settings.home)
         self.search = Search(self.store, settings, self.embedder, search_pool)
+        if self.store.migrated:
+            # The writer that upgrades a home settles what a migration took from the index's
+            # source (a reader migrates nothing, so a one-shot search never writes here).
+            self.search.drop_orphans()
         self.conversations = Conversations(self.store, settings)
         self.imports = Imports(self.store, settings, self.search.index_pending)
         self.chat = Chats(ChatParts(self.store, self.search, self.embedder, settings, indexer,

@@ -62,3 +62,21 @@ def test_bench_embed_runs_without_the_stores(tmp_path: Path):
     assert result.returncode == 0, result.stderr
     assert "embedding benchmark" in result.stdout and "bulk encoder" in result.stdout
     assert list((tmp_path / "home" / "bench").glob("embed-*.json"))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)  # two benchmark processes, one after the other
+def test_bench_compare_measures_an_exported_revision_and_this_tree(cli: Cli):
+    """HEAD exported to a temp folder runs from there, this tree from here: both sides of
+    every figure, one table, one JSON file."""
+    result = cli("bench", "compare", "--base", "HEAD", "--steps", "search", "--sizes", "600")
+    assert "before" in result.stdout and "search 600 (lancedb) p95 ms" in result.stdout
+    stored = _stored(cli, "compare")
+    metrics = {row["metric"]: row for row in stored["rows"]}
+    assert set(metrics) == {f"search 600 ({engine}) {figure}" for engine in ("mirror", "lancedb")
+                            for figure in ("p95 ms", "ANN R@10")}
+    for row in metrics.values():
+        assert row["base"] > 0 and row["head"] > 0 and row["base_s"] > 0 and row["head_s"] > 0
+    assert len(stored["load"]) == 2 and stored["base"] in stored["head"]
+    bad = cli("bench", "compare", "--steps", "search,speed", ok=False)
+    assert bad.exit_code != 0 and "unknown steps speed" in bad.stderr

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from datetime import datetime, timezone
 
+import duckdb
 import numpy as np
 
 import pytest
@@ -249,6 +250,10 @@ def test_a_one_shot_search_is_quiet_and_never_loads_torch(indexed):
     modules = {line.rsplit("|", 1)[-1].strip() for line in lines[1:]}
     assert "onnxruntime" in modules and "lancedb" in modules
     assert not {"torch", "sentence_transformers", "transformers", "spacy"} & modules
+    # A local index never needs the REST namespace client (see search/lance_import.py).
+    assert "lance_namespace_urllib3_client.models" in modules
+    assert not {"lance_namespace_urllib3_client.api", "lance_namespace_urllib3_client.api_client",
+                "lance_namespace_urllib3_client.rest"} & modules
     payload = json.loads(done.stdout)
     assert payload["query"].startswith("daily backup") and len(payload["hits"]) == 3
     expected = indexed.search.query("daily backup of the sqlite database with cron", "default", k=3)
@@ -415,6 +420,31 @@ def test_search_reads_time_phrases_against_now(indexed, tmp_path):
     queries.write_text(json.dumps({"id": "a", "query": "backup", "now": "July"}) + "\n")
     bad = cli("search", "--queries", queries, "--json", ok=False)
     assert bad.exit_code == 1 and "ISO date" in bad.stderr
+
+
+def test_chunks_the_store_lost_leave_the_index_by_maintain_and_never_by_a_reader(indexed_copy,
+                                                                                embedder):
+    """Chunks gone from the store (as m007 took the chat's answers) stay in the index until a
+    writer's upkeep: a one-shot search of a read-only home writes nothing."""
+    settings = indexed_copy.settings
+    other = indexed_copy.conversations.list("other")[0]
+    assert indexed_copy.search.query("hello", "other", k=5).hits
+    count = indexed_copy.search.index().count()
+    indexed_copy.close()
+    con = duckdb.connect(str(settings.duckdb_path))
+    lost = con.execute("DELETE FROM chunks WHERE conversation_id = ? RETURNING 1", [other.id]).fetchall()
+    con.close()
+    with Workbench(settings, embedder, read_only=True) as reader:
+        name = reader.search.index().name
+        reader.search.query("hello", "other", k=5)
+        orphans = reader.store.chunks.orphan_marks(name)
+        assert len(orphans) == len(lost) > 0
+    with Workbench(settings, embedder) as writer:  # no migration to apply: nothing settled
+        assert len(writer.store.chunks.orphan_marks(name)) == len(lost)
+        writer.search.maintain()
+        assert writer.store.chunks.orphan_marks(name) == []
+        assert writer.search.index().count() == count - len(lost)
+        assert not writer.search.query("hello", "other", k=5).hits
 
 
 def test_maintain_command_keeps_the_answers(cli):

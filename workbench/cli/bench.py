@@ -267,3 +267,54 @@ def bench_hostile(
                           f"{row['peak_rss_mb']:,.0f}")
         out.print(table)
     err.print(f"results stored in {saved}")
+
+
+@bench_app.command("compare")
+def bench_compare(
+    base: str = typer.Option("71f5ba3", "--base", help="The revision to compare this tree with."),
+    head: Optional[str] = typer.Option(None, "--head", help="A revision to measure instead of "
+                                       "this tree (exported, so the tree may change meanwhile)."),
+    steps: str = typer.Option(",".join(("locomo", "ingest", "chat", "search")), "--steps",
+                              help="Comma separated: locomo, ingest, chat, search."),
+    sizes: str = typer.Option("100000,1000000", "--sizes", help="Search sizes, comma separated."),
+    chat_messages: int = typer.Option(100_000, "--chat-messages", help="Size of the chat's "
+                                      "workspace."),
+) -> None:
+    """The headline figures of BASE and of this tree, measured in the same run: LoCoMo dev
+    R@5/R@10, ingest's ratio to the raw embedder, chat overhead p95 (6 s pauses), search p95
+    and ANN recall per size."""
+    import json
+    from datetime import datetime, timezone
+
+    from workbench.bench import compare
+
+    chosen = [s.strip() for s in steps.split(",") if s.strip()]
+    unknown = sorted(set(chosen) - set(compare.STEPS))
+    if unknown:
+        fail(f"unknown steps {', '.join(unknown)}: {', '.join(compare.STEPS)}")
+    folder = settings().home / "bench"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"compare-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
+
+    def save(result: compare.Comparison) -> Path:
+        path.write_text(json.dumps(result.to_dict(), indent=2))
+        return path
+
+    fixtures = compare.HEAD_ROOT / "tests" / "fixtures"
+    result = compare.run(base, head, chosen, [int(x) for x in sizes.split(",")],
+                         fixtures / "locomo_dev.json", fixtures, chat_messages, save,
+                         lambda line: err.print(line, markup=False, highlight=False))
+    table = Table(title=f"before ({result.base}) and after ({result.head}), same run")
+    for column in ("metric", "before", "after", "change", "s before", "s after"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for row in result.rows:
+        before, after = row["base"], row["head"]
+        change = "" if not before or after is None else f"{100 * (after / before - 1):+.1f}%"
+        table.add_row(row["metric"], "-" if before is None else f"{before:.3f}",
+                      "-" if after is None else f"{after:.3f}", change,
+                      *("-" if row[side] is None else f"{row[side]:.0f}"
+                        for side in ("base_s", "head_s")))
+    out.print(table)
+    for line in result.load:
+        err.print(line, markup=False)
+    err.print(f"results stored in {path}")

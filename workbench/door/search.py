@@ -21,7 +21,7 @@ from workbench.search.lancedb_index import LanceIndex
 from workbench.search.maintenance import Upkeep
 from workbench.search.protocol import Filters, Index
 from workbench.store import Store
-from workbench.text.chunking import get_chunker
+from workbench.text.chunking import CHUNKERS, get_chunker
 from workbench.text.highlight import query_terms
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,6 @@ class Search:
         self._pool = pool
         self._lock = threading.Lock()
         self.indexes: dict[str, Index] = {}
-        self._settled: set[str] = set()
 
     @property
     def embedder(self) -> Embedder:
@@ -46,19 +45,26 @@ class Search:
 
     def index(self, chunker: str | None = None) -> Index:
         """The index for the configured model and ``chunker`` (a LanceDB table in the home, or a
-        pgvector table beside a PostgreSQL store); the first time in a process, chunks the store
-        no longer has are taken out of it first (an upgraded home's answers, which are not
-        memories any more, are never found)."""
+        pgvector table beside a PostgreSQL store). Opening it reads nothing and writes nothing:
+        a one-shot search of a read-only home starts with its query."""
         name = index_name(self._embedder, get_chunker(chunker or self.settings.chunker))
         with self._lock:
             if name not in self.indexes:
                 self.indexes[name] = self._open_index(name)
-            index = self.indexes[name]
-            if name not in self._settled:
-                self._settled.add(name)
-                if index.exists() and (removed := unindex_removed(self.store, index)):
-                    log.info("took %d chunks the store no longer has out of %s", removed, name)
-            return index
+            return self.indexes[name]
+
+    def drop_orphans(self) -> int:
+        """Take the chunks the store no longer has out of every index that still holds some;
+        returns how many. Run by the writer that upgrades a home (a migration can stop chunks
+        being memories: the chat's answers, m007), by ``maintain`` and by every import."""
+        removed = 0
+        for chunker in CHUNKERS:
+            name = index_name(self._embedder, get_chunker(chunker))
+            if self.store.chunks.orphan_marks(name):  # the index is opened only when needed
+                removed += unindex_removed(self.store, self.index(chunker))
+        if removed:
+            log.info("took %d chunks the store no longer has out of the indexes", removed)
+        return removed
 
     def _open_index(self, name: str) -> Index:
         from workbench.store.postgres import PostgresStore
@@ -150,9 +156,12 @@ class Search:
     def maintain(self, chunker: str | None = None) -> Upkeep:
         """Index what the store holds that the index lacks (an import whose indexing failed),
         fold appended rows into the indexes and rebuild the vector index in one piece if it
-        has too many: what an import's indexing does, for a home that only chats."""
+        has too many: what an import's indexing does, for a home that only chats. Chunks the
+        store no longer has leave the index first."""
         indexed = self.index_pending(chunker).chunks_embedded
-        upkeep = self.index(chunker).maintain()
+        index = self.index(chunker)
+        unindex_removed(self.store, index)
+        upkeep = index.maintain()
         upkeep.chunks_indexed = indexed
         return upkeep
 

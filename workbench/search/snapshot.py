@@ -14,8 +14,11 @@ import hashlib
 import shutil
 from pathlib import Path
 
-import lancedb  # at import time, not under the database's lock (it takes a second)
 import numpy as np
+
+from workbench.search.lance_import import import_lancedb
+
+lancedb = import_lancedb()  # at import time, not under the database's lock
 
 SUFFIX = ".lance"
 

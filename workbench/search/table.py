@@ -18,6 +18,7 @@ from typing import Any, Sequence
 import numpy as np
 import pyarrow as pa
 
+from workbench.search.lance_import import import_lancedb
 from workbench.search.protocol import HIT_COLUMNS, Filters
 from workbench.text.events import event_dates
 
@@ -92,8 +93,7 @@ class LanceTable:
     ``forget_stats`` clears after an index change."""
 
     def __init__(self, path: Path, name: str, dimension: int, ann_threshold: int = 20000):
-        import lancedb
-
+        lancedb = import_lancedb()
         self.path = Path(path)
         self.name = name
         self.dimension = dimension

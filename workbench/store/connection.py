@@ -55,12 +55,13 @@ class DuckDBFile:
         self._last_used = 0.0
         self._hold_until = 0.0
         self._reading = Reading(self.path)
+        self.migrated: list[str] = []
         _STORES.add(self)
         if read_only:
             return  # a reader never migrates: its first connection checks the schema instead
         make_private(self.path.parent)
         with self.connect() as con:
-            migrate(con)
+            self.migrated = migrate(con)
 
     @contextmanager
     def session(self) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -271,8 +271,10 @@ class Store(Protocol):
     Writes made inside one ``transaction()`` block, through any group, commit together or not
     at all. ``session()`` lends one connection to a short burst of calls; ``hold``/``let_go``
     keep the database open across a chat turn (never across a person's think-time) and
-    ``release`` lets go of it now."""
+    ``release`` lets go of it now. ``migrated`` names the migrations this open applied (none
+    for a reader)."""
 
+    migrated: list[str]
     conversations: Conversations
     messages: Messages
     imports: Imports

@@ -68,7 +68,7 @@ class PgDatabase:
         self._lock = threading.Lock()
         self._finalizer = weakref.finalize(self, _close_all, self._idle)
         with self.connect() as con:
-            migrate(con)
+            self.migrated: list[str] = migrate(con)
 
     def _open(self) -> PgConnection:
         import psycopg
