@@ -112,6 +112,18 @@ def indexed(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Ite
 
 
 @pytest.fixture(scope="session")
+def sample_home(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Path:
+    """The legacy sample export that `make demo` imports, imported and indexed once; tests
+    that write copy it with ``copy_home``."""
+    home = tmp_path_factory.mktemp("sample") / "home"
+    with Workbench.open(home, embedder) as wb:
+        [result] = wb.imports.ingest([REPO / "data" / "samples" / "legacy_nosso_projeto.db"],
+                                     workspace="default")
+        assert result.status == "done", result.error
+    return home
+
+
+@pytest.fixture(scope="session")
 def indexed_home(indexed: Workbench) -> Path:
     return indexed.settings.home
 

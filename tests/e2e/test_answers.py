@@ -5,33 +5,21 @@ through a real OpenAI-compatible HTTP server on 127.0.0.1 (``fake_openai``)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Iterator
 
 import duckdb
 import pytest
 
-from conftest import REPO, Cli, copy_home, wait_until
+from conftest import Cli, copy_home, wait_until
 from fake_openai import FakeOpenAI
 from workbench import Workbench
 from workbench.chat.answer import UNSUPPORTED_NOTE
 from workbench.chat.llm import LLMClient, LLMConfig
 
-SAMPLE = REPO / "data" / "samples" / "legacy_nosso_projeto.db"
 QUESTION = "What did I decide about backups?"
 UNSUPPORTED = "You chose to decide about backups. CREATE DATABASE backup; DROP DATABASE nosso_projeto;"
 SUPPORTED = ('You back up nosso_projeto.db every day with sqlite3 nosso_projeto.db '
              '".backup backup/AAAAMMDD.db" in a daily cron [1].')
-
-
-@pytest.fixture(scope="module")
-def sample_home(tmp_path_factory, embedder) -> Path:
-    """The legacy sample export, imported and indexed once; tests copy it."""
-    home = tmp_path_factory.mktemp("answers") / "home"
-    with Workbench.open(home, embedder) as wb:
-        [result] = wb.imports.ingest([SAMPLE], workspace="default")
-        assert result.status == "done"
-    return home
 
 
 @pytest.fixture

@@ -6,30 +6,19 @@ the store, the index and the embedder are real."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from conftest import REPO, copy_home
+from conftest import copy_home
 from fake_openai import FakeOpenAI
 from workbench import Workbench
 from workbench.chat.llm import LLMClient, LLMConfig
 from workbench.errors import EmptyMessage, InvalidInput
 from workbench.ui.shape import tree
 
-SAMPLE = REPO / "data" / "samples" / "legacy_nosso_projeto.db"
 ANSWER = ('You back up nosso_projeto.db every day with sqlite3 nosso_projeto.db '
           '".backup backup/AAAAMMDD.db" in a daily cron [1].')
-
-
-@pytest.fixture(scope="module")
-def sample_home(tmp_path_factory, embedder) -> Path:
-    home = tmp_path_factory.mktemp("branches") / "home"
-    with Workbench.open(home, embedder) as wb:
-        [result] = wb.imports.ingest([SAMPLE], workspace="default")
-        assert result.status == "done"
-    return home
 
 
 @pytest.fixture
