@@ -10,6 +10,9 @@ import typer
 from workbench.cli.common import emit_json, err, fail, out, settings
 from workbench.errors import InvalidInput
 
+# Commands that work on the home as it is on disk, never through its mount.
+ON_DISK = ("encrypt", "decrypt", "lock")
+
 backup_app = typer.Typer(help="Back up this home (a consistent snapshot, safe while it runs).",
                          invoke_without_command=True)
 
@@ -126,3 +129,46 @@ def doctor(as_json: bool = typer.Option(False, "--json")) -> None:
             out.print(slow)
     if report.status == "fail":
         raise typer.Exit(1)
+
+
+def encrypt(
+    home: Optional[Path] = typer.Option(None, "--home", help="The home (default: the global one)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Encrypt this home (gocryptfs) with WORKBENCH_ENCRYPTION_KEY; stop its other users first."""
+    from workbench.ops.encrypt_home import encrypt as run_encrypt
+
+    report = run_encrypt(home or settings(unlock=False).home)
+    if as_json:
+        emit_json(report)
+        return
+    out.print(f"{report['home']}: encrypted ({report['files']} files and "
+              f"{sum(report['tables'].values())} database rows copied and checked)",
+              markup=False, highlight=False, soft_wrap=True)
+
+
+def decrypt(
+    home: Optional[Path] = typer.Option(None, "--home", help="The home (default: the global one)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Turn this encrypted home back into a plain one (needs its key)."""
+    from workbench.ops.encrypt_home import decrypt as run_decrypt
+
+    report = run_decrypt(home or settings(unlock=False).home)
+    if as_json:
+        emit_json(report)
+        return
+    out.print(f"{report['home']}: decrypted ({report['files']} files and "
+              f"{sum(report['tables'].values())} database rows copied and checked)",
+              markup=False, highlight=False, soft_wrap=True)
+
+
+def lock(
+    home: Optional[Path] = typer.Option(None, "--home", help="The home (default: the global one)."),
+) -> None:
+    """Unmount this encrypted home: its files are unreadable until the next command opens it."""
+    from workbench.ops.encryption import lock as run_lock
+
+    home = home or settings(unlock=False).home
+    state = "locked" if run_lock(home) else "was not open"
+    out.print(f"{home}: {state}", markup=False, highlight=False, soft_wrap=True)
