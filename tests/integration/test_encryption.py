@@ -87,7 +87,8 @@ def _answers(wb: Workbench, server: FakeOpenAI):
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-def test_encrypted_home_holds_no_text_and_answers_like_a_plain_one(keyed, embedder):
+def test_encrypted_home_holds_no_text_and_answers_like_a_plain_one(keyed, embedder,
+                                                                    monkeypatch):
     plain, secret = keyed / "plain", keyed / "secret"
     Cli(secret)("encrypt")  # a home not made yet becomes an empty encrypted one
     assert encryption.is_encrypted(secret)
@@ -98,13 +99,27 @@ def test_encrypted_home_holds_no_text_and_answers_like_a_plain_one(keyed, embedd
         with ingest_into(secret, LAYOUT, embedder, **llm) as wb:
             assert wb.settings.home == encryption.mount_point(secret)
             assert _answers(wb, server) == expected
-    Cli(secret)("backup")  # into HOME/backups: inside the cipher folder
-    Cli(secret)("lock")
-    assert not encryption.mounted(encryption.mount_point(secret))
+    cli = Cli(secret)
+    cli("backup")  # into HOME/backups: inside the cipher folder
+    sealed = Path(cli.json("backup", "--to", str(keyed / "outside"))["path"])  # elsewhere: sealed
+    assert encryption.is_encrypted(sealed) and sealed.parent == keyed / "outside"
+    assert cli.json("backup", "verify", str(sealed))["ok"]
+    cli("restore", str(sealed), "--home", str(keyed / "restored"))
+    assert encryption.is_encrypted(keyed / "restored")
+    with Workbench.open(keyed / "restored", embedder) as wb:
+        assert [[(h.message_id, round(h.score, 5)) for h in wb.search.query(q, "default", k=8).hits]
+                for q in QUERIES] == expected[0]
+    for home in (secret, keyed / "restored"):
+        Cli(home)("lock")
+        assert not encryption.mounted(encryption.mount_point(home))
+    monkeypatch.setenv("WORKBENCH_ENCRYPTION_KEY", "not the key")
+    result = cli("backup", "verify", str(sealed), ok=False)
+    assert result.output == f"error: {sealed}: wrong encryption key; nothing was changed\n"
 
     sentences = _sentences(plain)
     assert _grep(plain, sentences, keyed / "patterns")  # the probes do find plain text
-    assert _grep(secret, sentences, keyed / "patterns") == ""
+    for folder in (secret, keyed / "outside", keyed / "restored"):
+        assert _grep(folder, sentences, keyed / "patterns") == ""
     names = [p.name for p in secret.rglob("*")]
     assert "workbench.duckdb" not in names and "lancedb" not in names and "backups" not in names
 

@@ -35,8 +35,9 @@ def backup(
     """Snapshot the database and the index into a new folder, then prune old backups."""
     if context.invoked_subcommand is not None:
         return
-    from workbench.ops.backup import default_folder, take_backup
+    from workbench.ops.backup import default_folder
     from workbench.ops.retention import prune
+    from workbench.ops.sealed import backup as take_backup
 
     config = settings()
     report = take_backup(config, to)
@@ -59,7 +60,7 @@ def backup_verify(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Restore into a temporary home and compare every table's count and hash."""
-    from workbench.ops.restore import verify
+    from workbench.ops.sealed import verify
 
     report = verify(path)
     if as_json:
@@ -77,7 +78,7 @@ def restore(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Restore a backup into a new home (checked against its manifest before anything moves)."""
-    from workbench.ops.restore import restore as run_restore
+    from workbench.ops.sealed import restore as run_restore
 
     try:
         report = run_restore(path, home, force)

@@ -80,12 +80,13 @@ def mount_point(home: Path) -> Path:
     return _runtime() / digest
 
 
-def _mounts() -> set[str]:
+def _mounts(kind: str | None = None) -> set[str]:
     found = set()
     with open("/proc/mounts", encoding="utf-8") as handle:
         for line in handle:
-            point = line.split(" ")[1]
-            found.add(point.encode().decode("unicode_escape"))  # \040 for a space, etc.
+            point, fs = line.split(" ")[1:3]
+            if kind is None or fs == kind:
+                found.add(point.encode().decode("unicode_escape"))  # \040 for a space, etc.
     return found
 
 
@@ -203,6 +204,16 @@ def lock(home: Path) -> bool:
         unmount(point)
         Path(f"{point}.key").unlink(missing_ok=True)
         return True
+
+
+def scratch_for(folder: Path) -> Path | None:
+    """Where temporary copies of ``folder``'s files go: beside them inside an encrypted home's
+    mount (the system's temporary folder is plain disk), else None (the system's)."""
+    folder = Path(folder).resolve()
+    for point in _mounts("fuse.gocryptfs"):
+        if folder.is_relative_to(point):
+            return Path(point)
+    return None
 
 
 def open_home(settings):
