@@ -82,9 +82,17 @@ def _finish(home: Path, staging: Path) -> None:
         os.rename(staging, home)
 
 
+def _leftovers(home: Path) -> None:
+    """Remove what a run that died left beside the home: a half-made copy, or the old form
+    already swapped out (for ``encrypt``, that is the plain home)."""
+    for suffix in ("encrypting", "decrypting"):
+        shutil.rmtree(home.parent / f".{home.name}.{suffix}", ignore_errors=True)
+
+
 def encrypt(home: Path) -> dict[str, Any]:
     """Make ``home`` (a plain home, an empty folder or none yet) an encrypted home."""
     home = Path(home).resolve()
+    _leftovers(home)
     if encryption.is_encrypted(home):
         raise InvalidInput(f"{home}: the home is already encrypted")
     key = encryption.read_key(home)
@@ -110,6 +118,7 @@ def encrypt(home: Path) -> dict[str, Any]:
 def decrypt(home: Path) -> dict[str, Any]:
     """Make an encrypted ``home`` plain again (its shared mount is closed first)."""
     home = Path(home).resolve()
+    _leftovers(home)
     if not encryption.is_encrypted(home):
         raise InvalidInput(f"{home}: the home is not encrypted")
     key = encryption.read_key(home)
