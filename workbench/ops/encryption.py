@@ -86,7 +86,7 @@ def _mounts(kind: str | None = None) -> set[str]:
         for line in handle:
             point, fs = line.split(" ")[1:3]
             if kind is None or fs == kind:
-                found.add(point.encode().decode("unicode_escape"))  # \040 for a space, etc.
+                found.add(_unescape(point))
     return found
 
 
@@ -214,6 +214,22 @@ def scratch_for(folder: Path) -> Path | None:
         if folder.is_relative_to(point):
             return Path(point)
     return None
+
+
+def on_disk(home: Path) -> Path:
+    """The home as it is named on disk: the cipher folder when ``home`` is its mount (a job
+    scheduled for later must open the home itself, not a mount that may be gone by then)."""
+    home = Path(home).resolve()
+    with open("/proc/mounts", encoding="utf-8") as handle:
+        for line in handle:
+            source, point, kind = line.split(" ")[:3]
+            if kind == "fuse.gocryptfs" and Path(_unescape(point)) == home:
+                return Path(_unescape(source))
+    return home
+
+
+def _unescape(field: str) -> str:
+    return field.encode().decode("unicode_escape")  # /proc/mounts writes a space as \040
 
 
 def open_home(settings):

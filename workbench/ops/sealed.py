@@ -27,16 +27,8 @@ from workbench.ops.backup import BackupReport, folder_lock, remove_partials, tak
 
 def encrypted_source(home: Path) -> Path | None:
     """The cipher folder whose mount ``home`` is, or None for a plain home."""
-    with open("/proc/mounts", encoding="utf-8") as handle:
-        for line in handle:
-            source, point, kind = line.split(" ")[:3]
-            if kind == "fuse.gocryptfs" and Path(_unescape(point)) == Path(home):
-                return Path(_unescape(source))
-    return None
-
-
-def _unescape(field: str) -> str:
-    return field.encode().decode("unicode_escape")
+    source = encryption.on_disk(home)
+    return None if source == Path(home).resolve() else source
 
 
 def is_sealed(backup: Path) -> bool:
