@@ -7,9 +7,11 @@ test unmounts what it mounted, and a fixture checks that no mount of its folders
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -157,3 +159,21 @@ def test_no_key_or_a_wrong_key_fails_in_one_line_and_changes_nothing(keyed, embe
     assert not encryption.is_encrypted(home) and (home / "workbench.duckdb").is_file()
     monkeypatch.delenv("WORKBENCH_ENCRYPTION_KEY")
     assert '"messages"' in cli("stats", "--json").stdout
+
+
+@pytest.mark.timeout(300)
+def test_processes_opening_a_locked_home_at_once_share_one_mount(keyed):
+    home = keyed / "home"
+    encrypt(home)
+    env = {**os.environ, "WORKBENCH_HOME": str(home)}
+    runs = [subprocess.Popen([sys.executable, "-m", "workbench", "stats", "--json"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(3)]
+    for run in runs:
+        stdout, stderr = run.communicate(timeout=240)
+        assert run.returncode == 0, stderr
+        assert json.loads(stdout)["messages"] == 0
+    assert len(_mounts_under(keyed)) == 1
+    Cli(home)("lock")
+    assert _mounts_under(keyed) == [] and encryption.is_encrypted(home)
+    assert Cli(home)("lock").output.endswith("was not open\n")
