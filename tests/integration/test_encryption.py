@@ -79,9 +79,13 @@ def _grep(folder: Path, sentences: list[bytes], patterns: Path) -> str:
     return done.stdout
 
 
-def _answers(wb: Workbench, server: FakeOpenAI):
-    hits = [[(h.message_id, round(h.score, 5)) for h in wb.search.query(q, "default", k=8).hits]
+def _hits(wb: Workbench) -> list[list[tuple[str, float]]]:
+    return [[(h.message_id, round(h.score, 5)) for h in wb.search.query(q, "default", k=8).hits]
             for q in QUERIES]
+
+
+def _answers(wb: Workbench):
+    hits = _hits(wb)
     turn = wb.chat.ask("How do I back up the database every day?", "default")
     wb.chat.wait_for_indexing()
     return hits, turn.text, [h.message_id for h in turn.hits]
@@ -97,10 +101,11 @@ def test_encrypted_home_holds_no_text_and_answers_like_a_plain_one(keyed, embedd
     with FakeOpenAI("You back it up with a daily job.") as server:
         llm = {"llm_base_url": server.base_url, "llm_model": server.model}
         with ingest_into(plain, LAYOUT, embedder, **llm) as wb:
-            expected = _answers(wb, server)
+            expected = _answers(wb)
         with ingest_into(secret, LAYOUT, embedder, **llm) as wb:
             assert wb.settings.home == encryption.mount_point(secret)
-            assert _answers(wb, server) == expected
+            assert _answers(wb) == expected
+            after_the_turn = _hits(wb)
     cli = Cli(secret)
     cli("backup")  # into HOME/backups: inside the cipher folder
     sealed = Path(cli.json("backup", "--to", str(keyed / "outside"))["path"])  # elsewhere: sealed
@@ -109,8 +114,7 @@ def test_encrypted_home_holds_no_text_and_answers_like_a_plain_one(keyed, embedd
     cli("restore", str(sealed), "--home", str(keyed / "restored"))
     assert encryption.is_encrypted(keyed / "restored")
     with Workbench.open(keyed / "restored", embedder) as wb:
-        assert [[(h.message_id, round(h.score, 5)) for h in wb.search.query(q, "default", k=8).hits]
-                for q in QUERIES] == expected[0]
+        assert _hits(wb) == after_the_turn
     for home in (secret, keyed / "restored"):
         Cli(home)("lock")
         assert not encryption.mounted(encryption.mount_point(home))
