@@ -119,7 +119,7 @@ def test_encrypted_home_holds_no_text_and_answers_like_a_plain_one(keyed, embedd
         Cli(home)("lock")
         assert not encryption.mounted(encryption.mount_point(home))
     monkeypatch.setenv("WORKBENCH_ENCRYPTION_KEY", "not the key")
-    result = cli("backup", "verify", str(sealed), ok=False)
+    result = Cli(plain)("backup", "verify", str(sealed), ok=False)
     assert result.output == f"error: {sealed}: wrong encryption key; nothing was changed\n"
 
     sentences = _sentences(plain)
