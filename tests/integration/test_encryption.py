@@ -62,7 +62,7 @@ def _sentences(home: Path, wanted: int = 20) -> list[bytes]:
     con = duckdb.connect(str(home / "workbench.duckdb"), read_only=True)
     try:
         texts = [row[0] for row in con.execute(
-            "SELECT DISTINCT content FROM messages WHERE length(content) >= 40 ORDER BY 1")]
+            "SELECT DISTINCT content FROM messages WHERE length(content) >= 40 ORDER BY 1").fetchall()]
     finally:
         con.close()
     disk = b"\n".join(p.read_bytes() for p in home.rglob("*") if p.is_file())
