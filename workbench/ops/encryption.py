@@ -117,8 +117,8 @@ def _gocryptfs(args: list[str], key: str, where: Path) -> None:
 
 
 def init_folder(folder: Path, key: str) -> None:
-    """Make ``folder`` (empty) a gocryptfs cipher folder for ``key``; its master key is
-    printed by gocryptfs only into a discarded temporary file."""
+    """Make ``folder`` (empty) a gocryptfs cipher folder for ``key`` (``-q``: gocryptfs prints
+    no master key, so no copy of it exists outside the folder's config, wrapped by the key)."""
     _gocryptfs(["-init", str(folder)], key, folder)
 
 
