@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.conftest import FIXTURES, Cli, ingest_into
+from tests.conftest import FIXTURES, Cli, ingest_into, wait_until
 from tests.fake_openai import FakeOpenAI
 from workbench import Workbench
 from workbench.ops import encryption
@@ -181,3 +182,36 @@ def test_processes_opening_a_locked_home_at_once_share_one_mount(keyed):
     Cli(home)("lock")
     assert _mounts_under(keyed) == [] and encryption.is_encrypted(home)
     assert Cli(home)("lock").output.endswith("was not open\n")
+
+
+def _daemon_of(point: Path) -> int:
+    """The pid of the gocryptfs process serving ``point``."""
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"gocryptfs") and str(point).encode() in argv:
+            return int(entry.name)
+    raise AssertionError(f"no gocryptfs process serves {point}")
+
+
+@pytest.mark.timeout(120)
+def test_a_mount_whose_process_died_is_mounted_again(keyed):
+    home = keyed / "home"
+    encrypt(home)
+    point = encryption.unlock(home)
+    (point / "note.txt").write_text("still here")
+    os.kill(_daemon_of(point), signal.SIGKILL)
+    assert wait_until(lambda: _stale(point), within_s=30)
+    assert encryption.unlock(home) == point
+    assert (point / "note.txt").read_text() == "still here"
+    assert encryption.lock(home) and _mounts_under(keyed) == []
+
+
+def _stale(point: Path) -> bool:
+    try:
+        os.stat(point)
+    except OSError:
+        return True
+    return False
