@@ -19,8 +19,8 @@ from typing import Any
 import duckdb
 
 from workbench.errors import BackupFailed, BackupInvalid, HomeInUse, InvalidInput
-from workbench.ops.encryption import scratch_for
 from workbench.ops.backup import DATABASE, FORMAT, INDEX, MANIFEST, reason, sha256
+from workbench.ops.encryption import scratch_for
 from workbench.search import snapshot as index_snapshot
 from workbench.store.snapshot import file_digests
 
