@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup browser-setup demo test test-unit test-fast bench clean test-openwebui fuzz bench-server
+.PHONY: setup browser-setup crypt-setup demo test test-unit test-fast bench clean test-openwebui fuzz bench-server
 
 setup: $(VENV)/.installed
 
@@ -29,9 +29,13 @@ demo: setup
 browser-setup: setup
 	bash .ci/browser-setup.sh $(VENV)
 
+# gocryptfs and fusermount (apt) for tests/integration/test_encryption.py; idempotent.
+crypt-setup:
+	bash .ci/crypt-setup.sh
+
 # Then the notebooks, executed with their default parameters on small fixture data in a
 # throwaway home (notebooks/conftest.py): a cell that raises fails the target.
-test: setup browser-setup
+test: setup browser-setup crypt-setup
 	$(PY) -m ruff check workbench tests notebooks app_streamlit.py
 	$(PY) -m pytest -q
 	$(PY) -m pytest -q --nbval-lax --nbval-current-env notebooks/

@@ -18,6 +18,7 @@ from workbench.door.search import Search
 from workbench.door.threads import Threads
 from workbench.door.users import Users
 from workbench.embeddings.model import Embedder
+from workbench.ops.encryption import open_home
 from workbench.store import open_store
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,8 @@ class Workbench:
 
     def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None,
                  read_only: bool = False):
-        self.settings = settings = settings or load_settings()
+        # Settings made without load_settings may name an encrypted home: open it the same way.
+        self.settings = settings = open_home(settings or load_settings())
         # A reader of a home not made yet makes it, as a writer would: there is nothing to read.
         read_only = read_only and settings.duckdb_path.exists()
         self.store = open_store(settings, read_only)

@@ -125,8 +125,18 @@ class Settings(BaseSettings):
         return self.home / "server.secret"
 
 
-def load_settings(env_file: str | Path | None = None, **overrides: object) -> Settings:
-    """Settings from the environment, then ``env_file`` (entry points pass ``.env``), then overrides."""
+def load_settings(env_file: str | Path | None = None, unlock: bool = True,
+                  **overrides: object) -> Settings:
+    """Settings from the environment, then ``env_file`` (entry points pass ``.env``), then overrides.
+
+    An encrypted home is opened (mounted) here, so every entry point works in its mount;
+    ``unlock=False`` leaves the home as it is on disk (for commands that encrypt or lock it)."""
     if env_file is not None and Path(env_file).exists():
-        return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
-    return Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+    else:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    if not unlock:
+        return settings
+    from workbench.ops.encryption import open_home  # the ops layer imports config
+
+    return open_home(settings)

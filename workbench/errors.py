@@ -142,3 +142,17 @@ class StoreNotWritable(WorkbenchError):
 
     code = "store_not_writable"
     status = 503
+
+
+class HomeLocked(WorkbenchError):
+    """An encrypted home opened without its key, or with a wrong one; nothing was changed."""
+
+    code = "home_locked"
+    status = 403
+
+
+class EncryptionUnavailable(WorkbenchError):
+    """An encrypted home needs gocryptfs and FUSE, and one of them is missing here."""
+
+    code = "encryption_unavailable"
+    status = 503

@@ -318,3 +318,32 @@ def bench_compare(
     for line in result.load:
         err.print(line, markup=False)
     err.print(f"results stored in {path}")
+
+
+@bench_app.command("encryption")
+def bench_encryption(
+    fixtures: Path = typer.Option(Path("tests/fixtures"), "--fixtures",
+                                  help="Folder of real exports."),
+    rounds: int = typer.Option(5, "--rounds", min=1, help="Rounds of the search queries."),
+    turns: int = typer.Option(5, "--turns", min=1, help="Chat turns per home."),
+) -> None:
+    """Encrypted vs plain home in one run: import time, search p50/p95, chat-turn overhead
+    (no LLM). Needs gocryptfs; uses WORKBENCH_ENCRYPTION_KEY or a random key."""
+    import os
+
+    from workbench.bench.encryption import run
+    from workbench.bench.ingest import save_results
+
+    config = settings()
+    rows = run(config, fixtures, rounds, turns)
+    table = Table(title=f"encryption cost ({rows[0]['files']} exports; load average "
+                        f"{os.getloadavg()[0]:.1f})")
+    for column in ("home", "import s", "search p50 ms", "search p95 ms", "turn p50 ms",
+                   "turn p95 ms"):
+        table.add_column(column, justify="left" if column == "home" else "right")
+    for row in rows:
+        table.add_row(row["mode"], f"{row['import_s']:.2f}", f"{row['search_p50_ms']:.1f}",
+                      f"{row['search_p95_ms']:.1f}", f"{row['turn_p50_ms']:.1f}",
+                      f"{row['turn_p95_ms']:.1f}")
+    out.print(table)
+    err.print(f"results stored in {save_results(config, 'encryption', rows)}")

@@ -24,10 +24,10 @@ err = Console(stderr=True)
 cli_state: dict[str, Any] = {}
 
 
-def settings(**overrides: Any):
+def settings(unlock: bool = True, **overrides: Any):
     if cli_state.get("home"):
         overrides["home"] = cli_state["home"]
-    return load_settings(env_file=".env", **overrides)
+    return load_settings(env_file=".env", unlock=unlock, **overrides)
 
 
 def workbench(read_only: bool = False, **overrides: Any) -> Workbench:

@@ -39,16 +39,24 @@ for command in (history.ingest, search.search, chat.chat, chat.serve, history.re
                 history.stats, history.maintain, api, mcp, migrate):
     app.command()(command)
 app.command()(home_cli.permissions)
+for command in (ops.encrypt, ops.decrypt, ops.lock):
+    app.command()(command)
 
 
 @app.callback()
 def main(
+    context: typer.Context,
     home: Optional[Path] = typer.Option(
         None, "--home", help="Workbench home (default: $WORKBENCH_HOME or data/workbench)."
     ),
 ) -> None:
     configure_process()
     cli_state["home"] = home
+    if context.invoked_subcommand in ops.ON_DISK:
+        # They work on the home as it is on disk: no mount, and no log file written into a
+        # cipher folder in clear.
+        configure_logging(None, slow_ms=settings(unlock=False).slow_ms)
+        return
     config = settings()
     configure_logging(config.home, slow_ms=config.slow_ms)
 

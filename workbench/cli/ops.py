@@ -10,6 +10,9 @@ import typer
 from workbench.cli.common import emit_json, err, fail, out, settings
 from workbench.errors import InvalidInput
 
+# Commands that work on the home as it is on disk, never through its mount.
+ON_DISK = ("encrypt", "decrypt", "lock")
+
 backup_app = typer.Typer(help="Back up this home (a consistent snapshot, safe while it runs).",
                          invoke_without_command=True)
 
@@ -32,8 +35,9 @@ def backup(
     """Snapshot the database and the index into a new folder, then prune old backups."""
     if context.invoked_subcommand is not None:
         return
-    from workbench.ops.backup import default_folder, take_backup
+    from workbench.ops.backup import default_folder
     from workbench.ops.retention import prune
+    from workbench.ops.sealed import backup as take_backup
 
     config = settings()
     report = take_backup(config, to)
@@ -56,7 +60,7 @@ def backup_verify(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Restore into a temporary home and compare every table's count and hash."""
-    from workbench.ops.restore import verify
+    from workbench.ops.sealed import verify
 
     config = settings()
     report = verify(path, config.database_url, config.pg_bin)
@@ -78,7 +82,7 @@ def restore(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Restore a backup into a new home (checked against its manifest before anything moves)."""
-    from workbench.ops.restore import restore as run_restore
+    from workbench.ops.sealed import restore as run_restore
     from workbench.store.postgres.connection import redacted
 
     try:
@@ -132,3 +136,46 @@ def doctor(as_json: bool = typer.Option(False, "--json")) -> None:
             out.print(slow)
     if report.status == "fail":
         raise typer.Exit(1)
+
+
+def encrypt(
+    home: Optional[Path] = typer.Option(None, "--home", help="The home (default: the global one)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Encrypt this home (gocryptfs) with WORKBENCH_ENCRYPTION_KEY; stop its other users first."""
+    from workbench.ops.encrypt_home import encrypt as run_encrypt
+
+    report = run_encrypt(home or settings(unlock=False).home)
+    if as_json:
+        emit_json(report)
+        return
+    out.print(f"{report['home']}: encrypted ({report['files']} files and "
+              f"{sum(report['tables'].values())} database rows copied and checked)",
+              markup=False, highlight=False, soft_wrap=True)
+
+
+def decrypt(
+    home: Optional[Path] = typer.Option(None, "--home", help="The home (default: the global one)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Turn this encrypted home back into a plain one (needs its key)."""
+    from workbench.ops.encrypt_home import decrypt as run_decrypt
+
+    report = run_decrypt(home or settings(unlock=False).home)
+    if as_json:
+        emit_json(report)
+        return
+    out.print(f"{report['home']}: decrypted ({report['files']} files and "
+              f"{sum(report['tables'].values())} database rows copied and checked)",
+              markup=False, highlight=False, soft_wrap=True)
+
+
+def lock(
+    home: Optional[Path] = typer.Option(None, "--home", help="The home (default: the global one)."),
+) -> None:
+    """Unmount this encrypted home: its files are unreadable until the next command opens it."""
+    from workbench.ops.encryption import lock as run_lock
+
+    home = home or settings(unlock=False).home
+    state = "locked" if run_lock(home) else "was not open"
+    out.print(f"{home}: {state}", markup=False, highlight=False, soft_wrap=True)

@@ -14,6 +14,7 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
+from workbench.ops.encryption import on_disk
 from workbench.cli.common import emit_json, err, fail, out, settings, workbench
 from workbench.cli.evaluation import eval_app
 
@@ -209,7 +210,7 @@ def schedule_install(
         arguments += ["--params", str(params.resolve())]
     for spec in threshold:
         arguments += ["--threshold", spec]
-    home = workbench().settings.home.resolve()
+    home = on_disk(workbench().settings.home)
     line = job_line(cron, home, Path.cwd(), arguments)
     out.print(line, markup=False, highlight=False, soft_wrap=True)
     if not yes:
@@ -234,7 +235,7 @@ def _install_backup(cron: str, arguments: list[str], crontab_file: Optional[Path
         write_crontab,
     )
 
-    home = settings().home.resolve()
+    home = on_disk(settings().home)
     line = backup_line(cron, home, Path.cwd(), arguments)
     out.print(line, markup=False, highlight=False, soft_wrap=True)
     if not yes:
@@ -264,7 +265,7 @@ def schedule_remove(
         write_crontab,
     )
 
-    home = settings().home.resolve()
+    home = on_disk(settings().home)
     try:
         text, removed = without_entry(read_crontab(crontab_file), home,
                                       BACKUP_TAG if backup else TAG)

@@ -222,9 +222,10 @@ def _finish(settings: Settings, partial: Path, now: datetime, started: float,
 
 
 def backups(folder: Path) -> list[Path]:
-    """The complete backups in ``folder`` (those with a manifest), oldest first."""
+    """The complete backups in ``folder`` (those with a manifest, or sealed), oldest first."""
     if not folder.is_dir():
         return []
-    found = [p for p in folder.iterdir()
-             if p.is_dir() and NAME.match(p.name) and (p / MANIFEST).is_file()]
+    # A sealed (encrypted) backup gets its name only once complete: its config file marks it.
+    found = [p for p in folder.iterdir() if p.is_dir() and NAME.match(p.name)
+             and ((p / MANIFEST).is_file() or (p / "gocryptfs.conf").is_file())]
     return sorted(found, key=lambda p: p.name)

@@ -21,6 +21,7 @@ import duckdb
 from workbench.errors import BackupFailed, BackupInvalid, HomeInUse, InvalidInput
 from workbench.ops import pg_backup
 from workbench.ops.backup import DATABASE, FORMAT, INDEX, MANIFEST, reason, sha256
+from workbench.ops.encryption import scratch_for
 from workbench.search import snapshot as index_snapshot
 from workbench.store.snapshot import file_digests
 
@@ -118,7 +119,9 @@ def restore(backup: Path, home: Path | None, force: bool = False,
     created = not home.exists()
     try:
         home.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{home.name}.restore-", dir=home.parent))
+        # An encrypted home's mount is a filesystem of its own: stage inside it, not beside it.
+        staging = Path(tempfile.mkdtemp(prefix=f".{home.name}.restore-",
+                                        dir=scratch_for(home) or home.parent))
     except OSError as exc:
         raise BackupFailed(f"{home}: cannot make the home ({exc.strerror})") from exc
     try:

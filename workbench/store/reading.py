@@ -20,6 +20,7 @@ from typing import Callable
 import duckdb
 
 from workbench.errors import StoreBusy, StoreOutdated
+from workbench.ops.encryption import scratch_for
 from workbench.store.migrations import outstanding
 
 # A writer's unit of work lasts milliseconds; past this, the writer is in a long one.
@@ -82,7 +83,8 @@ def copy_checkpoint(path: Path, attempts: int = 5) -> Path:
     """Copy the database file into a private temporary folder, consistent as of its last
     checkpoint: the copy stands if the headers were the same before and after it, as a
     checkpoint writes only blocks the previous one does not use and then a header."""
-    folder = Path(tempfile.mkdtemp(prefix="workbench-read-"))
+    # In an encrypted home the copy stays inside its mount: plain disk would hold it in clear.
+    folder = Path(tempfile.mkdtemp(prefix="workbench-read-", dir=scratch_for(path.parent)))
     target = folder / path.name
     try:
         for _ in range(attempts):
