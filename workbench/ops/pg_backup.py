@@ -83,7 +83,9 @@ def write(settings: Settings, partial: Path, now: Any, started: float) -> dict[s
     url = settings.database_url or ""
     with dump.snapshot(url) as (snapshot_id, tables, major):
         pg_dump, client = tool("pg_dump", major, settings.pg_bin)
-        _run([str(pg_dump), "--format=custom", f"--snapshot={snapshot_id}",
+        # A lock another session waits for (maintenance's DDL) queues pg_dump's share locks
+        # behind it while this snapshot's transaction holds its own: fail, never hang.
+        _run([str(pg_dump), "--format=custom", f"--snapshot={snapshot_id}", "--lock-wait-timeout=60s",
               f"--file={partial / DUMP}", f"--dbname={url}"], f"{redacted(url)}: pg_dump")
         dump_s = time.perf_counter() - started
     return {

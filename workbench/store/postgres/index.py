@@ -238,7 +238,10 @@ class PgIndex:
         """Refresh the document frequencies and mean length that BM25 reads."""
         source = f"SELECT tsv FROM {self._t}".replace("'", "''")
         with con.raw.transaction():
-            con.raw.execute(f"TRUNCATE {self._ix('terms')}, {self._ix('meta')}")
+            # DELETE, not TRUNCATE: its ACCESS EXCLUSIVE lock would wait for every reader (a
+            # backup's snapshot) and queue the readers behind it.
+            con.raw.execute(f"DELETE FROM {self._ix('terms')}")
+            con.raw.execute(f"DELETE FROM {self._ix('meta')}")
             con.raw.execute(f"INSERT INTO {self._ix('terms')} SELECT word, ndoc "
                             f"FROM ts_stat('{source}')")
             con.raw.execute(f"INSERT INTO {self._ix('meta')} SELECT count(*), avg(length(tsv)) "
