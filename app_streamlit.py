@@ -19,7 +19,7 @@ from workbench import Workbench, load_settings
 from workbench.chat.llm import LLMClient, LLMSource
 from workbench.logs import configure_logging
 from workbench.ui import chat, conversations, evaluation, import_page, search, settings
-from workbench.ui.common import NAV_KEY, apply_theme, options, page
+from workbench.ui.common import NAV_KEY, apply_theme, options, page, rerun_for_theme
 
 st.set_page_config(page_title="Workbench", page_icon=":material/neurology:", layout="wide")
 
@@ -65,6 +65,7 @@ def llm(base_url: str | None, model: str | None) -> tuple[LLMClient | None, str 
 home = str(load_settings(env_file=".env").home)
 wb = open_workbench(home)
 apply_theme(options(wb)["theme"])
+rerun_for_theme()
 
 names = [w["name"] for w in wb.workspaces()] or [wb.settings.default_workspace]
 if st.session_state.get("workspace") not in names:

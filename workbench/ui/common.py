@@ -43,12 +43,24 @@ def options(wb: Workbench) -> dict[str, Any]:
     return st.session_state[OPTIONS]
 
 
+THEME_CHANGED = "_theme_changed"
+
+
 def apply_theme(theme: str) -> None:
     """Light or dark for the pages drawn from now on. Streamlit reads its theme from its
     configuration at each run (there is no per-session call); the choice is the home's, and a
     process serves one home, so setting it process-wide is what the choice means."""
     if theme in preferences.THEMES and st_config.get_option("theme.base") != theme:
         st_config.set_option("theme.base", theme)
+        # The browser gets the theme with the message that starts a run, and this run's went
+        # out before a widget callback changed it: one more run carries the new one.
+        st.session_state[THEME_CHANGED] = True
+
+
+def rerun_for_theme() -> None:
+    """Rerun once when this run changed the theme (see ``apply_theme``)."""
+    if st.session_state.pop(THEME_CHANGED, False):
+        st.rerun()
 
 
 def go(page: str, **state: Any) -> None:
