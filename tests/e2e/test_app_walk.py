@@ -64,11 +64,15 @@ def _home(home: Path) -> dict[str, Any]:
     with Workbench.open(home) as wb:
         results = wb.imports.ingest(SAMPLES)
         assert {r.status for r in results} == {"done"}, results
-        now = datetime.now(timezone.utc)
+        # Two notes a day, each halfway through that day's part already gone: "today" stays
+        # today (and in the past) at any hour the test runs, midnight included.
+        now = datetime.now().astimezone()
+        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
         for n in range(NOTES):
             note = wb.conversations.create("default", f"Garden note {n:02d}")
+            when = midnight - timedelta(days=n // 2) + (now - midnight) / 2
             wb.conversations.add_message(note.id, "user", f"Watered the tomatoes, note {n}.",
-                                         created_at=now - timedelta(days=n // 2, hours=1))
+                                         created_at=when.astimezone(timezone.utc))
         wb.evals.generate("default", 8, name="walk")
         run = wb.evals.run("walk")
         return {"examples": wb.conversations.questions("default", 4),
