@@ -145,13 +145,7 @@ def encrypt(
     """Encrypt this home (gocryptfs) with WORKBENCH_ENCRYPTION_KEY; stop its other users first."""
     from workbench.ops.encrypt_home import encrypt as run_encrypt
 
-    report = run_encrypt(home or settings(unlock=False).home)
-    if as_json:
-        emit_json(report)
-        return
-    out.print(f"{report['home']}: encrypted ({report['files']} files and "
-              f"{sum(report['tables'].values())} database rows copied and checked)",
-              markup=False, highlight=False, soft_wrap=True)
+    _convert(run_encrypt, "encrypted", home, as_json)
 
 
 def decrypt(
@@ -161,11 +155,15 @@ def decrypt(
     """Turn this encrypted home back into a plain one (needs its key)."""
     from workbench.ops.encrypt_home import decrypt as run_decrypt
 
-    report = run_decrypt(home or settings(unlock=False).home)
+    _convert(run_decrypt, "decrypted", home, as_json)
+
+
+def _convert(run, done: str, home: Optional[Path], as_json: bool) -> None:
+    report = run(home or settings(unlock=False).home)
     if as_json:
         emit_json(report)
         return
-    out.print(f"{report['home']}: decrypted ({report['files']} files and "
+    out.print(f"{report['home']}: {done} ({report['files']} files and "
               f"{sum(report['tables'].values())} database rows copied and checked)",
               markup=False, highlight=False, soft_wrap=True)
 
