@@ -19,16 +19,18 @@ RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY workbench ./workbench
-# DuckDB writes encrypted databases only with the OpenSSL of its httpfs extension, which it
-# cannot download at run time: fetch it while the build has a network.
-RUN pip install . \
-    && python -c "import duckdb; duckdb.connect().execute('INSTALL httpfs')"
+RUN pip install .
 
 # --- runtime: the virtualenv, the app file and the samples, no compilers -------------------
 FROM python:3.11.7-slim-bookworm AS runtime
-RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin workbench
+# gocryptfs and fusermount for an encrypted home (`workbench encrypt`); run the container with
+# --device /dev/fuse --cap-add SYS_ADMIN to use one.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gocryptfs fuse3 \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --create-home --uid 10001 --shell /usr/sbin/nologin workbench
 COPY --from=build /opt/venv /opt/venv
-COPY --from=build --chown=workbench:workbench /root/.duckdb /home/workbench/.duckdb
 WORKDIR /app
 COPY --chown=workbench:workbench app_streamlit.py ./
 COPY --chown=workbench:workbench data/samples ./data/samples
