@@ -3,12 +3,15 @@ current and agrees with the ledger, and which operations were slow lately.
 
 Each check is ``ok``, ``warn`` (works, but something waits: chunks to index, marks the next
 indexing repairs) or ``fail`` (rows lost their parent: the store needs attention). Sizes are
-appended to ``<home>/logs/sizes.jsonl`` on every run, so the next one can say what grew.
+appended to ``<home>/logs/sizes.jsonl`` on every run, so the next one can say what grew, and
+the checks with their time go to ``<home>/logs/doctor.json``, which ``/metrics`` reports
+without running them again (they scan the whole index).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -22,6 +25,8 @@ if TYPE_CHECKING:
     from workbench.api import Workbench
 
 SIZES_FILE = "sizes.jsonl"
+LAST_FILE = "doctor.json"
+LEVELS = {"ok": 0, "warn": 1, "fail": 2}
 SLOWEST = 10
 
 
@@ -124,7 +129,40 @@ def examine(wb: Workbench) -> Health:
     report.checks += _index_checks(wb, report.index)
     report.slowest = slowest(home)
     report.seconds = time.perf_counter() - started
+    _record(home, report)
     return report
+
+
+def _record(home: Path, report: Health) -> None:
+    """The checks and when they ran, for readers that cannot afford to run them."""
+    path = home / "logs" / LAST_FILE
+    partial = path.with_name(f".{LAST_FILE}.{os.getpid()}")
+    partial.write_text(json.dumps({"at": datetime.now(timezone.utc).isoformat(),
+                                   "status": report.status,
+                                   "checks": [c.to_dict() for c in report.checks]}),
+                       encoding="utf-8")
+    os.replace(partial, path)
+
+
+def last_run(home: Path) -> dict[str, Any] | None:
+    """What the latest ``doctor`` run found (``at``, ``status``, ``checks``), or None."""
+    try:
+        found = json.loads((home / "logs" / LAST_FILE).read_text(encoding="utf-8"))
+        datetime.fromisoformat(found["at"])
+        return found
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def pending(wb: Workbench) -> tuple[str, int, int]:
+    """The configured index's name, the chunks it still lacks and the conversations never
+    chunked for it: two count queries (``examine`` also finds changed conversations)."""
+    from workbench.text.chunking import get_chunker
+
+    chunker = get_chunker(wb.settings.chunker)
+    index = wb.search.index(chunker.name)
+    return (index.name, wb.store.chunks.pending_count(chunker.name, index.name),
+            wb.store.chunks.unchunked_count(chunker.name))
 
 
 def _store_checks(wb: Workbench) -> list[Check]:

@@ -45,11 +45,12 @@ def health() -> Health:
 @router.get("/metrics", tags=["server"], response_class=Response,
             responses={200: {"content": {"text/plain": {}}}})
 def metrics(request: Request, wb: WB, who: Who) -> Response:
-    """Request counts and latencies, and the home's sizes as `workbench doctor` reports them;
+    """Request counts and latencies; the home's sizes and the chunks its index lacks, as
+    `workbench doctor` reports them; the latest `doctor` run's checks and their time.
     Prometheus text format."""
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-    request.app.state.metrics.note_home(wb.settings.home)
+    request.app.state.metrics.note(wb)
     return Response(generate_latest(request.app.state.metrics.registry),
                     media_type=CONTENT_TYPE_LATEST)
 

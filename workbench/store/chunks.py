@@ -162,6 +162,17 @@ class DuckDBChunks:
                 [chunker, index],
             ).fetchone()[0]
 
+    def unchunked_count(self, chunker: str) -> int:
+        """Conversations ``chunker`` never chunked (an import not indexed yet): a cheap part of
+        ``stale``, which also finds the changed ones but reads every message to say so."""
+        with self.db.connect() as con:
+            return con.execute(
+                """SELECT count(*) FROM conversations c WHERE NOT EXISTS
+                   (SELECT 1 FROM chunk_state st
+                    WHERE st.chunker = ? AND st.conversation_id = c.id)""",
+                [chunker],
+            ).fetchone()[0]
+
     def record(self, chunker: str, index: str, workspace: str, conversation_id: str,
                chunks: Sequence[ChunkRow], conflicts: bool = False) -> int:
         """Store a chat turn's chunks and mark them indexed, in one transaction; returns how
