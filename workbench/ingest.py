@@ -51,10 +51,13 @@ def ingest_file(
     progress: Progress = no_progress,
     redact: bool = False,
     limits: Limits | None = None,
+    scratch: Path | None = None,
 ) -> ImportResult:
-    """Import one file; raises ImportRejected (nothing written) when it cannot be imported."""
+    """Import one file; raises ImportRejected (nothing written) when it cannot be imported.
+    ``scratch``: the folder for the temporary copies that hold the file's text (a zip's
+    members, the spool); None is the system's temporary folder."""
     started, started_at = time.perf_counter(), datetime.now(timezone.utc)
-    source = Source(path, limits=limits)
+    source = Source(path, limits=limits, scratch=scratch)
     try:
         spooled = _read(source, format, redact, progress)
         sha256 = source.sha256
@@ -73,7 +76,7 @@ def _read(source: Source, format: str | None, redact: bool, progress: Progress) 
         _ = source.size  # refuses folders, special files and huge files before any read
         progress("parse", 0, 1)
         reading = importers.read(source, format)
-        spooled = SpooledFile(reading.format)
+        spooled = SpooledFile(reading.format, source.scratch)
         try:
             _spool(reading, spooled, source, Cleaner(redact=redact), progress)
         except BaseException:
@@ -194,12 +197,14 @@ def ingest_paths(
     progress: Progress = no_progress,
     redact: bool = False,
     limits: Limits | None = None,
+    scratch: Path | None = None,
 ) -> list[ImportResult]:
     """Import each file on its own; a rejected file is reported and the others still land."""
     results = []
     for path in paths:
         try:
-            results.append(ingest_file(store, path, workspace, format, progress, redact, limits))
+            results.append(ingest_file(store, path, workspace, format, progress, redact, limits,
+                                       scratch))
         except ImportRejected as exc:
             results.append(
                 ImportResult(

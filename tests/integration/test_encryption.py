@@ -6,23 +6,29 @@ test unmounts what it mounted, and a fixture checks that no mount of its folders
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 import os
 import shutil
 import signal
+import struct
 import subprocess
 import sys
+import tempfile
+import zipfile
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from tests.conftest import FIXTURES, Cli, ingest_into, wait_until
+from tests.e2e.serving import Served
 from tests.fake_openai import FakeOpenAI
 from workbench import Workbench
 from workbench.ops import encryption
 from workbench.ops.encrypt_home import encrypt
+from workbench.text.clean import detect_language
 
 pytestmark = pytest.mark.skipif(
     shutil.which("gocryptfs") is None or not os.path.exists("/dev/fuse")
@@ -215,3 +221,159 @@ def _stale(point: Path) -> bool:
     except OSError:
         return True
     return False
+
+
+class Written:
+    """The names of the files made or written directly in ``folder`` while it is watched
+    (inotify; an unnamed O_TMPFILE shows as ``#<inode>``), read afterwards from the kernel's
+    queue: a temporary file that was removed again still counts."""
+
+    _CREATE, _MODIFY, _MOVED_TO = 0x100, 0x2, 0x80
+
+    def __init__(self, folder: Path):
+        self._libc = ctypes.CDLL(None, use_errno=True)
+        self._fd = self._libc.inotify_init1(os.O_NONBLOCK)
+        assert self._fd >= 0 and self._libc.inotify_add_watch(
+            self._fd, os.fsencode(folder), self._CREATE | self._MODIFY | self._MOVED_TO) >= 0
+
+    def names(self) -> set[str]:
+        found: set[str] = set()
+        try:
+            events = os.read(self._fd, 1 << 20)
+        except BlockingIOError:
+            return found
+        at = 0
+        while at < len(events):
+            length = struct.unpack_from("iIII", events, at)[3]
+            name = events[at + 16: at + 16 + length].rstrip(b"\0").decode()
+            found.update([name] if name else [])
+            at += 16 + length
+        return found
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+@pytest.fixture
+def system_tmp(keyed: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The system's temporary folder pointed at a folder of the test (TMPDIR, and Python's
+    cached choice of it)."""
+    folder = keyed / "system-tmp"
+    folder.mkdir()
+    monkeypatch.setenv("TMPDIR", str(folder))
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_zip_import_and_an_upload_leave_no_text_in_the_system_temp_folder(keyed, embedder,
+                                                                             system_tmp):
+    folder = system_tmp
+    home = keyed / "home"
+    encrypt(home)
+    export = keyed / "export.zip"
+    with zipfile.ZipFile(export, "w") as archive:
+        archive.write(FIXTURES / "chatgpt_2025_linear.json", "conversations.json")
+    conversations = json.loads((FIXTURES / "sharegpt_dummy.json").read_text())
+    upload = keyed / "big.json"  # past Starlette's 1 MiB: the upload is spooled to a file
+    upload.write_text(json.dumps([{**c, "id": f"{c['id']}-{n}"} for n in range(8)
+                                  for c in conversations]))
+    assert upload.stat().st_size > 1 << 20
+    with Workbench.open(home, embedder, index_on_ingest=False) as wb:
+        # Watched once the home is mounted (gocryptfs's own output goes to a temporary file)
+        # and the language identifier loaded (py3langid unpacks its model through one).
+        detect_language("The language identifier loads its model once per process.")
+        watch = Written(folder)
+        [zipped] = wb.imports.ingest([export], workspace="zipped")
+        assert zipped.status == "done" and zipped.messages_added > 0, zipped.error
+        with Served(wb, auth=False) as served, served.client() as client:
+            with upload.open("rb") as handle:
+                job = client.post("/api/v1/ingest", files={"file": ("big.json", handle)}).json()
+            assert wait_until(lambda: client.get(f"/api/v1/jobs/{job['id']}").json()["status"]
+                              not in ("queued", "running"), within_s=300)
+            assert client.get(f"/api/v1/jobs/{job['id']}").json()["status"] == "done"
+        assert tempfile.gettempdir() == str(folder)  # the server gave the process's back
+        mount = wb.settings.home
+    assert watch.names() == set(), "temporary files were written in the system's folder"
+    watch.close()
+    assert list(folder.iterdir()) == []
+    assert list((mount / encryption.TMP).iterdir()) == []  # each removed its own
+    sentences = [b"I am Vicuna, a language model trained by researchers"]
+    with zipfile.ZipFile(export) as archive:
+        texts = [m["content"]["parts"][0] for c in json.loads(archive.read("conversations.json"))
+                 for m in (n.get("message") for n in c["mapping"].values())
+                 if m and isinstance(m["content"].get("parts", [None])[0], str)
+                 and len(m["content"]["parts"][0]) >= 40]
+    sentences += [t[:40].encode() for t in texts[:19]]
+    assert _grep(home, sentences, keyed / "patterns") == ""
+    Cli(home)("lock")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_encrypt_overwrites_the_plain_home_before_deleting_it(keyed, embedder):
+    home = keyed / "home"
+    with ingest_into(home, LAYOUT, embedder):
+        pass
+    sentences = _sentences(home)
+    # A second name for every file of the plain home keeps its inode alive after encrypt
+    # unlinks the home's names: what the freed blocks held is what the links still read.
+    links = keyed / "links"
+    links.mkdir()
+    files = [p for p in home.rglob("*") if p.is_file()]
+    for number, path in enumerate(files):
+        os.link(path, links / str(number))
+    assert _grep(links, sentences, keyed / "patterns")  # the probes find the plain text
+    sizes = {p.name: p.stat().st_size for p in links.iterdir()}
+    encrypt(home)
+    assert _grep(links, sentences, keyed / "patterns") == ""
+    for path in links.iterdir():
+        data = path.read_bytes()
+        assert len(data) == sizes[path.name] and data.count(0) == len(data), path
+    assert not list(keyed.glob(".home.*"))  # the swapped-out plain home is gone
+
+
+@pytest.mark.timeout(600)
+def test_a_scheduled_backup_opens_the_encrypted_home_with_a_key_file(keyed, embedder,
+                                                                     monkeypatch):
+    home = keyed / "home"
+    encrypt(home)
+    Workbench.open(home, embedder).close()  # a database to back up
+    crontab = keyed / "crontab"
+    cli = Cli(home)
+    install = ["schedule", "install", "--backup", "--crontab-file", str(crontab), "--yes"]
+    result = cli(*install, ok=False)  # the key only in the environment: cron would need it too
+    assert result.exit_code == 1
+    assert result.output == (f"error: {home}: the home is encrypted and a scheduled job needs "
+                             "its key in a file: set WORKBENCH_ENCRYPTION_KEY_FILE to an "
+                             "owner-only file (chmod 600) holding it; the key is never "
+                             "written into the crontab\n")
+    key_file, other = keyed / "key", keyed / "other-key"
+    key_file.write_text(KEY + "\n")
+    other.write_text("not the key\n")
+    other.chmod(0o600)
+    for path, mode, problem in (
+            (key_file, 0o644, "the key file must be readable by its owner only (chmod 600)"),
+            (other, 0o600, f"the key in this file does not open {home}")):
+        path.chmod(mode)
+        monkeypatch.setenv("WORKBENCH_ENCRYPTION_KEY_FILE", str(path))
+        result = cli(*install, ok=False)
+        assert (result.exit_code, result.output) == (1, f"error: {path}: {problem}\n")
+    assert not crontab.exists()
+
+    key_file.chmod(0o600)
+    monkeypatch.setenv("WORKBENCH_ENCRYPTION_KEY_FILE", str(key_file))
+    line = cli(*install).stdout.strip()
+    assert f"WORKBENCH_ENCRYPTION_KEY_FILE={key_file}" in line
+    assert KEY not in crontab.read_text() and line in crontab.read_text()
+    cli("lock")  # the job has to open the home itself
+    command = line.split(" ", 5)[5].replace("\\%", "%")  # what cron hands to /bin/sh
+    cron_env = {k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_")}
+    done = subprocess.run(["/bin/sh", "-c", command], env=cron_env, timeout=300, check=False)
+    log = keyed / "home.cron.log"  # beside the cipher folder: the shell writes it unmounted
+    assert done.returncode == 0, log.read_text()
+    assert [p.name for p in home.iterdir() if p.name in ("runs", "backups")] == []
+    [backup] = (encryption.unlock(home) / "backups").glob("workbench-*")
+    assert json.loads((backup / "manifest.json").read_text())["database"]["tables"]
+    Cli(home)("lock")

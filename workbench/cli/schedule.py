@@ -14,7 +14,7 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from workbench.ops.encryption import on_disk
+from workbench.ops.encryption import job_environment, on_disk
 from workbench.cli.common import emit_json, err, fail, out, settings, workbench
 from workbench.cli.evaluation import eval_app
 
@@ -193,7 +193,7 @@ def schedule_install(
 ) -> None:
     """Add (or replace) this home's entry: the line is shown before it is written."""
     from workbench.evaluation.batches import NOTEBOOKS, parse_thresholds, plan_parameters
-    from workbench.evaluation.schedule import job_line, read_crontab, with_entry, write_crontab
+    from workbench.evaluation.schedule import job_line
 
     if backup:
         arguments = ["--keep-daily", str(keep_daily), "--keep-weekly", str(keep_weekly)]
@@ -211,43 +211,36 @@ def schedule_install(
     for spec in threshold:
         arguments += ["--threshold", spec]
     home = on_disk(workbench().settings.home)
-    line = job_line(cron, home, Path.cwd(), arguments)
-    out.print(line, markup=False, highlight=False, soft_wrap=True)
-    if not yes:
-        typer.confirm(f"Write this line to {_crontab_target(crontab_file)}?", abort=True)
-    try:
-        text = read_crontab(crontab_file)
-        (home / "runs").mkdir(parents=True, exist_ok=True)  # where cron appends its log
-        write_crontab(with_entry(text, home, line), crontab_file)
-    except OSError as exc:
-        fail(str(exc))
-    err.print(f"installed in {_crontab_target(crontab_file)}; output goes to "
-              f"{home / 'runs' / 'cron.log'}", markup=False, highlight=False)
+    line = job_line(cron, home, Path.cwd(), arguments, env=job_environment(home))
+    _write_entry(home, line, crontab_file, yes)
 
 
 def _install_backup(cron: str, arguments: list[str], crontab_file: Optional[Path],
                     yes: bool) -> None:
-    from workbench.evaluation.schedule import (
-        BACKUP_TAG,
-        backup_line,
-        read_crontab,
-        with_entry,
-        write_crontab,
-    )
+    from workbench.evaluation.schedule import BACKUP_TAG, backup_line
 
     home = on_disk(settings().home)
-    line = backup_line(cron, home, Path.cwd(), arguments)
+    line = backup_line(cron, home, Path.cwd(), arguments, env=job_environment(home))
+    _write_entry(home, line, crontab_file, yes, BACKUP_TAG)
+
+
+def _write_entry(home: Path, line: str, crontab_file: Optional[Path], yes: bool,
+                 prefix: str | None = None) -> None:
+    """Show the line, ask (unless ``yes``), then set this home's entry in the crontab."""
+    from workbench.evaluation.schedule import TAG, cron_log, read_crontab, with_entry, write_crontab
+
     out.print(line, markup=False, highlight=False, soft_wrap=True)
     if not yes:
         typer.confirm(f"Write this line to {_crontab_target(crontab_file)}?", abort=True)
+    log = cron_log(home)
     try:
         text = read_crontab(crontab_file)
-        (home / "runs").mkdir(parents=True, exist_ok=True)
-        write_crontab(with_entry(text, home, line, BACKUP_TAG), crontab_file)
+        log.parent.mkdir(parents=True, exist_ok=True)  # where cron appends its output
+        write_crontab(with_entry(text, home, line, prefix or TAG), crontab_file)
     except OSError as exc:
         fail(str(exc))
-    err.print(f"installed in {_crontab_target(crontab_file)}; output goes to "
-              f"{home / 'runs' / 'cron.log'}", markup=False, highlight=False)
+    err.print(f"installed in {_crontab_target(crontab_file)}; output goes to {log}",
+              markup=False, highlight=False)
 
 
 @schedule_app.command("remove")

@@ -18,6 +18,7 @@ from workbench.evaluation.metrics import locomo_queries
 from workbench.evaluation.runs import Comparison
 from workbench.records import EvalSet, Query, Run
 from workbench.errors import InvalidInput
+from workbench.ops.encryption import private_tmp
 from workbench.importers.reading import Limits
 from workbench.ingest import Progress, no_progress, ingest_paths
 from workbench.search.retrieve import get_retriever_config
@@ -58,7 +59,8 @@ class Evals:
             if not samples <= {w["name"] for w in self.store.conversations.workspaces()}:
                 for result in ingest_paths(self.store, [path], self.settings.default_workspace,
                                            "locomo", progress, self.settings.redact,
-                                           Limits.of(self.settings)):
+                                           Limits.of(self.settings),
+                                           private_tmp(self.settings.home)):
                     if result.status != "done":
                         raise InvalidInput(result.error or f"{path}: import failed")
             queries = evalsets.locomo_set_queries(self.store, path)

@@ -10,6 +10,7 @@ from typing import Any, Callable, Iterable
 from workbench.config import Settings
 from workbench.errors import WorkbenchError
 from workbench.importers.reading import Limits
+from workbench.ops.encryption import private_tmp
 from workbench.ingest import Progress, no_progress, ingest_paths
 from workbench.records import ImportResult
 from workbench.search.sync import SyncReport
@@ -38,6 +39,12 @@ class Imports:
         self.settings = settings
         self._index_pending = index_pending
 
+    @property
+    def scratch(self) -> Path | None:
+        """Where temporary copies of an export go (an upload, a zip's members, the parsed
+        records): inside an encrypted home's mount, else None (the system's temp folder)."""
+        return private_tmp(self.settings.home)
+
     def ingest(
         self,
         paths: Iterable[Path | str],
@@ -49,7 +56,7 @@ class Imports:
         """``redact`` overrides the settings' for this call (the app's per-session choice)."""
         redact = self.settings.redact if redact is None else redact
         results = ingest_paths(self.store, paths, workspace or self.settings.default_workspace,
-                               format, progress, redact, Limits.of(self.settings))
+                               format, progress, redact, Limits.of(self.settings), self.scratch)
         if self.settings.index_on_ingest and any(r.status == "done" for r in results):
             try:
                 self._index_pending(progress=progress)

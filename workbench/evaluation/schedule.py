@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workbench.errors import InvalidInput, WorkbenchError
+from workbench.ops.encryption import MARKER
 
 TAG = "# workbench eval notebooks · home="
 BACKUP_TAG = "# workbench backup · home="
@@ -124,31 +125,47 @@ def workbench_command() -> list[str]:
     return [sys.executable, "-m", "workbench.cli"]
 
 
+def cron_log(home: Path | str) -> Path:
+    """Where a scheduled job's output goes: ``HOME/runs/cron.log``; beside an encrypted home
+    (``HOME.cron.log``), whose folder holds only what gocryptfs wrote: the shell opens the log
+    before the job has the home mounted."""
+    home = Path(home).resolve()
+    if (home / MARKER).is_file():
+        return home.with_name(f"{home.name}.cron.log")
+    return home / "runs" / "cron.log"
+
+
+def _assignments(home: Path, env: dict[str, str] | None) -> str:
+    pairs = {"WORKBENCH_HOME": str(home), **(env or {})}
+    return " ".join(f"{name}={_cron_quote(value)}" for name, value in pairs.items())
+
+
 def job_line(schedule: str, home: Path | str, workdir: Path | str, arguments: list[str],
-             command: list[str] | None = None) -> str:
-    """The crontab line: ``SCHEDULE cd WORKDIR && WORKBENCH_HOME=HOME workbench maintain >> LOG
-    2>&1; WORKBENCH_HOME=HOME workbench eval notebooks ARGS >> LOG 2>&1`` (LOG: HOME/runs/cron.log).
+             command: list[str] | None = None, env: dict[str, str] | None = None) -> str:
+    """The crontab line: ``SCHEDULE cd WORKDIR && WORKBENCH_HOME=HOME [ENV] workbench maintain
+    >> LOG 2>&1; WORKBENCH_HOME=HOME [ENV] workbench eval notebooks ARGS >> LOG 2>&1`` (LOG:
+    ``cron_log(HOME)``; ENV: more variables, such as an encrypted home's key file).
     """
     home = Path(home).resolve()
     program = " ".join(_cron_quote(x) for x in (command or workbench_command()))
     args = "".join(f" {_cron_quote(a)}" for a in arguments)
-    log = _cron_quote(str(home / "runs" / "cron.log"))
-    env = f"WORKBENCH_HOME={_cron_quote(str(home))}"
+    log = _cron_quote(str(cron_log(home)))
+    variables = _assignments(home, env)
     return (f"{validate_cron(schedule)} cd {_cron_quote(str(Path(workdir).resolve()))} && "
-            f"{env} {program} maintain >> {log} 2>&1; "
-            f"{env} {program} eval notebooks{args} >> {log} 2>&1")
+            f"{variables} {program} maintain >> {log} 2>&1; "
+            f"{variables} {program} eval notebooks{args} >> {log} 2>&1")
 
 
 def backup_line(schedule: str, home: Path | str, workdir: Path | str, arguments: list[str],
-                command: list[str] | None = None) -> str:
+                command: list[str] | None = None, env: dict[str, str] | None = None) -> str:
     """The crontab line of a scheduled backup: ``SCHEDULE cd WORKDIR && WORKBENCH_HOME=HOME
-    workbench backup ARGS >> HOME/runs/cron.log 2>&1``."""
+    [ENV] workbench backup ARGS >> LOG 2>&1`` (as ``job_line``)."""
     home = Path(home).resolve()
     program = " ".join(_cron_quote(x) for x in (command or workbench_command()))
     args = "".join(f" {_cron_quote(a)}" for a in arguments)
-    log = _cron_quote(str(home / "runs" / "cron.log"))
+    log = _cron_quote(str(cron_log(home)))
     return (f"{validate_cron(schedule)} cd {_cron_quote(str(Path(workdir).resolve()))} && "
-            f"WORKBENCH_HOME={_cron_quote(str(home))} {program} backup{args} >> {log} 2>&1")
+            f"{_assignments(home, env)} {program} backup{args} >> {log} 2>&1")
 
 
 def entries(text: str) -> list[Entry]:

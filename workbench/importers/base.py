@@ -57,11 +57,12 @@ class Source:
 
     def __init__(
         self, path: Path | str, raw: bytes | None = None, name: str | None = None,
-        limits: Limits | None = None,
+        limits: Limits | None = None, scratch: Path | None = None,
     ):
         self.path = Path(path)
         self.name = name or str(path)
         self.limits = limits or Limits()
+        self.scratch = scratch  # where copies of members go (None: the system's temp folder)
         self._raw = raw
         self._spill: tempfile._TemporaryFileWrapper | None = None
         self._folder: tempfile.TemporaryDirectory | None = None
@@ -204,7 +205,7 @@ class Source:
     @cached_property
     def members(self) -> list[Source]:
         """The files inside a zip, as sources of their own, copied out within the limits."""
-        self._folder = tempfile.TemporaryDirectory(prefix="workbench-zip-")
+        self._folder = tempfile.TemporaryDirectory(prefix="workbench-zip-", dir=self.scratch)
         archive = self.path
         if self._raw is not None:
             archive = Path(self._folder.name) / "archive.zip"
@@ -214,8 +215,8 @@ class Source:
             copies = extract_zip(archive, Path(self._folder.name), self.limits)
         except Refused as exc:
             raise self.refuse(str(exc)) from None
-        return [Source(copy, name=f"{self.name}!{inner}", limits=self.limits)
-                for inner, copy in copies]
+        return [Source(copy, name=f"{self.name}!{inner}", limits=self.limits,
+                       scratch=self.scratch) for inner, copy in copies]
 
     def close(self) -> None:
         """Remove what reading made on disk (a zip's copied members, a spilled database)."""
@@ -232,7 +233,7 @@ class Source:
         if self._raw is not None:
             # A database inside a zip: SQLite reads files, so give it one for our lifetime.
             if self._spill is None:
-                self._spill = tempfile.NamedTemporaryFile(suffix=".db")
+                self._spill = tempfile.NamedTemporaryFile(suffix=".db", dir=self.scratch)
                 self._spill.write(self._raw)
                 self._spill.flush()
             path = Path(self._spill.name)

@@ -20,13 +20,14 @@ class SpooledFile(ParsedFile):
 
     ``conversations`` stays empty: ``batches`` reads them back, the last copy of a source id
     replacing earlier ones as in ``ParsedFile.batches``. ``close`` (or leaving a ``with``
-    block) removes the file.
+    block) removes the file. ``scratch``: the folder it goes in (None: the system's temporary
+    folder; an encrypted home passes one inside its mount).
     """
 
-    def __init__(self, format: str):
+    def __init__(self, format: str, scratch: Path | None = None):
         super().__init__(format, [])
         # Owner-only (0700) whatever the umask: the records hold message text.
-        self._folder = tempfile.TemporaryDirectory(prefix="workbench-spool-")
+        self._folder = tempfile.TemporaryDirectory(prefix="workbench-spool-", dir=scratch)
         self._path = Path(self._folder.name) / "records.pickle"
         self._writer: IO[bytes] | None = open(self._path, "wb")
         self._last: dict[str, int] = {}  # source id → the sequence number of its latest copy

@@ -6,7 +6,10 @@ consistent copy, every other file byte for byte. It is compared with the source 
 counts and content hashes, each file's SHA-256) before the two folders are exchanged in one
 ``renameat2(RENAME_EXCHANGE)``: at every moment the home's path holds either the whole old form
 or the whole new one. The old form is then deleted; a crash before that leaves it in the
-hidden folder, which the next run of either command removes.
+hidden folder, which the next run of either command removes. A plain form (the home ``encrypt``
+replaced, a plain copy a dead run left) has every file's bytes overwritten before it is
+unlinked: best effort, since an SSD, a copy-on-write or a journaling filesystem may keep the old
+blocks elsewhere (full-disk encryption is the real answer there).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from workbench.store.snapshot import copy_database, file_digests
 
 _SKIPPED = {DATABASE, f"{DATABASE}.wal"}
 _AT_FDCWD, _RENAME_EXCHANGE = -100, 2
+_SHRED_BLOCK = 1 << 20
 
 
 def _exchange(a: Path, b: Path) -> None:
@@ -73,20 +77,46 @@ def _prepare(home: Path, suffix: str, plain: Path | None = None) -> Path:
     return staging
 
 
-def _finish(home: Path, staging: Path) -> None:
-    """Put ``staging`` at ``home`` in one step, then delete the old form."""
+def shred(folder: Path) -> int:
+    """Overwrite every regular file under ``folder`` with zeros (synced to the disk), then
+    remove the folder; returns how many files were overwritten. Unlinking alone leaves the
+    bytes in the freed blocks; this reaches the blocks the filesystem maps the file to now."""
+    overwritten = 0
+    for path in folder.rglob("*") if folder.is_dir() else ():
+        if not path.is_file() or path.is_symlink():
+            continue
+        try:
+            with open(path, "r+b", buffering=0) as handle:
+                left = os.fstat(handle.fileno()).st_size
+                zeros = bytes(min(left, _SHRED_BLOCK))
+                while left > 0:
+                    left -= handle.write(zeros[:left])
+                os.fsync(handle.fileno())
+            overwritten += 1
+        except OSError:
+            continue  # best effort: the folder is removed all the same
+    shutil.rmtree(folder, ignore_errors=True)
+    return overwritten
+
+
+def _finish(home: Path, staging: Path, plain_old: bool) -> None:
+    """Put ``staging`` at ``home`` in one step, then delete the old form (overwritten first
+    when it is plain)."""
     if home.exists():
         _exchange(staging, home)
-        shutil.rmtree(staging)
+        if plain_old:
+            shred(staging)
+        else:
+            shutil.rmtree(staging)
     else:
         os.rename(staging, home)
 
 
 def _leftovers(home: Path) -> None:
     """Remove what a run that died left beside the home: a half-made copy, or the old form
-    already swapped out (for ``encrypt``, that is the plain home)."""
+    already swapped out (for ``encrypt``, that is the plain home); either may be plain."""
     for suffix in ("encrypting", "decrypting"):
-        shutil.rmtree(home.parent / f".{home.name}.{suffix}", ignore_errors=True)
+        shred(home.parent / f".{home.name}.{suffix}")
 
 
 def encrypt(home: Path) -> dict[str, Any]:
@@ -105,7 +135,7 @@ def encrypt(home: Path) -> dict[str, Any]:
             copied = _copy_home(home, point) if home.is_dir() else {"files": 0, "tables": {}}
         finally:
             encryption.unmount(point)
-        _finish(home, staging)
+        _finish(home, staging, plain_old=True)
     except OSError as exc:
         raise BackupFailed(f"{home}: the encrypted copy could not be written ({reason(exc)}); "
                            "the home was left as it was") from exc
@@ -134,10 +164,10 @@ def decrypt(home: Path) -> dict[str, Any]:
                            "the home was left as it was") from exc
     except BaseException:
         if staging is not None:
-            shutil.rmtree(staging, ignore_errors=True)
+            shred(staging)
         raise
     finally:
         encryption.unmount(point)
-    _finish(home, staging)
+    _finish(home, staging, plain_old=False)
     return {"home": str(home), "encrypted": False, **copied}
 

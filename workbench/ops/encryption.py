@@ -34,6 +34,7 @@ from typing import Iterator
 from workbench.errors import EncryptionUnavailable, HomeInUse, HomeLocked, InvalidInput
 
 MARKER = "gocryptfs.conf"
+TMP = "tmp"  # inside the mount: temporary files that hold plain text (zip members, spools)
 WRONG_KEY = 12  # gocryptfs's exit status for a key that does not open the master key
 _INSTALL = "gocryptfs is not installed (apt-get install gocryptfs fuse3)"
 
@@ -47,17 +48,51 @@ def read_key(home: Path) -> str:
     key = os.environ.get("WORKBENCH_ENCRYPTION_KEY") or ""
     path = os.environ.get("WORKBENCH_ENCRYPTION_KEY_FILE")
     if not key and path:
-        try:
-            mode = os.stat(path).st_mode
-            if mode & (stat.S_IRWXG | stat.S_IRWXO):
-                raise HomeLocked(f"{path}: the key file must be readable by its owner only "
-                                 "(chmod 600)")
-            key = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
-        except OSError as exc:
-            raise HomeLocked(f"{path}: cannot read the key file ({exc.strerror})") from None
+        key = _key_file(path)
     if not key:
         raise HomeLocked(f"{home}: the home is encrypted; set WORKBENCH_ENCRYPTION_KEY")
     return key
+
+
+def _key_file(path: str | Path) -> str:
+    try:
+        mode = os.stat(path).st_mode
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise HomeLocked(f"{path}: the key file must be readable by its owner only "
+                             "(chmod 600)")
+        return Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+    except OSError as exc:
+        raise HomeLocked(f"{path}: cannot read the key file ({exc.strerror})") from None
+
+
+def job_environment(home: Path) -> dict[str, str]:
+    """What a scheduled job's command line sets to open ``home`` (nothing for a plain home):
+    the key file, and the runtime folder of the session that scheduled it, so the job joins
+    the mount the app uses (two mounts of one cipher folder would not share DuckDB's lock)."""
+    if not is_encrypted(home):
+        return {}
+    env = {"WORKBENCH_ENCRYPTION_KEY_FILE": str(key_file_for_jobs(home))}
+    if os.environ.get("XDG_RUNTIME_DIR"):
+        env["XDG_RUNTIME_DIR"] = os.environ["XDG_RUNTIME_DIR"]
+    return env
+
+
+def key_file_for_jobs(home: Path) -> Path:
+    """The key file a job without a terminal (cron) opens the encrypted ``home`` with:
+    ``WORKBENCH_ENCRYPTION_KEY_FILE``, owner-only, and checked to open the home now. A key in
+    the environment alone is refused: a crontab would have to hold the key itself."""
+    name = os.environ.get("WORKBENCH_ENCRYPTION_KEY_FILE")
+    if not name:
+        raise HomeLocked(f"{home}: the home is encrypted and a scheduled job needs its key in "
+                         "a file: set WORKBENCH_ENCRYPTION_KEY_FILE to an owner-only file "
+                         "(chmod 600) holding it; the key is never written into the crontab")
+    path = Path(name).resolve()
+    key = _key_file(path)
+    try:
+        unlock(home, key)
+    except HomeLocked:
+        raise HomeLocked(f"{path}: the key in this file does not open {home}") from None
+    return path
 
 
 def _runtime() -> Path:
@@ -173,10 +208,11 @@ def _stale(point: Path) -> bool:
     return False
 
 
-def unlock(home: Path) -> Path:
-    """The mount point of an encrypted ``home``, mounting it unless it is mounted already."""
+def unlock(home: Path, key: str | None = None) -> Path:
+    """The mount point of an encrypted ``home``, mounting it unless it is mounted already;
+    ``key``: instead of the one the environment gives."""
     home = Path(home).resolve()
-    key = read_key(home)
+    key = read_key(home) if key is None else key
     point = mount_point(home)
     with _exclusive(point):
         if mounted(point) and _stale(point):
@@ -185,6 +221,8 @@ def unlock(home: Path) -> Path:
             _check_proof(point, key, home)
             return point
         mount(home, point, key)
+        # No other process uses this mount yet: what is in tmp was left by one that died.
+        shutil.rmtree(point / TMP, ignore_errors=True)
         salt = os.urandom(16)
         proof = Path(f"{point}.key")
         proof.write_text(json.dumps({"salt": salt.hex(), "proof": _proof(key, salt)}),
@@ -214,6 +252,19 @@ def scratch_for(folder: Path) -> Path | None:
         if folder.is_relative_to(point):
             return Path(point)
     return None
+
+
+def private_tmp(path: Path) -> Path | None:
+    """The folder for temporary files made while working on ``path`` when it lies inside an
+    encrypted home's mount (``<mount>/tmp``, owner-only, emptied when the home is mounted),
+    else None: the system's temporary folder, which for an encrypted home would hold in clear
+    what the home keeps encrypted."""
+    point = scratch_for(path)
+    if point is None:
+        return None
+    folder = point / TMP
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder
 
 
 def on_disk(home: Path) -> Path:

@@ -21,7 +21,7 @@ import duckdb
 from workbench.errors import BackupFailed, BackupInvalid, HomeInUse, InvalidInput
 from workbench.ops import pg_backup
 from workbench.ops.backup import DATABASE, FORMAT, INDEX, MANIFEST, reason, sha256
-from workbench.ops.encryption import scratch_for
+from workbench.ops.encryption import private_tmp, scratch_for
 from workbench.search import snapshot as index_snapshot
 from workbench.store.snapshot import file_digests
 
@@ -196,7 +196,9 @@ def verify(backup: Path, database_url: str | None = None,
         size = check_files(backup, manifest)
         tables = pg_backup.verify(Path(backup), manifest, database_url, pg_bin)
         return RestoreReport(Path(backup), None, tables, {}, time.perf_counter() - started, size)
-    with tempfile.TemporaryDirectory(prefix="workbench-verify-") as scratch:
+    # A backup inside an encrypted home is restored inside its mount, not in clear on plain disk.
+    with tempfile.TemporaryDirectory(prefix="workbench-verify-",
+                                     dir=private_tmp(Path(backup))) as scratch:
         report = restore(backup, Path(scratch) / "home")
         report.home = None
         return report

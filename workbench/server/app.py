@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -56,7 +58,27 @@ def create_app(wb: Workbench, auth: bool = True) -> FastAPI:
                        upload=settings.max_upload_bytes)
     app.state.metrics.install(app)
     app.router.add_event_handler("shutdown", app.state.jobs.close)
+    if wb.imports.scratch is not None:
+        _temporaries_in(app, wb.imports.scratch)
     return app
+
+
+def _temporaries_in(app: FastAPI, folder: Path) -> None:
+    """Keep the process's temporary files in ``folder`` while the app serves: Starlette spools
+    an upload past 1 MiB into the system's temporary folder, which for an encrypted home is
+    plain disk. A server process serves one home, so the process-wide setting is its own."""
+    previous: list[str | None] = []
+
+    def start() -> None:
+        previous.append(tempfile.tempdir)
+        tempfile.tempdir = str(folder)
+
+    def stop() -> None:
+        if previous:
+            tempfile.tempdir = previous.pop()
+
+    app.router.add_event_handler("startup", start)
+    app.router.add_event_handler("shutdown", stop)
 
 
 def _handle_errors(app: FastAPI) -> None:

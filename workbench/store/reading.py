@@ -20,7 +20,7 @@ from typing import Callable
 import duckdb
 
 from workbench.errors import StoreBusy, StoreOutdated
-from workbench.ops.encryption import scratch_for
+from workbench.ops.encryption import private_tmp
 from workbench.store.migrations import outstanding
 
 # A writer's unit of work lasts milliseconds; past this, the writer is in a long one.
@@ -84,7 +84,7 @@ def copy_checkpoint(path: Path, attempts: int = 5) -> Path:
     checkpoint: the copy stands if the headers were the same before and after it, as a
     checkpoint writes only blocks the previous one does not use and then a header."""
     # In an encrypted home the copy stays inside its mount: plain disk would hold it in clear.
-    folder = Path(tempfile.mkdtemp(prefix="workbench-read-", dir=scratch_for(path.parent)))
+    folder = Path(tempfile.mkdtemp(prefix="workbench-read-", dir=private_tmp(path.parent)))
     target = folder / path.name
     try:
         for _ in range(attempts):

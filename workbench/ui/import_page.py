@@ -68,7 +68,8 @@ def _ingest(wb: Workbench, files: list, workspace: str, fmt: str | None,
         bar.progress(min(max(share, 0.0), 1.0), text=f"{text} ({done}/{total})")
 
     # Each upload in its own folder: importers and error lines name the file as it was uploaded.
-    with tempfile.TemporaryDirectory(prefix="workbench-upload-") as tmp:
+    # An encrypted home's uploads stay inside its mount: the system's temp folder is plain disk.
+    with tempfile.TemporaryDirectory(prefix="workbench-upload-", dir=wb.imports.scratch) as tmp:
         paths = []
         for n, upload in enumerate(files):
             path = Path(tmp) / str(n) / Path(upload.name).name
