@@ -78,6 +78,12 @@ def server_major(url: str) -> int:
         return int(con.execute("SHOW server_version_num").fetchone()[0]) // 10000
 
 
+def database_bytes(url: str) -> int:
+    """The database's size on the server's disk (tables, indexes, TOAST)."""
+    with _connect(url) as con:
+        return int(con.execute("SELECT pg_database_size(current_database())").fetchone()[0])
+
+
 def occupancy(url: str) -> tuple[int, int]:
     """How many tables the current schema holds, and how many other sessions use the database."""
     with _connect(url) as con:
@@ -98,13 +104,14 @@ def clear(url: str) -> None:
 
 @contextmanager
 def scratch_database(url: str, name: str) -> Iterator[str]:
-    """A new empty database ``name`` on ``url``'s server for the block (a backup's
-    verification), dropped afterwards; its URL."""
-    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+    """A new empty database ``name`` on the server of ``url`` (a postgresql:// URL) for the
+    block (a backup's verification, the restore drill), dropped afterwards; its URL."""
+    from urllib.parse import urlsplit, urlunsplit
 
     with _connect(url) as con:
         con.execute(f"CREATE DATABASE {_quote(name)}")
-    target = make_conninfo(**{**conninfo_to_dict(url), "dbname": name})
+    # A URL like the one given (the store takes only URLs), naming the new database.
+    target = urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
     try:
         yield target
     finally:
