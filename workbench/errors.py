@@ -156,3 +156,10 @@ class EncryptionUnavailable(WorkbenchError):
 
     code = "encryption_unavailable"
     status = 503
+
+
+class DiskFull(WorkbenchError):
+    """The disk under the home filled up during a write; the change was rolled back whole."""
+
+    code = "disk_full"
+    status = 507

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import threading
 from concurrent.futures import Executor
 from datetime import datetime
@@ -10,6 +12,7 @@ from typing import Any
 
 from workbench.config import Settings
 from workbench.embeddings.model import Embedder
+from workbench.errors import DiskFull
 from workbench.ingest import Progress, no_progress
 from workbench.logs import timed
 from workbench.records import Message
@@ -23,6 +26,8 @@ from workbench.search.protocol import Filters, Index
 from workbench.store import Store
 from workbench.text.chunking import CHUNKERS, get_chunker
 from workbench.text.highlight import query_terms
+
+_NO_SPACE = os.strerror(errno.ENOSPC)  # as the OS and LanceDB word it
 
 log = logging.getLogger(__name__)
 
@@ -134,8 +139,15 @@ class Search:
     def index_pending(self, chunker: str | None = None, progress: Progress = no_progress) -> SyncReport:
         """Chunk, embed and index whatever the store holds that the index lacks."""
         chunker_ = get_chunker(chunker or self.settings.chunker)
-        return sync_index(self.store, self.index(chunker_.name), self._embedder, chunker_, progress,
-                          include_generated=self.settings.index_generated)
+        index = self.index(chunker_.name)
+        try:
+            return sync_index(self.store, index, self._embedder, chunker_, progress,
+                              include_generated=self.settings.index_generated)
+        except (OSError, RuntimeError) as exc:
+            if _NO_SPACE not in str(exc):  # LanceDB says it in a RuntimeError of its own
+                raise
+            raise DiskFull(f"{index.name}: the disk is full ({_NO_SPACE}); the chunks not "
+                           "written stay pending for the next indexing") from exc
 
     def reindex(self, chunker: str | None = None, progress: Progress = no_progress) -> SyncReport:
         """Drop the derived index and rebuild it from the store, every conversation chunked

@@ -14,6 +14,7 @@ process sees it within 50 ms and lets go, so workbench processes never wait on a
 from __future__ import annotations
 
 import atexit
+import errno
 import os
 import random
 import sys
@@ -26,7 +27,7 @@ from typing import Iterator
 
 import duckdb
 
-from workbench.errors import StoreBusy, StoreNotWritable
+from workbench.errors import DiskFull, StoreBusy, StoreNotWritable
 from workbench.home import make_private
 from workbench.logs import timed
 from workbench.store.migrations import migrate
@@ -110,12 +111,19 @@ class DuckDBFile:
             self._local.open_tx = True
             try:
                 yield con
+                con.execute("COMMIT")
+            except duckdb.Error as exc:
+                with suppress(duckdb.Error):  # a failed COMMIT has ended the transaction
+                    con.execute("ROLLBACK")
+                if _NO_SPACE in str(exc):
+                    raise DiskFull(f"{self.path}: the disk is full ({_NO_SPACE}); nothing of "
+                                   "this change was written") from exc
+                raise
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
             finally:
                 self._local.open_tx = False
-            con.execute("COMMIT")
 
     def _open(self, read_only: bool) -> duckdb.DuckDBPyConnection:
         if self.read_only:
@@ -237,6 +245,7 @@ def _caller() -> str:
 
 
 _STORES: "weakref.WeakSet[DuckDBFile]" = weakref.WeakSet()
+_NO_SPACE = os.strerror(errno.ENOSPC)  # as DuckDB quotes the OS
 
 
 @atexit.register
