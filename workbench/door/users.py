@@ -93,6 +93,11 @@ class Users:
         """The user a token names, while it still exists and is enabled."""
         return self._remembered(f"user:{user_id}", lambda: self._active(user_id))
 
+    def trusted_user(self, user_id: str) -> User | None:
+        """``active``'s answer while it is still trusted, without reading the store; None when
+        it must be checked (``active``)."""
+        return self._kept(f"user:{user_id}")
+
     def _active(self, user_id: str) -> User:
         try:
             user = self.store.users.get(user_id)
@@ -121,6 +126,11 @@ class Users:
     def by_key(self, key: str) -> tuple[User, ApiKey]:
         """The enabled user a live key belongs to, and the key's record."""
         return self._remembered(f"key:{_key_hash(key)}", lambda: self._by_key(key))
+
+    def trusted_key(self, key: str) -> tuple[User, ApiKey] | None:
+        """``by_key``'s answer while it is still trusted, without reading the store; None when
+        it must be checked (``by_key``)."""
+        return self._kept(f"key:{_key_hash(key)}")
 
     def _by_key(self, key: str) -> tuple[User, ApiKey]:
         prefix = key.split(".", 1)[0]
@@ -184,13 +194,16 @@ class Users:
 
     # -- pieces ---------------------------------------------------------------------------------
     def _remembered(self, name: str, check: Callable[[], Any]) -> Any:
-        now = time.monotonic()
-        kept = self._trusted.get(name)
-        if kept is not None and kept[0] > now:
-            return kept[1]
+        kept = self._kept(name)
+        if kept is not None:
+            return kept
         found = check()  # a refusal is never kept: the next request asks again
-        self._trusted[name] = (now + self.settings.auth_cache_s, found)
+        self._trusted[name] = (time.monotonic() + self.settings.auth_cache_s, found)
         return found
+
+    def _kept(self, name: str) -> Any:
+        kept = self._trusted.get(name)
+        return kept[1] if kept is not None and kept[0] > time.monotonic() else None
 
     def _hash(self, password: str) -> str:
         if len(password or "") < MIN_PASSWORD:

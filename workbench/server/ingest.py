@@ -21,7 +21,7 @@ from fastapi import APIRouter, Form, Request, UploadFile
 from workbench.api import Workbench
 from workbench.errors import NotFound, WorkbenchError
 from workbench.records import User
-from workbench.server.deps import ERRORS, WB, Who
+from workbench.server.deps import ERRORS, WB, Who, in_worker
 from workbench.server.schemas import JobOut
 
 log = logging.getLogger(__name__)
@@ -113,6 +113,7 @@ class Jobs:
 
 
 @router.post("/ingest", response_model=JobOut, status_code=202, tags=["ingest"])
+@in_worker
 def ingest(request: Request, wb: WB, who: Who, file: UploadFile,
            workspace: Annotated[str | None, Form()] = None,
            format: Annotated[str | None, Form(description="Skip detection")] = None):
@@ -123,6 +124,7 @@ def ingest(request: Request, wb: WB, who: Who, file: UploadFile,
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut, tags=["ingest"])
+@in_worker
 def job(job_id: str, request: Request, who: Who):
     """An import's progress, counts and warnings, or its one error."""
     return request.app.state.jobs.get(who.user, job_id)

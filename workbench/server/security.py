@@ -11,14 +11,13 @@ import os
 import secrets
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jwt
 from limits import parse
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 
 from workbench.config import Settings
 from workbench.door.users import KEY_PREFIX, LOCAL, Users
@@ -80,21 +79,42 @@ class Tokens:
 
 
 class RateLimiter:
-    """A moving window per key: the request past the limit is refused with how long to wait."""
+    """A moving window per key, in this process: the request past the limit is refused with
+    how long to wait. ``limits`` reads the limit ("300/minute"); the window is kept here,
+    since its in-memory storage starts a thread on every request to expire old entries."""
 
     def __init__(self, limit: str):
         try:
             self.item = parse(limit)
         except ValueError as exc:
             raise InvalidInput(f"rate limit {limit!r} is not like '300/minute' ({exc})") from None
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self.window_s = float(self.item.get_expiry())
+        self._hits: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+        self._sweep_at = time.monotonic() + self.window_s
 
     def hit(self, key: str) -> None:
-        if self._limiter.hit(self.item, key):
-            return
-        reset = self._limiter.get_window_stats(self.item, key).reset_time
-        wait = max(1, math.ceil(reset - time.time()))
+        now = time.monotonic()
+        with self._lock:
+            self._sweep(now)
+            hits = self._hits.setdefault(key, deque())
+            while hits and hits[0] <= now - self.window_s:
+                hits.popleft()
+            if len(hits) < self.item.amount:
+                hits.append(now)
+                return
+            wait = max(1, math.ceil(hits[0] + self.window_s - now))
         raise RateLimited(f"too many requests: {self.item} allowed; retry in {wait} s", wait)
+
+    def _sweep(self, now: float) -> None:
+        """Forget the keys with no request in the window, once a window (many client
+        addresses must not grow the table without bound)."""
+        if now < self._sweep_at:
+            return
+        self._sweep_at = now + self.window_s
+        for key in [k for k, hits in self._hits.items() if not hits or
+                    hits[-1] <= now - self.window_s]:
+            del self._hits[key]
 
 
 @dataclass
@@ -120,20 +140,44 @@ class Guard:
         self._lock = threading.Lock()
 
     def identify(self, credential: str | None) -> Caller:
+        """The caller, checking the credential in the store if need be: call it off the event
+        loop."""
+        caller = self._caller(credential, read=True)
+        assert caller is not None
+        return caller
+
+    def trusted(self, credential: str | None) -> Caller | None:
+        """The caller when that needs no store access (no authentication, or a credential
+        checked within ``auth_cache_s`` whose key needs no "last used" write); else None, and
+        ``identify`` must run. Cheap enough for the event loop: a request saves a hand-off to
+        a worker thread."""
+        return self._caller(credential, read=False)
+
+    def _caller(self, credential: str | None, read: bool) -> Caller | None:
         if not self.auth:
             caller = Caller(LOCAL, "local")
         elif not credential:
             raise Unauthorized("sign in: send 'Authorization: Bearer TOKEN' (a token from "
                                "/api/v1/auth/token or an API key)")
         elif credential.startswith(KEY_PREFIX):
-            user, key = self.users.by_key(credential)
-            self._touch(key)
+            found = self.users.by_key(credential) if read else self.users.trusted_key(credential)
+            if found is None or not (read or self._touched_lately(found[1])):
+                return None
+            user, key = found
+            if read:
+                self._touch(key)
             caller = Caller(user, f"key:{key.id}")
         else:
-            user = self.users.active(self.tokens.read(credential, "access"))
+            user_id = self.tokens.read(credential, "access")
+            user = self.users.active(user_id) if read else self.users.trusted_user(user_id)
+            if user is None:
+                return None
             caller = Caller(user, f"user:{user.id}")
         self.requests.hit(caller.limit_key)
         return caller
+
+    def _touched_lately(self, key: Any) -> bool:
+        return time.monotonic() - self._touched.get(key.id, -_TOUCH_EVERY_S) < _TOUCH_EVERY_S
 
     def _touch(self, key: Any) -> None:
         now = time.monotonic()
