@@ -17,7 +17,7 @@ from functools import cached_property
 from typing import Any, Callable
 
 from workbench.config import Settings
-from workbench.errors import InvalidInput, NotFound, Unauthorized
+from workbench.errors import InvalidInput, NotFound, RateLimited, Unauthorized
 from workbench.records import ApiKey, Conversation, Run, User
 from workbench.store import Store
 
@@ -88,6 +88,27 @@ class Users:
         if found is None or found[0].disabled:
             raise Unauthorized("wrong user name or password")
         return found[0]
+
+    def sign_in(self, name: str, password: str, client: str) -> User:
+        """``authenticate`` for a person at a form (the app), with failed attempts limited per
+        client address as the server limits its logins (``login_rate_limit``): past the limit
+        the password is not even checked."""
+        try:
+            self._logins.check(client)
+        except RateLimited as exc:
+            raise RateLimited(f"too many failed sign-ins; try again in {exc.retry_after_s} s",
+                              exc.retry_after_s) from None
+        try:
+            return self.authenticate(name, password)
+        except Unauthorized:
+            self._logins.hit(client)
+            raise
+
+    @cached_property
+    def _logins(self) -> Any:
+        from workbench.ratelimit import RateLimiter
+
+        return RateLimiter(self.settings.login_rate_limit)
 
     def active(self, user_id: str) -> User:
         """The user a token names, while it still exists and is enabled."""

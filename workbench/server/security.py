@@ -6,22 +6,20 @@ user may see. Every route but ``/health`` goes through ``Guard.identify``.
 
 from __future__ import annotations
 
-import math
 import os
 import secrets
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jwt
-from limits import parse
 
 from workbench.config import Settings
 from workbench.door.users import KEY_PREFIX, LOCAL, Users
-from workbench.errors import InvalidInput, RateLimited, Unauthorized
+from workbench.errors import Unauthorized
+from workbench.ratelimit import RateLimiter
 from workbench.records import User
 
 _ALGORITHM = "HS256"
@@ -76,45 +74,6 @@ class Tokens:
         if claims.get("typ") != kind:
             raise Unauthorized(f"a {claims.get('typ')} token cannot be used as a {kind} token")
         return str(claims["sub"])
-
-
-class RateLimiter:
-    """A moving window per key, in this process: the request past the limit is refused with
-    how long to wait. ``limits`` reads the limit ("300/minute"); the window is kept here,
-    since its in-memory storage starts a thread on every request to expire old entries."""
-
-    def __init__(self, limit: str):
-        try:
-            self.item = parse(limit)
-        except ValueError as exc:
-            raise InvalidInput(f"rate limit {limit!r} is not like '300/minute' ({exc})") from None
-        self.window_s = float(self.item.get_expiry())
-        self._hits: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-        self._sweep_at = time.monotonic() + self.window_s
-
-    def hit(self, key: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            self._sweep(now)
-            hits = self._hits.setdefault(key, deque())
-            while hits and hits[0] <= now - self.window_s:
-                hits.popleft()
-            if len(hits) < self.item.amount:
-                hits.append(now)
-                return
-            wait = max(1, math.ceil(hits[0] + self.window_s - now))
-        raise RateLimited(f"too many requests: {self.item} allowed; retry in {wait} s", wait)
-
-    def _sweep(self, now: float) -> None:
-        """Forget the keys with no request in the window, once a window (many client
-        addresses must not grow the table without bound)."""
-        if now < self._sweep_at:
-            return
-        self._sweep_at = now + self.window_s
-        for key in [k for k, hits in self._hits.items() if not hits or
-                    hits[-1] <= now - self.window_s]:
-            del self._hits[key]
 
 
 @dataclass
