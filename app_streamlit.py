@@ -18,7 +18,7 @@ configure_process()
 from workbench import Workbench, load_settings
 from workbench.chat.llm import LLMClient, LLMSource
 from workbench.logs import configure_logging
-from workbench.ui import chat, conversations, evaluation, import_page, search, settings
+from workbench.ui import chat, conversations, evaluation, import_page, login, search, settings
 from workbench.ui.common import NAV_KEY, apply_theme, options, page, rerun_for_theme
 
 st.set_page_config(page_title="Workbench", page_icon=":material/neurology:", layout="wide")
@@ -67,11 +67,13 @@ wb = open_workbench(home)
 apply_theme(options(wb)["theme"])
 rerun_for_theme()
 
-names = [w["name"] for w in wb.workspaces()] or [wb.settings.default_workspace]
+user = login.gate(wb)  # None: a home without users, open to whoever runs it
+names = login.workspaces(wb, user)
 if st.session_state.get("workspace") not in names:
     default = wb.settings.default_workspace
     st.session_state["workspace"] = default if default in names else names[0]
 workspace = st.sidebar.selectbox("Workspace", names, key="workspace")
+login.sign_out_button(user)
 
 pages = {
     "chat": st.Page(page(lambda: chat.render(wb, workspace, llm)), title="Chat",
@@ -80,9 +82,9 @@ pages = {
                       icon=":material/search:", url_path="search"),
     "conversations": st.Page(page(lambda: conversations.render(wb, workspace)), title="Conversations",
                              icon=":material/forum:", url_path="conversations"),
-    "import": st.Page(page(lambda: import_page.render(wb, workspace)), title="Import",
+    "import": st.Page(page(lambda: import_page.render(wb, workspace, user)), title="Import",
                       icon=":material/upload_file:", url_path="import"),
-    "evaluation": st.Page(page(lambda: evaluation.render(wb)), title="Evaluation",
+    "evaluation": st.Page(page(lambda: evaluation.render(wb, user)), title="Evaluation",
                           icon=":material/monitoring:", url_path="evaluation"),
     "settings": st.Page(page(lambda: settings.render(wb, workspace, llm)), title="Settings",
                         icon=":material/settings:", url_path="settings"),

@@ -440,3 +440,38 @@ def test_open_webui_pipe_streams_the_answer_and_emits_each_memory_as_a_source(se
     assert served.wb.users.client_chat(alice_user, "chat:owui-user:pipe-chat") == conversation.id
     pipe.valves.WORKBENCH_API_KEY = "wbk_wrong.key"
     assert asyncio.run(run("hello")).startswith("The workbench answered 401: unknown API key")
+
+
+def test_jobs_outlive_the_server_and_one_it_was_running_is_answered_failed(tmp_path, embedder):
+    import subprocess
+    import sys
+    import uuid
+
+    home = tmp_path / "home"
+    with Workbench.open(home, embedder, login_rate_limit="1000/minute") as wb:
+        alice_id = wb.users.add(*ALICE, workspaces=["default"]).id
+        wb.users.add(*BOB, workspaces=["other"])
+        with Served(wb) as server, server.client(server.login(*ALICE)["access_token"]) as alice:
+            with (FIXTURES / "sharegpt_dummy.json").open("rb") as handle:
+                job = alice.post("/api/v1/ingest", files={"file": ("sharegpt.json", handle)})
+            done = _wait_for_job(alice, job.json()["id"])
+    assert done["status"] == "done"
+    # A job a server was running when it was killed: its process is gone, its upload left.
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    stopped_id = str(uuid.uuid4())
+    (home / "uploads" / stopped_id).mkdir(parents=True)
+    (home / "uploads" / stopped_id / "big.json").write_text("[")
+    (home / "jobs" / f"{stopped_id}.json").write_text(json.dumps({
+        "job": {**done, "id": stopped_id, "status": "running", "result": None},
+        "owner": alice_id, "pid": int(gone.stdout)}))
+
+    with Workbench.open(home, embedder, login_rate_limit="1000/minute") as wb, Served(wb) as server:
+        with server.client(server.login(*ALICE)["access_token"]) as alice:
+            assert alice.get(f"/api/v1/jobs/{done['id']}").json() == done
+            stopped = alice.get(f"/api/v1/jobs/{stopped_id}").json()
+            assert stopped["status"] == "failed" and "server stopped" in stopped["error"]
+            assert alice.get("/api/v1/jobs/not-a-job-id").status_code == 404
+        with server.client(server.login(*BOB)["access_token"]) as bob:
+            assert bob.get(f"/api/v1/jobs/{done['id']}").status_code == 404
+    assert not (home / "uploads" / stopped_id).exists()

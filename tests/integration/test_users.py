@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from workbench.errors import InvalidInput, NotFound, Unauthorized
+from workbench.errors import InvalidInput, NotFound, RateLimited, Unauthorized
 
 
 def test_users_cli_add_list_disable_reset_key(cli, wb_factory):
@@ -77,6 +77,40 @@ def test_a_change_from_another_process_is_seen_within_the_trust_window(home, wb_
         return False
 
     assert wait_until(refused, within_s=5)
+
+
+def test_sign_in_counts_failures_per_client_and_refuses_past_the_limit(home, wb_factory):
+    wb = wb_factory(home, login_rate_limit="3/minute")
+    wb.users.add("gil", "gil-password")
+    for _ in range(5):  # successes are not counted
+        assert wb.users.sign_in("gil", "gil-password", "10.0.0.1").name == "gil"
+    for _ in range(3):
+        with pytest.raises(Unauthorized, match="wrong user name or password"):
+            wb.users.sign_in("gil", "not-the-password", "10.0.0.1")
+    with pytest.raises(RateLimited, match="too many failed sign-ins") as refused:
+        wb.users.sign_in("gil", "gil-password", "10.0.0.1")  # not even the right password
+    assert 1 <= refused.value.retry_after_s <= 60
+    assert wb.users.sign_in("gil", "gil-password", "10.0.0.2").name == "gil"  # another client
+
+
+def test_a_trusted_credential_needs_no_store_read_and_a_revoked_key_is_refused_at_once(wb):
+    from workbench.server.security import Guard, Tokens
+
+    guard = Guard(wb.users, Tokens("s" * 32, 60, 600), wb.settings)
+    user = wb.users.add("hal", "hal-password")
+    key, record = wb.users.create_key(user, "k")
+    assert guard.trusted(key) is None  # never checked: identify must read the store
+    assert guard.identify(key).user.name == "hal"
+    assert guard.trusted(key).limit_key == f"key:{record.id}"
+    access = guard.tokens.issue(user)["access_token"]
+    assert guard.trusted(access).user.name == "hal"  # the key's check vouched for the user
+    wb.users.revoke_key(user, record.id)
+    assert guard.trusted(key) is None
+    with pytest.raises(Unauthorized, match="revoked"):
+        guard.identify(key)
+    wb.users.disable("hal")
+    with pytest.raises(Unauthorized, match="disabled"):
+        guard.identify(access)
 
 
 def _app():

@@ -17,7 +17,7 @@ from functools import cached_property
 from typing import Any, Callable
 
 from workbench.config import Settings
-from workbench.errors import InvalidInput, NotFound, Unauthorized
+from workbench.errors import InvalidInput, NotFound, RateLimited, Unauthorized
 from workbench.records import ApiKey, Conversation, Run, User
 from workbench.store import Store
 
@@ -89,9 +89,35 @@ class Users:
             raise Unauthorized("wrong user name or password")
         return found[0]
 
+    def sign_in(self, name: str, password: str, client: str) -> User:
+        """``authenticate`` for a person at a form (the app), with failed attempts limited per
+        client address as the server limits its logins (``login_rate_limit``): past the limit
+        the password is not even checked."""
+        try:
+            self._logins.check(client)
+        except RateLimited as exc:
+            raise RateLimited(f"too many failed sign-ins; try again in {exc.retry_after_s} s",
+                              exc.retry_after_s) from None
+        try:
+            return self.authenticate(name, password)
+        except Unauthorized:
+            self._logins.hit(client)
+            raise
+
+    @cached_property
+    def _logins(self) -> Any:
+        from workbench.ratelimit import RateLimiter
+
+        return RateLimiter(self.settings.login_rate_limit)
+
     def active(self, user_id: str) -> User:
         """The user a token names, while it still exists and is enabled."""
         return self._remembered(f"user:{user_id}", lambda: self._active(user_id))
+
+    def trusted_user(self, user_id: str) -> User | None:
+        """``active``'s answer while it is still trusted, without reading the store; None when
+        it must be checked (``active``)."""
+        return self._kept(f"user:{user_id}")
 
     def _active(self, user_id: str) -> User:
         try:
@@ -121,6 +147,11 @@ class Users:
     def by_key(self, key: str) -> tuple[User, ApiKey]:
         """The enabled user a live key belongs to, and the key's record."""
         return self._remembered(f"key:{_key_hash(key)}", lambda: self._by_key(key))
+
+    def trusted_key(self, key: str) -> tuple[User, ApiKey] | None:
+        """``by_key``'s answer while it is still trusted, without reading the store; None when
+        it must be checked (``by_key``)."""
+        return self._kept(f"key:{_key_hash(key)}")
 
     def _by_key(self, key: str) -> tuple[User, ApiKey]:
         prefix = key.split(".", 1)[0]
@@ -184,13 +215,16 @@ class Users:
 
     # -- pieces ---------------------------------------------------------------------------------
     def _remembered(self, name: str, check: Callable[[], Any]) -> Any:
-        now = time.monotonic()
-        kept = self._trusted.get(name)
-        if kept is not None and kept[0] > now:
-            return kept[1]
+        kept = self._kept(name)
+        if kept is not None:
+            return kept
         found = check()  # a refusal is never kept: the next request asks again
-        self._trusted[name] = (now + self.settings.auth_cache_s, found)
+        self._trusted[name] = (time.monotonic() + self.settings.auth_cache_s, found)
         return found
+
+    def _kept(self, name: str) -> Any:
+        kept = self._trusted.get(name)
+        return kept[1] if kept is not None and kept[0] > time.monotonic() else None
 
     def _hash(self, password: str) -> str:
         if len(password or "") < MIN_PASSWORD:

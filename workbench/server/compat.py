@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from workbench.chat.turn import Turn
 from workbench.door.threads import text_of
-from workbench.server.deps import ERRORS, WB, Who
+from workbench.server.deps import ERRORS, WB, Who, in_worker
 
 router = APIRouter(prefix="/v1", tags=["openai"], responses=ERRORS)
 _TASK = "### Task:"
@@ -59,12 +59,13 @@ class ModelList(BaseModel):
 
 
 @router.get("/models", response_model=ModelList)
-def models(wb: WB, who: Who):
+async def models(wb: WB, who: Who):
     """The memory model."""
     return ModelList(data=[ModelCard(id=wb.settings.server_model, created=0)])
 
 
 @router.post("/chat/completions", responses={200: {"content": {"text/event-stream": {}}}})
+@in_worker
 def completions(body: CompletionRequest, wb: WB, who: Who, request: Request,
                 chat_id: Annotated[str | None, Header(alias="X-OpenWebUI-Chat-Id")] = None,
                 client_user: Annotated[str | None, Header(alias="X-OpenWebUI-User-Id")] = None,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta, timezone
-from typing import Annotated
+from typing import Annotated, Any, Callable
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from workbench.api import Workbench
@@ -19,17 +21,34 @@ bearer = HTTPBearer(auto_error=False, description="A token from /api/v1/auth/tok
 ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 404, 409, 413, 422, 429)}
 
 
-def get_wb(request: Request) -> Workbench:
+# The dependencies are coroutines and the routes run in one worker thread (``in_worker``):
+# FastAPI gives each plain dependency, a plain route and the validation of its answer a worker
+# thread each, four hand-offs between the event loop and the threads for every request.
+async def get_wb(request: Request) -> Workbench:
     return request.app.state.wb
 
 
-def get_caller(request: Request,
-               credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Caller:
-    return request.app.state.guard.identify(credentials.credentials if credentials else None)
+async def get_caller(request: Request,
+                     credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Caller:
+    guard = request.app.state.guard
+    credential = credentials.credentials if credentials else None
+    caller = guard.trusted(credential)
+    return caller if caller is not None else await run_in_threadpool(guard.identify, credential)
 
 
 WB = Annotated[Workbench, Depends(get_wb)]
 Who = Annotated[Caller, Depends(get_caller)]
+
+
+def in_worker(route: Callable[..., Any]) -> Callable[..., Any]:
+    """``route``, a plain function that may block (the store, the index, the model), served as
+    a coroutine that runs it in a worker thread; its answer is validated on the event loop."""
+
+    @functools.wraps(route)  # FastAPI reads the parameters through ``__wrapped__``
+    async def served(*args: Any, **kwargs: Any) -> Any:
+        return await run_in_threadpool(route, *args, **kwargs)
+
+    return served
 
 
 def moment(value: str | None, end: bool, name: str) -> datetime | None:

@@ -14,7 +14,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from workbench import __version__
 from workbench.server.compat import grounded
-from workbench.server.deps import ERRORS, WB, Who, asked_on, moment
+from workbench.server.deps import ERRORS, WB, Who, asked_on, in_worker, moment
 from workbench.server.schemas import (
     ChatRequest,
     ChatResponse,
@@ -37,13 +37,14 @@ v1 = "/api/v1"
 
 
 @router.get("/health", response_model=Health, tags=["server"], responses={})
-def health() -> Health:
+async def health() -> Health:
     """Liveness, without authentication."""
     return Health(version=__version__)
 
 
 @router.get("/metrics", tags=["server"], response_class=Response,
             responses={200: {"content": {"text/plain": {}}}})
+@in_worker
 def metrics(request: Request, wb: WB, who: Who) -> Response:
     """Request counts and latencies; the home's sizes and the chunks its index lacks, as
     `workbench doctor` reports them; the latest `doctor` run's checks and their time.
@@ -57,6 +58,7 @@ def metrics(request: Request, wb: WB, who: Who) -> Response:
 
 # -- conversations ------------------------------------------------------------------------------
 @router.get(f"{v1}/conversations", response_model=ConversationPage, tags=["conversations"])
+@in_worker
 def list_conversations(wb: WB, who: Who, workspace: str | None = None,
                        title: str | None = Query(None, description="Part of the title"),
                        offset: int = Query(0, ge=0), limit: int = Query(50, ge=1, le=500)):
@@ -69,6 +71,7 @@ def list_conversations(wb: WB, who: Who, workspace: str | None = None,
 
 @router.post(f"{v1}/conversations", response_model=ConversationOut, status_code=201,
              tags=["conversations"])
+@in_worker
 def create_conversation(body: ConversationCreate, wb: WB, who: Who):
     space = wb.users.workspace(who.user, body.workspace)
     return wb.conversations.create(space, body.title, body.metadata).to_dict()
@@ -76,6 +79,7 @@ def create_conversation(body: ConversationCreate, wb: WB, who: Who):
 
 @router.get(f"{v1}/conversations/{{conversation_id}}", response_model=ConversationDetail,
             tags=["conversations"])
+@in_worker
 def get_conversation(conversation_id: str, wb: WB, who: Who):
     """The conversation and every message of every branch."""
     conversation = wb.users.conversation(who.user, conversation_id)
@@ -85,6 +89,7 @@ def get_conversation(conversation_id: str, wb: WB, who: Who):
 
 @router.patch(f"{v1}/conversations/{{conversation_id}}", response_model=ConversationOut,
               tags=["conversations"])
+@in_worker
 def rename_conversation(conversation_id: str, body: ConversationRename, wb: WB, who: Who):
     conversation = wb.users.conversation(who.user, conversation_id)
     return wb.conversations.rename(conversation.id, body.title).to_dict()
@@ -92,6 +97,7 @@ def rename_conversation(conversation_id: str, body: ConversationRename, wb: WB, 
 
 @router.delete(f"{v1}/conversations/{{conversation_id}}", response_model=Deleted,
                tags=["conversations"])
+@in_worker
 def delete_conversation(conversation_id: str, request: Request, wb: WB, who: Who):
     """Delete it with its messages; they leave the index in the background."""
     conversation = wb.users.conversation(who.user, conversation_id)
@@ -102,6 +108,7 @@ def delete_conversation(conversation_id: str, request: Request, wb: WB, who: Who
 
 @router.get(f"{v1}/conversations/{{conversation_id}}/messages", response_model=list[MessageOut],
             tags=["messages"])
+@in_worker
 def list_messages(conversation_id: str, wb: WB, who: Who, active_only: bool = False):
     conversation = wb.users.conversation(who.user, conversation_id)
     return [m.to_dict() for m in wb.conversations.messages(conversation.id, active_only)]
@@ -109,6 +116,7 @@ def list_messages(conversation_id: str, wb: WB, who: Who, active_only: bool = Fa
 
 @router.post(f"{v1}/conversations/{{conversation_id}}/messages", response_model=MessageOut,
              status_code=201, tags=["messages"])
+@in_worker
 def add_message(conversation_id: str, body: MessageCreate, request: Request, wb: WB, who: Who):
     """Append a message (after the active branch's last one unless ``parent_id`` says); it is
     indexed in the background, searchable a moment later."""
@@ -122,6 +130,7 @@ def add_message(conversation_id: str, body: MessageCreate, request: Request, wb:
 
 # -- search and chat ----------------------------------------------------------------------------
 @router.get(f"{v1}/search", response_model=SearchResponse, tags=["search"])
+@in_worker
 def search(wb: WB, who: Who, q: str = Query(min_length=1, max_length=2000),
            workspace: str | None = None, k: int = Query(10, ge=1, le=1000),
            since: str | None = Query(None, description="YYYY-MM-DD or a phrase"),
@@ -140,6 +149,7 @@ def search(wb: WB, who: Who, q: str = Query(min_length=1, max_length=2000),
 
 @router.post(f"{v1}/chat", response_model=ChatResponse, tags=["chat"],
              responses={200: {"content": {"text/event-stream": {}}}})
+@in_worker
 def chat(body: ChatRequest, wb: WB, who: Who):
     """A turn with memories and citations; with ``stream`` the answer comes as Server-Sent
     Events: ``memories`` (the hits), unnamed events ``{"delta": ...}``, then ``done`` (the
@@ -172,12 +182,14 @@ def _event(payload: dict, name: str | None = None) -> str:
 
 # -- stats and evaluation -----------------------------------------------------------------------
 @router.get(f"{v1}/stats", response_model=Stats, tags=["stats"])
+@in_worker
 def stats(wb: WB, who: Who, workspace: str | None = None):
     """Counts of one of your workspaces (default: your first)."""
     return wb.stats(wb.users.workspace(who.user, workspace))
 
 
 @router.get(f"{v1}/eval/runs", response_model=list[RunOut], tags=["evaluation"])
+@in_worker
 def eval_runs(wb: WB, who: Who, set: str | None = Query(None, description="name or name@version"),
               limit: int = Query(50, ge=1, le=1000)):
     """Stored evaluation runs over sets of your workspaces, newest first."""
@@ -185,5 +197,6 @@ def eval_runs(wb: WB, who: Who, set: str | None = Query(None, description="name 
 
 
 @router.get(f"{v1}/eval/runs/{{run_id}}", response_model=RunOut, tags=["evaluation"])
+@in_worker
 def eval_run(run_id: str, wb: WB, who: Who):
     return wb.users.run(who.user, wb.evals, run_id).to_dict()

@@ -22,9 +22,11 @@ def render(wb: Workbench, workspace: str) -> None:
     wanted = st.session_state.get(OPEN_CONVERSATION)
     if wanted and wanted not in listed and not text.strip():
         try:  # opened from a link, but past the list's limit: list it first
-            listed = {wanted: wb.conversations.get(wanted), **listed}
+            opened = wb.conversations.get(wanted)
         except LookupError:  # deleted meanwhile
-            pass
+            opened = None
+        if opened is not None and opened.workspace == workspace:
+            listed = {wanted: opened, **listed}
     if not listed:
         st.info("No title matches." if text.strip() else
                 "No conversations here yet. Import an export on the Import page, or chat.")

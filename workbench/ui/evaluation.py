@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from workbench.api import Workbench
-from workbench.records import Run
+from workbench.records import Run, User
 from workbench.ui.common import when
 from workbench.ui.shape import percent
 
@@ -19,9 +19,10 @@ RUN_B = "eval_run_b"
 METRIC = "eval_metric"
 
 
-def render(wb: Workbench) -> None:
+def render(wb: Workbench, user: User | None = None) -> None:
+    """``user``: the signed-in user, who sees runs over their workspaces' sets only."""
     st.title("Evaluation")
-    runs = wb.evals.runs(limit=500)
+    runs = wb.evals.runs(limit=500) if user is None else wb.users.runs(user, wb.evals, limit=500)
     if not runs:
         st.info("No evaluation runs yet. Run `workbench eval generate --workspace NAME --n 50`, "
                 "then `workbench eval run --set NAME`, or `workbench eval notebooks`.")

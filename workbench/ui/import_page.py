@@ -10,7 +10,7 @@ import streamlit as st
 
 from workbench.api import Workbench
 from workbench.importers import FORMATS
-from workbench.records import ImportResult
+from workbench.records import ImportResult, User
 from workbench.ui.common import options
 
 RESULTS = "import_results"
@@ -19,7 +19,8 @@ STAGES = {"parse": "reading", "clean": "cleaning", "write": "writing", "embed": 
           "index": "updating the search index"}
 
 
-def render(wb: Workbench, workspace: str) -> None:
+def render(wb: Workbench, workspace: str, user: User | None = None) -> None:
+    """``user``: the signed-in user, who imports into their own workspaces only."""
     st.title("Import")
     files = st.file_uploader(
         "Chat exports (ChatGPT, Claude, Open WebUI, ShareGPT, LoCoMo, legacy SQLite, JSONL/CSV)",
@@ -37,6 +38,8 @@ def render(wb: Workbench, workspace: str) -> None:
     if st.button("Import", type="primary", disabled=not files):
         _clear()
         chosen = target.strip() or workspace
+        if user is not None:
+            chosen = wb.users.workspace(user, chosen)  # another's: "does not exist"
         st.session_state[RESULTS] = _ingest(
             wb, files, chosen, None if fmt == "auto" else fmt, redact)
         st.session_state[UPLOADS] = st.session_state.get(UPLOADS, 0) + 1
