@@ -255,6 +255,20 @@ def test_pending_chunks_are_marked_indexed_per_index(store: Store):
 
 
 
+def test_claimed_chunks_are_the_pending_ones_and_leave_once_marked(store: Store):
+    _, chunks = _chunked(store)
+    with store.chunks.claim("turn.v1", "ix", 1) as first:
+        assert [p.chunk_id for p in first] == [min(c.id for c in chunks)]
+        store.chunks.mark_indexed("ix", [first[0].chunk_id])
+    with store.chunks.claim("turn.v1", "ix", 10) as rest:
+        assert [p.chunk_id for p in rest] == [max(c.id for c in chunks)]
+        assert {(p.workspace, p.title) for p in rest} == {("default", "Backups")}
+        store.chunks.mark_indexed("ix", [rest[0].chunk_id])
+    with store.chunks.claim("turn.v1", "ix", 10) as none:
+        assert none == []
+    assert store.chunks.pending_count("turn.v1", "ix") == 0
+
+
 def test_a_split_message_s_chunks_carry_only_their_part(store: Store):
     """A message split in parts: each pending row shows its own part, never the whole message;
     a message in one chunk shows the message as stored."""

@@ -7,8 +7,9 @@ marks the chunks it holds, so an interrupted indexing resumes where it stopped.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import duckdb
 import pyarrow as pa
@@ -26,7 +27,7 @@ _SIGNATURES = """
     GROUP BY c.id, c.title
 """
 
-_PENDING = """
+PENDING = """
     SELECT ch.id, ch.message_id::VARCHAR, ch.conversation_id::VARCHAR, w.name, m.source_id,
            c.title, m.role, m.speaker, ch.created_at, coalesce(ch.body, m.content), ch.text,
            ch.search_text,
@@ -151,8 +152,14 @@ class DuckDBChunks:
     def pending(self, chunker: str, index: str, limit: int) -> list[PendingChunk]:
         """Up to ``limit`` chunks of ``chunker`` that ``index`` lacks, by chunk id."""
         with self.db.connect() as con:
-            return [PendingChunk(*r) for r in con.execute(_PENDING, [chunker, index, limit])
+            return [PendingChunk(*r) for r in con.execute(PENDING, [chunker, index, limit])
                     .fetchall()]
+
+    @contextmanager
+    def claim(self, chunker: str, index: str, limit: int) -> Iterator[list[PendingChunk]]:
+        """Up to ``limit`` pending chunks for the block to embed and mark: one writing process
+        holds a DuckDB file, so nobody else can be indexing them meanwhile."""
+        yield self.pending(chunker, index, limit)
 
     def pending_count(self, chunker: str, index: str) -> int:
         with self.db.connect() as con:

@@ -149,6 +149,9 @@ class Chunks(Protocol):
 
     def pending_count(self, chunker: str, index: str) -> int: ...
 
+    def claim(self, chunker: str, index: str,
+              limit: int) -> AbstractContextManager[list[PendingChunk]]: ...
+
     def record(self, chunker: str, index: str, workspace: str, conversation_id: str,
                chunks: Sequence[ChunkRow], conflicts: bool = False) -> int: ...
 
