@@ -18,14 +18,25 @@ T0 = datetime(2024, 5, 1, 9, 0, tzinfo=timezone.utc)
 CHUNKER, INDEX = "turn.v1", "ix"
 
 
-def _chunked(store: PostgresStore, n: int) -> list[str]:
-    """A conversation of ``n`` messages, one chunk each, none indexed; the chunk ids."""
+def _imported(store: PostgresStore, n: int, conversations: int = 1) -> None:
     messages = [MessageRecord(f"m{i}", "user", f"message {i}", created_at=T0 + timedelta(minutes=i),
                               parent_source_id=f"m{i - 1}" if i else None) for i in range(n)]
-    store.imports.write(ParsedFile("generic", [ConversationRecord("c1", "Claims", messages, T0, T0)]),
+    store.imports.write(ParsedFile("generic", [ConversationRecord(f"c{c}", "Claims", messages, T0, T0)
+                                               for c in range(conversations)]),
                         "default", "export.json", "0" * 64, time.perf_counter(), T0)
+
+
+def _chunked(store: PostgresStore, n: int) -> list[str]:
+    """A conversation of ``n`` messages, one chunk each, none indexed; the chunk ids."""
+    _imported(store, n)
     [(cid, signature)] = store.chunks.stale(CHUNKER)
+    _replace(store, cid, signature)
+    return sorted(f"{CHUNKER}:{m.message_id}" for m in store.chunks.active_messages([cid]))
+
+
+def _replace(store: PostgresStore, cid: str, signature: str) -> None:
     active = store.chunks.active_messages([cid])
+    n = len(active)
     ids = [f"{CHUNKER}:{m.message_id}" for m in active]
     store.chunks.replace(CHUNKER, pa.table({
         "id": ids, "message_id": [m.message_id for m in active],
@@ -36,7 +47,6 @@ def _chunked(store: PostgresStore, n: int) -> list[str]:
         "body": pa.array([None] * n, pa.string()), "chunker": [CHUNKER] * n,
         "workspace_id": [active[0].workspace_id] * n, "conversation_id": [cid] * n,
     }), {cid: signature})
-    return sorted(ids)
 
 
 def _claimable(store: PostgresStore) -> list[str]:
@@ -81,3 +91,23 @@ def test_the_claim_of_an_indexer_whose_connection_died_is_taken_by_the_next(post
             assert wait_until(lambda: _claimable(next_one) == ids, within_s=30)
             dying.chunks.mark_indexed(INDEX, ids)
     assert next_one.chunks.marked_count(INDEX) == 0
+
+
+def test_a_stale_conversation_is_chunked_by_one_indexer(postgres_url):
+    one, other = PostgresStore(postgres_url), PostgresStore(postgres_url)
+    _imported(one, 2, conversations=3)
+    stale = sorted(one.chunks.stale(CHUNKER))
+    with one.chunks.claim_stale(CHUNKER, stale[:2]) as mine:
+        assert sorted(mine) == stale[:2]
+        with other.chunks.claim_stale(CHUNKER, stale) as theirs:
+            assert sorted(theirs) == stale[2:]  # not the ones held
+        for cid, signature in mine:
+            _replace(one, cid, signature)
+    # Read as stale before the first indexer committed, chunked since: nothing left to do.
+    with other.chunks.claim_stale(CHUNKER, stale[:2]) as late:
+        assert late == []
+    with pytest.raises(RuntimeError):
+        with other.chunks.claim_stale(CHUNKER, stale[2:]) as failing:
+            _replace(other, *failing[0])
+            raise RuntimeError("the chunker failed")
+    assert one.chunks.stale(CHUNKER) == stale[2:]  # its replace rolled back with the claim

@@ -56,7 +56,10 @@ def sync_chunks(store: Store, chunker: Chunker, embedder: Embedder, report: Sync
     stale = store.chunks.stale(chunker.name)
     report.chunks_removed += store.chunks.forget_deleted(chunker.name)
     for start in range(0, len(stale), 200):
-        _rechunk(store, chunker, embedder, stale[start : start + 200], report, include_generated)
+        # Other indexers at work chunk the conversations they hold; this one, the rest.
+        with store.chunks.claim_stale(chunker.name, stale[start : start + 200]) as batch:
+            if batch:
+                _rechunk(store, chunker, embedder, batch, report, include_generated)
 
 
 def _rechunk(store: Store, chunker: Chunker, embedder: Embedder, batch: list, report: SyncReport,

@@ -18,7 +18,7 @@ from workbench.store import ids
 from workbench.store.connection import DuckDBFile
 from workbench.store.protocol import ActiveMessage, ChunkRow, Conflict, PendingChunk
 
-_SIGNATURES = """
+SIGNATURES = """
     SELECT c.id::VARCHAR AS conversation_id,
            md5(coalesce(c.title, '') || '|' || coalesce(string_agg(
                m.id::VARCHAR || ':' || m.on_active_branch::INTEGER || ':' || m.content_hash,
@@ -57,13 +57,20 @@ class DuckDBChunks:
         with self.db.connect() as con:
             return con.execute(
                 f"""
-                SELECT s.conversation_id, s.signature FROM ({_SIGNATURES}) s
+                SELECT s.conversation_id, s.signature FROM ({SIGNATURES}) s
                 LEFT JOIN chunk_state st
                   ON st.chunker = ? AND st.conversation_id = s.conversation_id::UUID
                 WHERE st.signature IS DISTINCT FROM s.signature
                 """,
                 [chunker],
             ).fetchall()
+
+    @contextmanager
+    def claim_stale(self, chunker: str,
+                    stale: Sequence[tuple[str, str]]) -> Iterator[list[tuple[str, str]]]:
+        """Those of ``stale`` (from ``stale()``) for the block to chunk and ``replace``: all of
+        them, as one process at a time writes a DuckDB file."""
+        yield list(stale)
 
     def forget_signatures(self, chunker: str) -> None:
         """Make every conversation stale for ``chunker``: the next sync chunks them all again

@@ -198,6 +198,7 @@ class PgIndex:
                 incoming = "chunk_id IN (SELECT chunk_id FROM incoming_chunks)"
                 con.raw.execute(f"DELETE FROM {self._ix('postings')} WHERE {incoming}")
                 con.raw.execute(self._postings_sql(f"c.{incoming}"))
+                con.raw.execute("DROP TABLE incoming_chunks")  # the transaction may go on
 
     def fold_if_due(self) -> bool:
         return False  # PostgreSQL's indexes take each row as it is written

@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from workbench.records import ImportResult, ParsedFile
 from workbench.store import ids
-from workbench.store.chunks import PENDING, DuckDBChunks
+from workbench.store.chunks import PENDING, SIGNATURES, DuckDBChunks
 from workbench.store.imports import (CONVERSATION_SCHEMA, MESSAGE_SCHEMA, WRITE_BATCH_MESSAGES,
                                      DuckDBImports, _log_import, _write_workspaces,
                                      build_rows)
@@ -24,6 +24,19 @@ from workbench.store.protocol import ActiveMessage, ChunkRow, Conflict, PendingC
 _CLAIM = "/* claim pending chunks */ " + PENDING + " FOR UPDATE OF ch SKIP LOCKED"
 _CLAIMED_MARKED = ("/* claim pending chunks */ SELECT chunk_id FROM indexed_chunks "
                    "WHERE index_name = ? AND chunk_id = ANY(?::TEXT[])")
+
+# The stale conversations of a batch that no other process is chunking (each locked for the
+# transaction), with their signatures read again: one chunked meanwhile is stale no more.
+_CLAIM_STALE = f"""
+    WITH mine AS MATERIALIZED (
+        SELECT id FROM conversations
+        WHERE id = ANY(?::UUID[]) AND pg_try_advisory_xact_lock(hashtext(? || id::TEXT))
+    )
+    SELECT s.conversation_id, s.signature
+    FROM ({SIGNATURES.replace("GROUP BY", "WHERE c.id IN (SELECT id FROM mine) GROUP BY")}) s
+    LEFT JOIN chunk_state st ON st.chunker = ? AND st.conversation_id = s.conversation_id::UUID
+    WHERE st.signature IS DISTINCT FROM s.signature
+"""
 
 _CHUNK_COLUMNS = ["id", "chunker", "workspace_id", "conversation_id", "message_id", "message_ids",
                   "part", "text", "search_text", "created_at", "body"]
@@ -106,6 +119,16 @@ class PgChunks(DuckDBChunks):
         return [ActiveMessage(*r) for r in rows]
 
     @contextmanager
+    def claim_stale(self, chunker: str,
+                    stale: Sequence[tuple[str, str]]) -> Iterator[list[tuple[str, str]]]:
+        """Those of ``stale`` that still need chunking and that no other process is chunking,
+        held until the block ends: each conversation is chunked by one indexer, the block's
+        ``replace`` joining its transaction."""
+        with self.db.transaction() as con:
+            yield [tuple(r) for r in con.execute(
+                _CLAIM_STALE, [[cid for cid, _ in stale], f"{chunker}:", chunker]).fetchall()]
+
+    @contextmanager
     def claim(self, chunker: str, index: str, limit: int) -> Iterator[list[PendingChunk]]:
         """Up to ``limit`` pending chunks, locked for this process until the block ends: other
         processes' claims skip them, so concurrent indexers share the work instead of repeating
@@ -139,6 +162,8 @@ class PgChunks(DuckDBChunks):
                    ON CONFLICT (chunker, conversation_id) DO UPDATE SET signature = excluded.signature""",
                 [chunker, ids_, list(signatures.values())],
             )
+            # Now, not at commit: the transaction may be a claim's, with more to write.
+            con.execute("DROP TABLE new_chunks")
         return len(added), len(removed)
 
     def record(self, chunker: str, index: str, workspace: str, conversation_id: str,
