@@ -85,9 +85,9 @@ def _victim(store: PostgresStore, name: str, doing: str) -> bool:
                            f"AND {where}", [name]).fetchone()[0] > 0
 
 
-def _start_victim(tmp_path, env: dict, url: str, name: str, seed: int) -> subprocess.Popen:
+def _start_victim(tmp_path, env: dict, url: str, name: str, messages: int) -> subprocess.Popen:
     export = tmp_path / f"{name}.json"
-    export.write_text(json.dumps(synthetic.chatgpt_export(3000, 100, seed=seed)))
+    export.write_text(json.dumps(synthetic.chatgpt_export(messages, 100, seed=len(name))))
     return subprocess.Popen(
         [sys.executable, "-m", "workbench", "ingest", str(export), "--workspace", name],
         env={**env, "WORKBENCH_DATABASE_URL": f"{url}&application_name={name}"},
@@ -148,8 +148,10 @@ def test_importers_chatters_and_an_evaluation_at_once_on_one_database(tmp_path, 
     with FakeOpenAI("Noted: the memories above answer it.") as llm:
         env = {**os.environ, "WORKBENCH_DATABASE_URL": postgres_url, "WORKBENCH_HOME": str(home),
                "WORKBENCH_LLM_BASE_URL": llm.base_url, "WORKBENCH_LLM_MODEL": llm.model}
-        victims = [_start_victim(tmp_path, env, postgres_url, name, seed)
-                   for name, seed in (("victim-import", 7), ("victim-index", 8))] if kill else []
+        # Big enough to be caught in the act: a long transaction, two batches of chunks.
+        victims = [_start_victim(tmp_path, env, postgres_url, name, messages)
+                   for name, messages in (("victim-import", 3000), ("victim-index", 1000))
+                   ] if kill else []
         processes = [subprocess.Popen([sys.executable, "-m", "workbench", "ingest",
                                        str(FIXTURES / name), "--workspace", "team"], env=env,
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -186,7 +188,7 @@ def test_importers_chatters_and_an_evaluation_at_once_on_one_database(tmp_path, 
         landed = shared.conversations.counts("victim-import")["messages"]
         assert landed in (0, 3000 + 30), landed  # its file whole (committed first) or not at all
         # Killed after its import committed; the chunks it held were released with its connection.
-        assert shared.conversations.counts("victim-index")["messages"] == 3000 + 30
+        assert shared.conversations.counts("victim-index")["messages"] == 1000 + 10
         upkeep = subprocess.run([sys.executable, "-m", "workbench", "maintain", "--json"], env=env,
                                 capture_output=True, text=True, timeout=600)
         assert upkeep.returncode == 0, upkeep.stderr
