@@ -255,6 +255,34 @@ def test_pending_chunks_are_marked_indexed_per_index(store: Store):
 
 
 
+def test_claimed_stale_conversations_are_chunked_in_the_claim(store: Store):
+    _import(store, _parsed("Where is the backup?", "On the NAS."))
+    stale = store.chunks.stale("turn.v1")
+    with store.chunks.claim_stale("turn.v1", stale) as mine:
+        assert mine == stale
+        [(cid, signature)] = mine
+        active = store.chunks.active_messages([cid])
+        chunks = [_Chunk(f"c:{m.message_id}", m.message_id, [m.message_id], m.content)
+                  for m in active]
+        store.chunks.replace("turn.v1", _chunk_table("turn.v1", active[0].workspace_id, cid, chunks),
+                             {cid: signature})
+    assert store.chunks.stale("turn.v1") == []
+
+
+def test_claimed_chunks_are_the_pending_ones_and_leave_once_marked(store: Store):
+    _, chunks = _chunked(store)
+    with store.chunks.claim("turn.v1", "ix", 1) as first:
+        assert [p.chunk_id for p in first] == [min(c.id for c in chunks)]
+        store.chunks.mark_indexed("ix", [first[0].chunk_id])
+    with store.chunks.claim("turn.v1", "ix", 10) as rest:
+        assert [p.chunk_id for p in rest] == [max(c.id for c in chunks)]
+        assert {(p.workspace, p.title) for p in rest} == {("default", "Backups")}
+        store.chunks.mark_indexed("ix", [rest[0].chunk_id])
+    with store.chunks.claim("turn.v1", "ix", 10) as none:
+        assert none == []
+    assert store.chunks.pending_count("turn.v1", "ix") == 0
+
+
 def test_a_split_message_s_chunks_carry_only_their_part(store: Store):
     """A message split in parts: each pending row shows its own part, never the whole message;
     a message in one chunk shows the message as stored."""

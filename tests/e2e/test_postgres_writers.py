@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from conftest import FIXTURES, wait_until
+from conftest import FIXTURES, ingest_into, wait_until
 from fake_openai import FakeOpenAI
 from workbench import Workbench
 from workbench.bench import synthetic
@@ -75,55 +75,104 @@ def _reference_ids(tmp_path, embedder, exports: list[str]) -> set[str]:
         return _messages(reference.store)
 
 
-def _victim_writing(store: PostgresStore) -> bool:
-    """The victim importer's transaction has written (holds a transaction id)."""
+def _victim(store: PostgresStore, name: str, doing: str) -> bool:
+    """The importer ``name`` has written in its import's transaction (``doing`` "import": it
+    holds a transaction id) or holds a claim of pending chunks while it embeds them ("claim")."""
+    where = ("backend_xid IS NOT NULL" if doing == "import" else
+             "state = 'idle in transaction' AND query LIKE '/* claim pending chunks */%'")
     with store.connect() as con:
-        return con.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
-                           "'victim' AND backend_xid IS NOT NULL").fetchone()[0] > 0
+        return con.execute(f"SELECT count(*) FROM pg_stat_activity WHERE application_name = ? "
+                           f"AND {where}", [name]).fetchone()[0] > 0
+
+
+def _start_victim(tmp_path, env: dict, url: str, name: str, messages: int) -> subprocess.Popen:
+    export = tmp_path / f"{name}.json"
+    export.write_text(json.dumps(synthetic.chatgpt_export(messages, 100, seed=len(name))))
+    return subprocess.Popen(
+        [sys.executable, "-m", "workbench", "ingest", str(export), "--workspace", name],
+        env={**env, "WORKBENCH_DATABASE_URL": f"{url}&application_name={name}"},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _kill_when(victim: subprocess.Popen, watcher: PostgresStore, name: str, doing: str) -> None:
+    assert wait_until(lambda: _victim(watcher, name, doing), within_s=600), name
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+
+
+def _evaluation(tmp_path, env: dict, eval_set: str) -> subprocess.Popen:
+    """``eval notebooks`` of the retrieval notebook on ``eval_set``, with its own Jupyter dirs."""
+    params = tmp_path / "params.json"
+    params.write_text(json.dumps({"eval_set": eval_set, "retrievers": ["hybrid-rrf.v3"]}))
+    jupyter = {"IPYTHONDIR": str(tmp_path / "ipython"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt"),
+               "JUPYTER_DATA_DIR": str(tmp_path / "jd"), "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+    return subprocess.Popen([sys.executable, "-m", "workbench", "eval", "notebooks", "--notebook",
+                             "retrieval_eval", "--params", str(params), "--json"],
+                            env={**env, **jupyter}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def _embedded_by_processes(home) -> int:
+    """The chunks the processes embedded and committed in claimed batches (their log lines)."""
+    lines = (line for path in (home / "logs").glob("workbench.log*")
+             for line in path.read_text().splitlines())
+    return sum(record["count"] for record in map(json.loads, lines)
+               if record.get("event") == "index_batch")
+
+
+def _ledger(store: PostgresStore, conversation_ids: set[str]) -> dict[str, int]:
+    with store.connect() as con:
+        return dict(zip(["chunks", "marked", "chat_chunks"], con.execute(
+            "SELECT (SELECT count(*) FROM chunks), (SELECT count(*) FROM indexed_chunks), "
+            "(SELECT count(*) FROM chunks WHERE conversation_id = ANY(?::UUID[]))",
+            [list(conversation_ids)]).fetchone()))
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(900)
-@pytest.mark.parametrize("kill", [False, True], ids=["all-finish", "one-importer-killed"])
-def test_importers_and_chatters_at_once_on_one_database(tmp_path, postgres_url, embedder, kill):
-    """4 importers and 3 chatters (which index their turns) through an OpenAI-compatible
-    endpoint, all at once; with ``kill``, a fifth importer of a large export is killed -9 while
-    its transaction is open: its file lands whole or not at all, the others are untouched."""
+@pytest.mark.timeout(1500)
+@pytest.mark.parametrize("kill", [False, True], ids=["all-finish", "importers-killed"])
+def test_importers_chatters_and_an_evaluation_at_once_on_one_database(tmp_path, postgres_url,
+                                                                        embedder, kill):
+    """8 processes at once: 4 importers that index what they import, 3 chatters (through an
+    OpenAI-compatible endpoint: the embedded model is too slow for three on two cores) that
+    index their turns, and ``eval notebooks``. Every chunk is embedded by one process only
+    (claims), none is lost. With ``kill``, two more importers of large exports are killed -9:
+    one inside its import's transaction (its file lands whole or not at all), one while it
+    holds claimed chunks (they are indexed by the next indexer)."""
+    home = tmp_path / "h"
+    with ingest_into(home, {"evals": ["chatgpt_branches.json"]}, embedder,
+                     database_url=postgres_url) as wb:
+        eval_set = wb.evals.generate("evals", 8, name="branches").ref
+        chunker, index = wb.settings.chunker, wb.search.index().name
+        indexed_before = wb.store.chunks.marked_count(index)
     with FakeOpenAI("Noted: the memories above answer it.") as llm:
-        env = {**os.environ, "WORKBENCH_DATABASE_URL": postgres_url,
-               "WORKBENCH_HOME": str(tmp_path / "h"), "WORKBENCH_LLM_BASE_URL": llm.base_url,
-               "WORKBENCH_LLM_MODEL": llm.model}
-        # The importers leave indexing to one process: each indexer embeds every pending chunk
-        # of the database (no claim between processes), so four would repeat each other's work.
-        importer_env = {**env, "WORKBENCH_INDEX_ON_INGEST": "false"}
-        victim = None
-        if kill:
-            export = tmp_path / "large.json"
-            export.write_text(json.dumps(synthetic.chatgpt_export(3000, 100, seed=7)))
-            victim = subprocess.Popen(
-                [sys.executable, "-m", "workbench", "ingest", str(export), "--workspace", "victim"],
-                env={**importer_env, "WORKBENCH_DATABASE_URL": postgres_url + "&application_name=victim"},
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        env = {**os.environ, "WORKBENCH_DATABASE_URL": postgres_url, "WORKBENCH_HOME": str(home),
+               "WORKBENCH_LLM_BASE_URL": llm.base_url, "WORKBENCH_LLM_MODEL": llm.model}
+        # Big enough to be caught in the act: a long transaction, two batches of chunks.
+        victims = [_start_victim(tmp_path, env, postgres_url, name, messages)
+                   for name, messages in (("victim-import", 3000), ("victim-index", 1000))
+                   ] if kill else []
         processes = [subprocess.Popen([sys.executable, "-m", "workbench", "ingest",
-                                       str(FIXTURES / name), "--workspace", "team"], env=importer_env,
+                                       str(FIXTURES / name), "--workspace", "team"], env=env,
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                      for name in MIXED_EXPORTS]
         processes += [_chatter(env, question) for question in QUESTIONS]
-        if victim is not None:
+        processes.append(_evaluation(tmp_path, env, eval_set))
+        if kill:
             watcher = PostgresStore(postgres_url)
-            assert wait_until(lambda: _victim_writing(watcher), within_s=600)
-            victim.send_signal(signal.SIGKILL)
-            victim.wait()
+            _kill_when(victims[0], watcher, "victim-import", "import")
+            _kill_when(victims[1], watcher, "victim-index", "claim")
         outputs = []
         for process in processes:
-            stdout, stderr = process.communicate(timeout=800)
+            stdout, stderr = process.communicate(timeout=1200)
             assert process.returncode == 0, stderr
             outputs.append(stdout)
+    assert json.loads(outputs[-1])["status"] == "passed"
 
     shared = PostgresStore(postgres_url)
-    turns = [turn for stdout in outputs[len(MIXED_EXPORTS):] for turn in json.loads(stdout)]
+    turns = [turn for stdout in outputs[len(MIXED_EXPORTS):-1] for turn in json.loads(stdout)]
     assert all(turn["error"] is None for turn in turns)
-    chat_ids = set()
+    chat_ids, chats = set(), {turn["conversation_id"] for turn in turns}
     for first, second in zip(turns[::2], turns[1::2]):
         assert first["conversation_id"] == second["conversation_id"]
         stored = shared.messages.list(first["conversation_id"])
@@ -136,8 +185,22 @@ def test_importers_and_chatters_at_once_on_one_database(tmp_path, postgres_url, 
     counts = shared.conversations.counts("team")
     assert counts["messages"] == len(_messages(shared)) and counts["imports"] == len(MIXED_EXPORTS)
     if kill:
-        landed = shared.conversations.counts("victim")["messages"]
+        landed = shared.conversations.counts("victim-import")["messages"]
         assert landed in (0, 3000 + 30), landed  # its file whole (committed first) or not at all
+        # Killed after its import committed; the chunks it held were released with its connection.
+        assert shared.conversations.counts("victim-index")["messages"] == 1000 + 10
+        upkeep = subprocess.run([sys.executable, "-m", "workbench", "maintain", "--json"], env=env,
+                                capture_output=True, text=True, timeout=600)
+        assert upkeep.returncode == 0, upkeep.stderr
+    ledger = _ledger(shared, chats)
+    assert shared.chunks.pending_count(chunker, index) == 0
+    assert ledger["marked"] == ledger["chunks"]  # every chunk indexed
+    # ... each by one process: the claimed batches add up to the chunks made meanwhile, less
+    # the chat turns' own (which a turn embeds itself; an importer may take a question's chunk
+    # first, hence a range of that size).
+    embedded = _embedded_by_processes(home)
+    made = ledger["chunks"] - indexed_before
+    assert made - ledger["chat_chunks"] <= embedded <= made, (embedded, ledger)
 
 
 def _copied_tables(url: str) -> int:

@@ -236,6 +236,41 @@ def bench_backup(
     err.print(f"results stored in {save_results(config, 'backup', [row])}")
 
 
+@bench_app.command("migrate")
+def bench_migrate(
+    messages: int = typer.Option(100_000, "--messages", help="Size of the generated home."),
+) -> None:
+    """`workbench migrate` of a generated home into scratch schemas of WORKBENCH_DATABASE_URL:
+    straight through, and killed -9 part-way then resumed; time, rows/s, every table verified."""
+    from workbench.bench.ingest import save_results
+    from workbench.bench.migrate import run_migrate_benchmark
+
+    config = settings()
+    if not config.database_url:
+        fail("bench migrate needs WORKBENCH_DATABASE_URL=postgresql://... (a scratch schema "
+             "of it is written and dropped)")
+    result = run_migrate_benchmark(config, messages)
+    runs = Table(title=f"workbench migrate, {messages:,} generated messages, into PostgreSQL")
+    for column in ("run", "rows copied", "seconds", "rows/s", "tables same", "killed after"):
+        runs.add_column(column, justify="left" if column == "run" else "right")
+    for row in result["runs"]:
+        killed = (f"{row['killed_after_s']:.1f} s, {row['tables_before_kill']} tables"
+                  if "killed_after_s" in row else "")
+        runs.add_row(row["run"], f"{row['rows_copied']:,}", f"{row['seconds']:.1f}",
+                     f"{row['rows_per_s']:,.0f}", f"{row['tables_same']}/{row['tables']}", killed)
+    out.print(runs)
+    tables = Table(title="verification (counts and digests, home vs PostgreSQL)")
+    for column in ("table", "rows", "straight", "resumed", "copied on resume", "same result"):
+        tables.add_column(column, justify="left" if column == "table" else "right")
+    for row in result["tables"]:
+        tables.add_row(row["table"], f"{row['rows']:,}", *("yes" if row[k] else "[red]NO[/red]"
+                       for k in ("straight_same", "resumed_same")),
+                       "yes" if row["resumed_copied_again"] else "earlier",
+                       "yes" if row["same_result"] else "[red]NO[/red]")
+    out.print(tables)
+    err.print(f"results stored in {save_results(config, 'migrate', [result])}")
+
+
 @bench_app.command("hostile")
 def bench_hostile(
     export_mb: float = typer.Option(200, "--export-mb", help="Size of the generated ChatGPT "

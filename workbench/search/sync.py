@@ -8,6 +8,7 @@ and an unchanged chunk is never embedded twice.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -23,6 +24,7 @@ from workbench.store import Conflict, Store
 from workbench.store.protocol import PendingChunk
 
 Progress = Callable[[str, int, int], None]
+log = logging.getLogger(__name__)
 
 @dataclass
 class SyncReport:
@@ -54,7 +56,10 @@ def sync_chunks(store: Store, chunker: Chunker, embedder: Embedder, report: Sync
     stale = store.chunks.stale(chunker.name)
     report.chunks_removed += store.chunks.forget_deleted(chunker.name)
     for start in range(0, len(stale), 200):
-        _rechunk(store, chunker, embedder, stale[start : start + 200], report, include_generated)
+        # Other indexers at work chunk the conversations they hold; this one, the rest.
+        with store.chunks.claim_stale(chunker.name, stale[start : start + 200]) as batch:
+            if batch:
+                _rechunk(store, chunker, embedder, batch, report, include_generated)
 
 
 def _rechunk(store: Store, chunker: Chunker, embedder: Embedder, batch: list, report: SyncReport,
@@ -117,23 +122,9 @@ def sync_index(
     sync_chunks(store, chunker, embedder, report, include_generated)
     _unindex_removed(store, index, report)
     total = store.chunks.pending_count(chunker.name, index.name)
-    done = 0
     progress("embed", 0, total)
-    while True:
-        rows = store.chunks.pending(chunker.name, index.name, batch_size)
-        if not rows:
-            break
-        t = time.perf_counter()
-        vectors = embedder.encode([r.text for r in rows])
-        report.embed_seconds += time.perf_counter() - t
-        report.batches.append(time.perf_counter() - t)
-        index.upsert([_index_row(r) for r in rows], vectors)
-        store.chunks.mark_indexed(index.name, [r.chunk_id for r in rows])
-        done += len(rows)
-        report.chunks_embedded += len(rows)
-        progress("embed", done, total)
-        if len(rows) < batch_size:
-            break  # a short batch was the last one: no need to ask again
+    while _embed_claimed(store, index, embedder, chunker, batch_size, report):
+        progress("embed", report.chunks_embedded, total)
     # New rows are searchable at once (unindexed rows are scanned); the chat's appends are
     # folded in by ``Index.append``.
     if report.chunks_embedded or report.chunks_unindexed or not _has_fts(index):
@@ -141,6 +132,27 @@ def sync_index(
         index.maintain()
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _embed_claimed(store: Store, index: Index, embedder: Embedder, chunker: Chunker,
+                   batch_size: int, report: SyncReport) -> bool:
+    """Embed, index and mark one claimed batch of pending chunks (others indexing at the same
+    time claim others); False when none was left to claim. A short batch does not end the
+    loop: the claim leaves out chunks another indexer finished or holds, not the last ones."""
+    with store.chunks.claim(chunker.name, index.name, batch_size) as rows:
+        if not rows:
+            return False
+        t = time.perf_counter()
+        vectors = embedder.encode([r.text for r in rows])
+        report.embed_seconds += time.perf_counter() - t
+        report.batches.append(time.perf_counter() - t)
+        index.upsert([_index_row(r) for r in rows], vectors)
+        store.chunks.mark_indexed(index.name, [r.chunk_id for r in rows])
+    report.chunks_embedded += len(rows)
+    # Committed: with several indexers at once, these lines add up to the chunks embedded.
+    log.info("claimed chunks indexed", extra={"event": "index_batch", "op": index.name,
+                                              "count": len(rows)})
+    return True
 
 
 @dataclass

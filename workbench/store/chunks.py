@@ -7,8 +7,9 @@ marks the chunks it holds, so an interrupted indexing resumes where it stopped.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import duckdb
 import pyarrow as pa
@@ -17,7 +18,7 @@ from workbench.store import ids
 from workbench.store.connection import DuckDBFile
 from workbench.store.protocol import ActiveMessage, ChunkRow, Conflict, PendingChunk
 
-_SIGNATURES = """
+SIGNATURES = """
     SELECT c.id::VARCHAR AS conversation_id,
            md5(coalesce(c.title, '') || '|' || coalesce(string_agg(
                m.id::VARCHAR || ':' || m.on_active_branch::INTEGER || ':' || m.content_hash,
@@ -26,7 +27,7 @@ _SIGNATURES = """
     GROUP BY c.id, c.title
 """
 
-_PENDING = """
+PENDING = """
     SELECT ch.id, ch.message_id::VARCHAR, ch.conversation_id::VARCHAR, w.name, m.source_id,
            c.title, m.role, m.speaker, ch.created_at, coalesce(ch.body, m.content), ch.text,
            ch.search_text,
@@ -56,13 +57,20 @@ class DuckDBChunks:
         with self.db.connect() as con:
             return con.execute(
                 f"""
-                SELECT s.conversation_id, s.signature FROM ({_SIGNATURES}) s
+                SELECT s.conversation_id, s.signature FROM ({SIGNATURES}) s
                 LEFT JOIN chunk_state st
                   ON st.chunker = ? AND st.conversation_id = s.conversation_id::UUID
                 WHERE st.signature IS DISTINCT FROM s.signature
                 """,
                 [chunker],
             ).fetchall()
+
+    @contextmanager
+    def claim_stale(self, chunker: str,
+                    stale: Sequence[tuple[str, str]]) -> Iterator[list[tuple[str, str]]]:
+        """Those of ``stale`` (from ``stale()``) for the block to chunk and ``replace``: all of
+        them, as one process at a time writes a DuckDB file."""
+        yield list(stale)
 
     def forget_signatures(self, chunker: str) -> None:
         """Make every conversation stale for ``chunker``: the next sync chunks them all again
@@ -151,8 +159,14 @@ class DuckDBChunks:
     def pending(self, chunker: str, index: str, limit: int) -> list[PendingChunk]:
         """Up to ``limit`` chunks of ``chunker`` that ``index`` lacks, by chunk id."""
         with self.db.connect() as con:
-            return [PendingChunk(*r) for r in con.execute(_PENDING, [chunker, index, limit])
+            return [PendingChunk(*r) for r in con.execute(PENDING, [chunker, index, limit])
                     .fetchall()]
+
+    @contextmanager
+    def claim(self, chunker: str, index: str, limit: int) -> Iterator[list[PendingChunk]]:
+        """Up to ``limit`` pending chunks for the block to embed and mark: one writing process
+        holds a DuckDB file, so nobody else can be indexing them meanwhile."""
+        yield self.pending(chunker, index, limit)
 
     def pending_count(self, chunker: str, index: str) -> int:
         with self.db.connect() as con:

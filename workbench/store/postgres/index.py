@@ -177,7 +177,10 @@ class PgIndex:
             return
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         with self._connect() as con:
-            self._create(con)
+            if not self.exists():
+                # Its lock is held to the end of a transaction the write may join (an indexer's
+                # claim): taken only when there is something to create.
+                self._create(con)
             with con.raw.transaction():
                 con.raw.execute(f"CREATE TEMP TABLE incoming_chunks ON COMMIT DROP AS "
                                 f"SELECT {', '.join(_COLUMNS)}, embedding FROM {self._t} WITH NO DATA")
@@ -195,6 +198,7 @@ class PgIndex:
                 incoming = "chunk_id IN (SELECT chunk_id FROM incoming_chunks)"
                 con.raw.execute(f"DELETE FROM {self._ix('postings')} WHERE {incoming}")
                 con.raw.execute(self._postings_sql(f"c.{incoming}"))
+                con.raw.execute("DROP TABLE incoming_chunks")  # the transaction may go on
 
     def fold_if_due(self) -> bool:
         return False  # PostgreSQL's indexes take each row as it is written
@@ -216,7 +220,7 @@ class PgIndex:
         if not self.exists():
             return report
         report.pieces_before = report.pieces_after = int(self.has_ann())
-        with self.db.connect() as con:
+        with self.db.connect() as con, self._maintaining(con):
             self._create(con)
             if report.rows >= self.ann_threshold and not self.has_ann():
                 # The graph built in memory: much slower once it spills (about 2.5 kB a row).
@@ -233,6 +237,17 @@ class PgIndex:
             con.raw.execute(f"VACUUM ANALYZE {self._ix('postings')}")  # index-only scans
         report.seconds = time.perf_counter() - started
         return report
+
+    @contextmanager
+    def _maintaining(self, con: PgConnection) -> Iterator[None]:
+        """One process at a time: two would rebuild the term counts over each other (a key
+        conflict) and race on creating the HNSW index."""
+        key = f"{self.table}:maintain"
+        con.raw.execute("SELECT pg_advisory_lock(hashtext(%s))", [key])
+        try:
+            yield
+        finally:
+            con.raw.execute("SELECT pg_advisory_unlock(hashtext(%s))", [key])
 
     def _count_terms(self, con: PgConnection) -> None:
         """Refresh the document frequencies and mean length that BM25 reads."""

@@ -5,19 +5,38 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import pyarrow as pa
 
 from workbench.records import ImportResult, ParsedFile
 from workbench.store import ids
-from workbench.store.chunks import DuckDBChunks
+from workbench.store.chunks import PENDING, SIGNATURES, DuckDBChunks
 from workbench.store.imports import (CONVERSATION_SCHEMA, MESSAGE_SCHEMA, WRITE_BATCH_MESSAGES,
                                      DuckDBImports, _log_import, _write_workspaces,
                                      build_rows)
 from workbench.store.postgres.repositories import copy_rows
-from workbench.store.protocol import ActiveMessage, ChunkRow, Conflict
+from workbench.store.protocol import ActiveMessage, ChunkRow, Conflict, PendingChunk
+
+# The statements carry a name, so that ``pg_stat_activity`` shows who holds a claim.
+_CLAIM = "/* claim pending chunks */ " + PENDING + " FOR UPDATE OF ch SKIP LOCKED"
+_CLAIMED_MARKED = ("/* claim pending chunks */ SELECT chunk_id FROM indexed_chunks "
+                   "WHERE index_name = ? AND chunk_id = ANY(?::TEXT[])")
+
+# The stale conversations of a batch that no other process is chunking (each locked for the
+# transaction), with their signatures read again: one chunked meanwhile is stale no more.
+_CLAIM_STALE = f"""
+    WITH mine AS MATERIALIZED (
+        SELECT id FROM conversations
+        WHERE id = ANY(?::UUID[]) AND pg_try_advisory_xact_lock(hashtext(? || id::TEXT))
+    )
+    SELECT s.conversation_id, s.signature
+    FROM ({SIGNATURES.replace("GROUP BY", "WHERE c.id IN (SELECT id FROM mine) GROUP BY")}) s
+    LEFT JOIN chunk_state st ON st.chunker = ? AND st.conversation_id = s.conversation_id::UUID
+    WHERE st.signature IS DISTINCT FROM s.signature
+"""
 
 _CHUNK_COLUMNS = ["id", "chunker", "workspace_id", "conversation_id", "message_id", "message_ids",
                   "part", "text", "search_text", "created_at", "body"]
@@ -99,6 +118,31 @@ class PgChunks(DuckDBChunks):
             ).fetchall()
         return [ActiveMessage(*r) for r in rows]
 
+    @contextmanager
+    def claim_stale(self, chunker: str,
+                    stale: Sequence[tuple[str, str]]) -> Iterator[list[tuple[str, str]]]:
+        """Those of ``stale`` that still need chunking and that no other process is chunking,
+        held until the block ends: each conversation is chunked by one indexer, the block's
+        ``replace`` joining its transaction."""
+        with self.db.transaction() as con:
+            yield [tuple(r) for r in con.execute(
+                _CLAIM_STALE, [[cid for cid, _ in stale], f"{chunker}:", chunker]).fetchall()]
+
+    @contextmanager
+    def claim(self, chunker: str, index: str, limit: int) -> Iterator[list[PendingChunk]]:
+        """Up to ``limit`` pending chunks, locked for this process until the block ends: other
+        processes' claims skip them, so concurrent indexers share the work instead of repeating
+        it. The block runs in one transaction, which the index rows and the marks written in it
+        join: a process killed mid-way leaves neither, and its locks go with its connection, so
+        the next indexer takes those chunks."""
+        with self.db.transaction() as con:
+            rows = [PendingChunk(*r) for r in con.execute(_CLAIM, [chunker, index, limit])]
+            # A chunk locked once its indexer committed was read as pending before that commit:
+            # the marks, read again now, tell.
+            marked = {r[0] for r in con.execute(_CLAIMED_MARKED,
+                                                [index, [r.chunk_id for r in rows]])}
+            yield [r for r in rows if r.chunk_id not in marked]
+
     def replace(self, chunker: str, chunks: pa.Table, signatures: dict[str, str]) -> tuple[int, int]:
         ids_ = list(signatures)
         columns = chunks.select(_CHUNK_COLUMNS).to_pydict()
@@ -118,6 +162,8 @@ class PgChunks(DuckDBChunks):
                    ON CONFLICT (chunker, conversation_id) DO UPDATE SET signature = excluded.signature""",
                 [chunker, ids_, list(signatures.values())],
             )
+            # Now, not at commit: the transaction may be a claim's, with more to write.
+            con.execute("DROP TABLE new_chunks")
         return len(added), len(removed)
 
     def record(self, chunker: str, index: str, workspace: str, conversation_id: str,
