@@ -4,7 +4,9 @@ Generated data stands in for a user's history: texts come from ``synthetic.messa
 thousand of them are embedded for real and every other row gets the vector of a random embedded
 text plus Gaussian noise (renormalised), so the vectors keep the clustered shape of real
 embeddings without hours of CPU embedding. The query path measured is the product's: the query
-is embedded live, full-text and vector searches run and are fused.
+is embedded live, full-text and vector searches run and are fused. Every generated conversation
+has two named participants, and each engine is also timed on questions that name one ("what did
+Carla say about …"), for which a retriever may search again without the name (``hybrid-rrf.v5``).
 """
 
 from __future__ import annotations
@@ -52,7 +54,8 @@ def build(index: Index, embedder: Embedder, size: int, seed: int = 0) -> None:
                     "conversation_id": f"conv{(offset + i) // 50}",
                     "workspace": "narrow" if (offset + i) % NARROW_EVERY == 1 else "bench",
                     "source_id": str(offset + i), "title": topic, "role": ("user", "assistant")[i % 2],
-                    "speaker": None, "created_at": start + timedelta(minutes=offset + i),
+                    "speaker": synthetic.participants((offset + i) // 50)[i % 2],
+                    "created_at": start + timedelta(minutes=offset + i),
                     "position": (offset + i) % 50, "text": text, "search_text": text,
                 }
                 for i, (topic, text) in enumerate(part)
@@ -67,17 +70,21 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def _latencies(retriever: Retriever, texts: list[str]) -> tuple[list[float], list[float], str]:
+def _latencies(retriever: Retriever, texts: list[str]
+               ) -> tuple[list[float], list[float], str, float]:
+    """Per query: latency and embedding time; the engine that answered and the share of
+    queries searched again without a participant's name."""
     for text in texts[:10]:  # warm caches and threads; not measured
         retriever.search(text, Filters(workspace="bench"), 10)
-    latencies, embed, engine = [], [], ""
+    latencies, embed, engine, renamed = [], [], "", 0
     for text in texts[10:]:
         started = time.perf_counter()
         result = retriever.search(text, Filters(workspace="bench"), 10)
         latencies.append((time.perf_counter() - started) * 1000)
         embed.append(result.timings_ms.get("embed", 0.0))
+        renamed += "names" in result.timings_ms
         engine = result.engine
-    return latencies, embed, engine
+    return latencies, embed, engine, renamed / max(len(latencies), 1)
 
 
 def measure(index: Index, embedder: Embedder, queries: int = 200, seed: int = 1,
@@ -97,12 +104,18 @@ def _measure(retriever: Retriever, index: Index, embedder: Embedder, queries: in
     rows = []
     for number, engine in enumerate(("mirror", "lancedb")):
         index.mirror_enabled = engine == "mirror"
-        latencies, embed, used = _latencies(retriever, synthetic.queries(queries + 10, seed + number))
+        latencies, embed, used, _ = _latencies(retriever,
+                                               synthetic.queries(queries + 10, seed + number))
         assert used == engine, f"{engine} asked, {used} answered"
+        named, _, _, renamed = _latencies(retriever,
+                                          synthetic.named_queries(queries + 10, seed + number))
         rows.append({
             "engine": engine,
             "p50_ms": statistics.median(latencies),
             "p95_ms": percentile(latencies, 0.95),
+            "named_p50_ms": statistics.median(named),
+            "named_p95_ms": percentile(named, 0.95),
+            "named_second_pass": renamed,
             "embed_p50_ms": statistics.median(embed),
             "ann": index.has_ann(),
             "mirror_build_s": mirror_build if engine == "mirror" else None,
@@ -145,7 +158,7 @@ def measure_pgvector(index, embedder: Embedder, queries: int = 200, seed: int = 
     search, so an unguarded narrow scope loses rows)."""
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="search") as pool:
         engine = Retriever(index, embedder, get_retriever_config(retriever), pool)
-        latencies, embed, _ = _latencies(engine, synthetic.queries(queries + 10, seed))
+        latencies, embed, _, _ = _latencies(engine, synthetic.queries(queries + 10, seed))
     candidates = get_retriever_config(retriever).candidates
     recall, bare = _recall(index, embedder, Filters(), (candidates, 10), seed + 2)
     narrow = Filters(workspace="narrow")

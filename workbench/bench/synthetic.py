@@ -107,6 +107,33 @@ def messages(count: int, seed: int = 0) -> list[tuple[str, str]]:
     return out
 
 
+# The participants of generated dialogues; none of these words occurs in Python's help topics, so
+# only the named questions name anyone.
+PARTICIPANTS = ("Anna", "Bruno", "Carla", "Diogo", "Elena", "Farid")
+
+
+def participants(conversation: int) -> tuple[str, str]:
+    """The two speakers of a generated conversation (the user's, then the assistant's)."""
+    return (PARTICIPANTS[conversation % len(PARTICIPANTS)],
+            PARTICIPANTS[(conversation + 1) % len(PARTICIPANTS)])
+
+
+def named_queries(count: int, seed: int = 1) -> list[str]:
+    """Distinct questions that name a participant ("what did Carla say about ..."): the ones
+    for which a retriever matches names by speaker (an extra pass from ``hybrid-rrf.v5``)."""
+    rng = random.Random(seed)
+    sentences = real_sentences()
+    seen: set[str] = set()
+    starts = ["what did {} say about", "when did {} talk about", "what does {} think of",
+              "find {}'s notes on"]
+    while len(seen) < count:
+        words = [w.strip('.,:;()"') for w in rng.choice(sentences).split() if len(w) > 3]
+        if len(words) >= 3:
+            start = rng.choice(starts).format(rng.choice(PARTICIPANTS))
+            seen.add(f"{start} {' '.join(rng.sample(words, min(len(words), 4)))}")
+    return sorted(seen)
+
+
 def queries(count: int, seed: int = 1) -> list[str]:
     """Distinct questions of four to seven words taken from real sentences (no cache can answer)."""
     rng = random.Random(seed)

@@ -143,7 +143,7 @@ def bench_search(
                name, bench.store, backends)
     table = Table(title=f"search benchmark ({name}, k=10, 200 distinct queries per row)")
     for column in ("messages", "retriever", "build s", "engine", "vectors", "ready s", "p50 ms",
-                   "p95 ms", "embed ms", "ANN R@10", "bare"):
+                   "p95 ms", "named p50", "named p95", "embed ms", "ANN R@10", "bare"):
         table.add_column(column, justify="right")
     for row in rows:
         if row["engine"] == "mirror":
@@ -155,10 +155,16 @@ def bench_search(
             engine, ready, vectors = "LanceDB", "", "IVF-HNSW-SQ" if row["ann"] else "exact"
         table.add_row(f"{row['messages']:,}", row["retriever"], f"{row['build_s']:.0f}", engine,
                       vectors, ready, f"{row['p50_ms']:.1f}", f"{row['p95_ms']:.1f}",
+                      *(f"{row[f'named_{p}_ms']:.1f}" if f"named_{p}_ms" in row else "-"
+                        for p in ("p50", "p95")),
                       f"{row['embed_p50_ms']:.1f}",
                       f"{row['ann_recall_at_10']:.3f}", f"{row['ann_recall_at_10_bare']:.3f}")
     out.print(table)
     for row in rows:
+        if "named_second_pass" in row:
+            out.print(f"{row['retriever']}, {row['engine']}: named questions are questions that "
+                      f"name a participant; {100 * row['named_second_pass']:.0f}% of them took "
+                      "the retriever's second pass without the name")
         if row["engine"] == "pgvector":
             out.print(f"pgvector, {row['messages']:,} messages, a 2 % workspace: recall@10 vs exact "
                       f"{row['narrow_recall_at_10']:.3f} with the scope guard, "

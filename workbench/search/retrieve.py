@@ -52,6 +52,11 @@ class RetrieverConfig:
     # as a word: in a dialogue a name in a turn mostly addresses the *other* person ("Wow,
     # Melanie!"), so as a full-text word it finds the wrong speaker's turns.
     names_by_speaker: bool = False
+    # v6: the vector half too is searched without those names, and shares its weight equally
+    # between the question as asked and the question without them: in the embedding the name
+    # says whose turn it is (which the speaker lift also says) but, in a short question, it
+    # also outweighs what is asked about ("would Melanie prefer a park?" finds Melanie's turns).
+    names_vector: bool = False
 
     def params(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k != "name"}
@@ -80,6 +85,11 @@ RETRIEVERS: dict[str, RetrieverConfig] = {
     "hybrid-rrf.v5": RetrieverConfig("hybrid-rrf.v5", **_V2, speaker_weight=1.0, event_dates=True,
                                      when_weight=0.5, answer_weight=0.5, latest_weight=1.0,
                                      collapse=True, names_by_speaker=True),
+    # v6: v5, and the vector half adds the question without those names as a second list, the
+    # two sharing the vector weight (a rule, no parameter).
+    "hybrid-rrf.v6": RetrieverConfig("hybrid-rrf.v6", **_V2, speaker_weight=1.0, event_dates=True,
+                                     when_weight=0.5, answer_weight=0.5, latest_weight=1.0,
+                                     collapse=True, names_by_speaker=True, names_vector=True),
     "vector.v1": RetrieverConfig("vector.v1", text_weight=0.0),
     "bm25.v1": RetrieverConfig("bm25.v1", vector_weight=0.0),
 }
@@ -212,13 +222,16 @@ class Retriever:
                 )
             timings["vector"] = (time.perf_counter() - t) * 1000
         text_rows = lexical.result() if lexical is not None else []
+        nameless_rows: list[dict[str, Any]] = []
         if config.names_by_speaker and text_rows:
-            text_rows = self._without_names(mirror, text_query, vector_rows, text_rows, filters,
-                                            candidates, want_vectors, timings)
+            text_rows, nameless_rows = self._without_names(
+                mirror, text_query, vector_rows, text_rows, filters, candidates, want_vectors,
+                timings)
         if excluded:
             vector_rows = [r for r in vector_rows if r["message_id"] not in excluded]
             text_rows = [r for r in text_rows if r["message_id"] not in excluded]
-        fused = self._fuse(text_query, vector_rows, text_rows, now, window)
+            nameless_rows = [r for r in nameless_rows if r["message_id"] not in excluded]
+        fused = self._fuse(text_query, vector_rows, text_rows, now, window, nameless_rows)
         merged = _merge_by_message(fused)
         if config.neighbour_weight > 0:
             merged = _smooth(merged, config.neighbour_weight)
@@ -273,19 +286,27 @@ class Retriever:
 
     def _without_names(self, mirror, query: str, vector_rows: list[dict], text_rows: list[dict],
                        filters: Filters, limit: int, vectors: bool, timings: dict[str, float]
-                       ) -> list[dict]:
+                       ) -> tuple[list[dict], list[dict]]:
         """The full-text matches again, for the question without the names of the participants
         it names (known from the candidates' speakers, hence a second pass, taken only then);
-        the first pass's when nothing else is left."""
+        the first pass's when nothing else is left. With ``names_vector``, also the vector
+        matches of that question (else none), searched while the full-text pass runs."""
         names = {_WORDS.findall(s.lower())[0]
                  for s in _named_speakers(query, itertools.chain(vector_rows, text_rows))}
         words = [w for w in query.split() if (_WORDS.findall(w.lower()) or [""])[0] not in names]
         if not names or not words:
-            return text_rows
+            return text_rows, []
         started = time.perf_counter()
-        rows = self._text_rows(mirror, " ".join(words), filters, limit, vectors)
+        nameless = " ".join(words)
+        lexical = self.pool.submit(self._text_rows, mirror, nameless, filters, limit, vectors)
+        vector_rows = []
+        if self.config.names_vector and self.config.vector_weight > 0:
+            vector = self.embedder.encode_query(nameless)
+            vector_rows = (mirror.search_vector(vector, filters, limit) if mirror is not None
+                           else self.index.search_vector(vector, filters, limit, vectors=vectors))
+        rows = lexical.result()
         timings["names"] = (time.perf_counter() - started) * 1000
-        return rows
+        return rows, vector_rows
 
     def _text_rows(self, mirror, query: str, filters: Filters, limit: int, vectors: bool):
         if mirror is None:
@@ -293,11 +314,14 @@ class Retriever:
         return mirror.rows_of(self.index.search_text_ids(query, filters, limit))
 
     def _fuse(self, query: str, vector_rows: list[dict], text_rows: list[dict],
-              now: datetime | None, window):
+              now: datetime | None, window, nameless_rows: list[dict]):
         config = self.config
         scores: dict[str, float] = {}
         rows: dict[str, dict] = {}
-        for weight, ranked in ((config.vector_weight, vector_rows), (config.text_weight, text_rows)):
+        # The question without its names shares the vector weight with the question as asked.
+        vector_weight = config.vector_weight / (2 if nameless_rows else 1)
+        for weight, ranked in ((vector_weight, vector_rows), (config.text_weight, text_rows),
+                               (vector_weight, nameless_rows)):
             for rank, row in enumerate(ranked):
                 scores[row["chunk_id"]] = scores.get(row["chunk_id"], 0.0) + weight / (
                     config.rrf_k + rank + 1
