@@ -12,21 +12,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
-from workbench.chat.grounding import Evidence, Grounder, Grounding, content_words, with_citations
-from workbench.records import Message
+from workbench.chat.extractive import Neighbours, pick, when_said
+from workbench.chat.grounding import Evidence, Grounder, Grounding, with_citations
 from workbench.search.retrieve import Hit
 
-# A memory must be at least this close to the question to be quoted as its answer.
-EXTRACTIVE_FLOOR = 0.3
 UNSUPPORTED_NOTE = ("The model's answer is left out: nothing in your memories supports it.")
 NOTHING_NOTE = "Nothing in your memories answers this. The model's answer, unchecked:"
 TRUNCATED_NOTE = ("The answer was cut off at the model's limit of {max_tokens} tokens; raise "
                   "WORKBENCH_LLM_MAX_TOKENS to let it finish.")
-
-# (message id) → the messages around it, in order: how a question's reply is found.
-Neighbours = Callable[[str], list[Message]]
 
 
 @dataclass
@@ -54,11 +49,20 @@ class Composed:
 
 def evidence(hits: Sequence[Hit]) -> list[Evidence]:
     return [Evidence(n, h.message_id, h.conversation_id, h.title, h.timestamp, h.role, h.text,
-                     h.source_id) for n, h in enumerate(hits, start=1)]
+                     h.source_id, speaker=h.speaker) for n, h in enumerate(hits, start=1)]
 
 
-def looks_like_question(text: str) -> bool:
-    return "?" in text[-200:] or text.lower().startswith(("how ", "what ", "why ", "como ", "qual "))
+def quoted(question: str, best: Evidence) -> str:
+    """The extractive answer's quote: the turn, after what it answered and who asked it, and
+    for a when-question the date the turn's words point to."""
+    quote = f"> {' '.join(best.text.split())} [{best.n}]"
+    if best.speaker:
+        quote = f"> *{best.speaker}:* {quote[2:]}"
+    if best.asked:
+        who = "You" if best.asked_by in ("", "user") else best.asked_by
+        quote = f"> *{who}:* {' '.join(best.asked.split())}\n>\n{quote}"
+    when = when_said(question, best)
+    return f"On {when}:\n\n{quote}" if when else quote
 
 
 class Composer:
@@ -84,63 +88,15 @@ class Composer:
             best = replace(best, n=len(hits) + 1)
             added.append(_as_hit(best, hits[0].workspace if hits else ""))
             hits.append(added[0])
-        quote = f"> {' '.join(best.text.split())} [{best.n}]"
-        if best.asked:  # the reply is quoted with what it answered
-            quote = f"> *You:* {' '.join(best.asked.split())}\n>\n{quote}"
         body = (f"From your memories ({_date(best.timestamp)}, “{best.title or 'untitled'}”):\n\n"
-                f"{quote}\n\n{UNSUPPORTED_NOTE}")
+                f"{quoted(question, best)}\n\n{UNSUPPORTED_NOTE}")
         return Composed(body, _citations([(best.n, "attributed")], hits), grounding, best, added,
                         claims=f"{best.asked}\n{best.text}".strip())
 
     def best_memory(self, question: str, hits: Sequence[Hit]) -> Evidence | None:
-        """The memory that best answers ``question``: a retrieved turn, or a retrieved turn of
-        the user's with its reply (a question does not answer itself)."""
-        candidates: list[tuple[Evidence, str, int]] = []  # (evidence, what it answers, rank)
-        seen = {h.message_id for h in hits}
-        extra = len(hits)
-        for rank, (hit, item) in enumerate(zip(hits, evidence(hits))):
-            if hit.role == "user":
-                # The turn with its reply (quoted together); alone when nothing replied.
-                reply = self._reply(hit)
-                if reply is None:
-                    if not looks_like_question(hit.text):
-                        candidates.append((item, "", rank))
-                    continue
-                if reply.id in seen:
-                    n = next(i for i, h in enumerate(hits, start=1) if h.message_id == reply.id)
-                else:
-                    extra += 1
-                    n = extra
-                    seen.add(reply.id)
-                candidates.append((Evidence(n, reply.id, reply.conversation_id, hit.title,
-                                            reply.created_at, reply.role, reply.content,
-                                            reply.source_id, hit.text), hit.text, rank))
-            else:
-                candidates.append((item, "", rank))
-        if not candidates:
-            return None
-        vectors = self.grounder.encode(
-            [question] + [f"{asked} {e.text}".strip()[:2000] for e, asked, _ in candidates])
-        wanted = content_words(question)
-        scored = []
-        for (item, asked, rank), vector in zip(candidates, vectors[1:]):
-            overlap = (len(wanted & content_words(f"{asked} {item.text}")) / len(wanted)
-                       if wanted else 0.0)
-            score = float(vectors[0] @ vector) + 0.5 * overlap + 0.1 / (1 + rank)
-            scored.append((score, -rank, item))
-        score, _, best = max(scored, key=lambda s: s[:2])
-        return best if score >= EXTRACTIVE_FLOOR else None
-
-    def _reply(self, hit: Hit) -> Message | None:
-        if self.neighbours is None:
-            return None
-        after = False
-        for message in self.neighbours(hit.message_id):
-            if message.id == hit.message_id:
-                after = True
-            elif after and message.role == "assistant" and message.content.strip():
-                return message
-        return None
+        """The memory that best answers ``question``: a retrieved turn with the question it
+        answers, or the reply to a retrieved question (see :mod:`workbench.chat.extractive`)."""
+        return pick(question, hits, self.grounder, self.neighbours)
 
 
 def _date(moment: datetime | str | None) -> str:

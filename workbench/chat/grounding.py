@@ -61,7 +61,9 @@ class Evidence:
     role: str
     text: str
     source_id: str | None = None
-    asked: str = ""  # for a reply: the user's message it answers
+    asked: str = ""  # for a reply: the message (the user's, or a question) it answers
+    speaker: str | None = None  # who said it, when the conversation names people
+    asked_by: str = ""  # who asked ``asked``: a speaker, or the role ("user")
 
 
 @dataclass

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from workbench.chat.answer import Composer, evidence
+from workbench.chat.answer import Composer, evidence, quoted
 from workbench.chat.grounding import Grounder, normalise
 from workbench.chat.llm import LLMClient
 from workbench.chat.prompt import PROMPT_VERSION, build_prompt
@@ -169,7 +169,7 @@ class AnswerBench:
             began = time.perf_counter()
             best = self.composer.best_memory(q.question, hits)
             spent = (time.perf_counter() - began) * 1000
-            quote = f"{best.asked}\n{best.text}".strip() if best else ""
+            quote = quoted(q.question, best) if best else ""
             rows["extractive"] = self._row(q, quote, [best.message_id] if best else [], answering,
                                            0.0, {"ttft_ms": None, "generation_ms": 0, "tokens": 0},
                                            retrieval_ms + spent)
