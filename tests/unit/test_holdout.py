@@ -46,6 +46,23 @@ def test_summary_has_each_category_and_all_last():
     assert table["all"]["questions"] == 8 and table["all"]["R@10 ci"] == (1.0, 1.0)
 
 
+def test_paired_differences_count_the_questions_that_moved():
+    queries = _queries()
+    base = {q.id: {"R@5": 0.0, "R@10": 1.0} for q in queries}
+    # Better at 5 on every temporal question of "a", worse at 10 on one single-hop of "b".
+    other = {q.id: {"R@5": float(q.workspace == "a" and q.category == "temporal"),
+                    "R@10": 0.0 if q.id == "b#0" else 1.0} for q in queries}
+    table = holdout.paired(queries, base, other)
+    assert table["temporal"]["R@5"] == 0.5 and table["temporal"]["R@5 better"] == 2
+    assert table["all"]["R@5 worse"] == 0 and table["all"]["R@10 worse"] == 1
+    assert table["single-hop"]["R@10"] == -0.25 and table["single-hop"]["R@10 better"] == 0
+    low, high = table["all"]["R@5 ci"]
+    assert low <= 0.25 <= high
+    assert holdout.paired(queries, base, base)["all"]["R@5 ci"] == (0.0, 0.0)
+    assert sorted(holdout.per_workspace(queries)) == ["a", "b"]
+    assert holdout.per_workspace(queries[:4]) == {}  # one conversation: nothing to split
+
+
 def test_grid_expands_every_combination():
     base = holdout.Setting("r", "c")
     assert holdout.grid(base, {}) == [base]

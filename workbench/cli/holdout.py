@@ -53,16 +53,27 @@ def _cell(values: dict[str, Any] | None) -> str:
         return ""
     five, ten = values["R@5"], values["R@10"]
     lo, hi = values["R@5 ci"]
+    if "R@5 better" in values:  # a paired difference: signed, with the questions that moved
+        moved = f"{values['R@5 better']}↑{values['R@5 worse']}↓"
+        return f"{100 * five:+.1f} ({100 * lo:+.1f}…{100 * hi:+.1f}) {moved} / {100 * ten:+.1f}"
     return f"{100 * five:.1f} ({100 * lo:.0f}–{100 * hi:.0f}) / {100 * ten:.1f}"
 
 
 def _print(report: "holdout.Report") -> None:
-    for splits, title in ((("dev", "loo"), "LoCoMo dev"), (("second",), "second set")):
-        rows = [r for r in report.rows if r["split"] in splits]
+    paired = [r for r in report.rows if r["split"].endswith(" paired")]
+    against = paired[0]["note"]["against"] if paired else ""
+    for title, rows in (
+        ("LoCoMo dev · R@5 (95% CI) / R@10", [r for r in report.rows if r["split"] == "loo" or (
+            r["split"].startswith("dev") and r not in paired)]),
+        ("second set · R@5 (95% CI) / R@10", [r for r in report.rows if r["split"] == "second"]),
+        *((f"{split} paired against {against} · R@5 difference (95% CI), questions better↑ "
+           "worse↓ / R@10 difference", [r for r in paired if r["split"].startswith(split)])
+          for split in ("dev", "second")),
+    ):
         if not rows:
             continue
         categories = list(dict.fromkeys(c for r in rows for c in r["categories"]))
-        table = Table(title=f"{title} · R@5 (95% CI) / R@10")
+        table = Table(title=title)
         table.add_column("configuration")
         table.add_column("split")
         for category in categories:

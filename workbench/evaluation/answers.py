@@ -34,6 +34,7 @@ _NAME = re.compile(r"^(?P<name>.+)\.v(?P<version>\d+)\.jsonl$")
 DEFAULT_SET = Path(__file__).resolve().parents[2] / "data" / "evalsets" / "answers" / "fixtures.v1.jsonl"
 _WRITTEN = re.compile(r"\[(\d{1,3})\]")
 _DIA_ID = re.compile(r"D\d+:\d+")
+_QUOTES = str.maketrans("‘’‚“”„«»", "\'\'\'\"\"\"\"\"")
 
 
 @dataclass(frozen=True)
@@ -83,8 +84,21 @@ def read_answer_set(path: Path | str) -> AnswerSet:
 
 
 def contains_fact(text: str, fact: Sequence[str]) -> bool:
-    flat = " ".join(normalise(text).split())
-    return any(" ".join(normalise(f).split()) in flat for f in fact)
+    """Whether ``text`` holds one of the facts where a word starts: case, accents, quotation
+    marks and commas aside ('"Finding Freedom"' is in “Finding Freedom”, "love, faith, and
+    strength" in "love, faith and strength"); "pots" is not in "spots", but "index" is in
+    "indexes" (an inflection may follow). Code stays exact: ".backup" is not "backup"."""
+    flat = _flat(text)
+    for wanted in map(_flat, fact):
+        left = r"(?<!\w)" if wanted[:1].isalnum() else ""
+        if wanted and re.search(left + re.escape(wanted), flat):
+            return True
+    return False
+
+
+def _flat(text: str) -> str:
+    folded = normalise(text.translate(_QUOTES))
+    return " ".join(folded.replace('"', " ").replace(",", " ").split())
 
 
 def score(text: str, cited: Sequence[str], answering: set[str], fact: Sequence[str],

@@ -90,6 +90,28 @@ def summarise(queries: list[Query], values: PerQuery) -> dict[str, dict[str, Any
     return table
 
 
+def paired(queries: list[Query], base: PerQuery, other: PerQuery) -> dict[str, dict[str, Any]]:
+    """Per category and overall: ``other`` minus ``base`` over the questions both scored, the
+    95% interval of that mean difference, and how many questions got better and worse."""
+    common = [q for q in queries if q.id in base and q.id in other]
+    diffs = {q.id: {m: other[q.id][m] - base[q.id][m] for m in base[q.id]} for q in common}
+    table = summarise(common, diffs)
+    for category, row in table.items():
+        ids = [q.id for q in common if category in ("all", q.category or "none")]
+        for k in KS:
+            row[f"R@{k} better"] = sum(diffs[i][f"R@{k}"] > 0 for i in ids)
+            row[f"R@{k} worse"] = sum(diffs[i][f"R@{k}"] < 0 for i in ids)
+    return table
+
+
+def per_workspace(queries: list[Query]) -> dict[str, list[Query]]:
+    """The questions of each workspace (a LoCoMo conversation), when there are several."""
+    spaces: dict[str, list[Query]] = {}
+    for q in queries:
+        spaces.setdefault(q.workspace or "", []).append(q)
+    return spaces if len(spaces) > 1 else {}
+
+
 def leave_one_out(queries: list[Query], scored: dict[Setting, PerQuery]
                   ) -> tuple[PerQuery, dict[str, str]]:
     """Each workspace's questions scored with the setting best on the other workspaces (by
@@ -137,17 +159,34 @@ class Report:
 def run(settings: Iterable[Setting], tune: dict[str, list[Any]], locomo: list[Query],
         second: list[Query], search: Search,
         progress: Callable[[str], None] = lambda _: None) -> Report:
-    """Score each setting on the dev split, by leave-one-conversation-out over its grid, and on
-    the second set (with the setting's own values: nothing is tuned on that set)."""
+    """Score each setting on the dev split (and on each of its conversations), by
+    leave-one-conversation-out over its grid, and on the second set (with the setting's own
+    values: nothing is tuned on that set); each setting after the first is also compared with
+    the first, question by question, on the dev split, each conversation and the second set."""
     report = Report()
+    first: tuple[str, dict[str, PerQuery]] | None = None
     for base in settings:
         progress(base.label)
         dev = per_query(locomo, base, search)
         report.add(base.label, "dev", summarise(locomo, dev))
+        spaces = per_workspace(locomo)
+        for space, asked in spaces.items():
+            report.add(base.label, f"dev {space}", summarise(asked, dev))
         candidates = grid(base, tune)
         scored = {s: (dev if s == base else per_query(locomo, s, search)) for s in candidates}
         loo, chosen = leave_one_out(locomo, scored)
         report.add(base.label, "loo", summarise(locomo, loo), {"chosen": chosen} if tune else None)
+        own = {"dev": dev}
         if second:
-            report.add(base.label, "second", summarise(second, per_query(second, base, search)))
+            own["second"] = per_query(second, base, search)
+            report.add(base.label, "second", summarise(second, own["second"]))
+        if first is None:
+            first = base.label, own
+            continue
+        groups = [("dev", locomo), *((f"dev {s}", q) for s, q in spaces.items())]
+        groups += [("second", second)] if second else []
+        for name, group in groups:
+            split = name.split()[0]
+            report.add(base.label, f"{name} paired", paired(group, first[1][split], own[split]),
+                       {"against": first[0]})
     return report

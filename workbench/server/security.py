@@ -139,9 +139,8 @@ class Guard:
         return time.monotonic() - self._touched.get(key.id, -_TOUCH_EVERY_S) < _TOUCH_EVERY_S
 
     def _touch(self, key: Any) -> None:
-        now = time.monotonic()
         with self._lock:
-            if now - self._touched.get(key.id, -_TOUCH_EVERY_S) < _TOUCH_EVERY_S:
+            if self._touched_lately(key):
                 return
-            self._touched[key.id] = now
+            self._touched[key.id] = time.monotonic()
         self.users.touch_key(key)
