@@ -35,7 +35,7 @@ class Settings(BaseSettings):
         None, description="Derived model files (the ONNX export); default ~/.cache/workbench"
     )
     chunker: str = "turn-context.v1"
-    retriever: str = "hybrid-rrf.v5"
+    retriever: str = "hybrid-rrf.v6"
     ann_threshold: int = Field(20000, description="Rows past which the vector index is built")
     search_mirror: bool = Field(
         True,

@@ -48,7 +48,7 @@ def test_default_retriever_finds_generated_targets(runs_wb, good):
     # Measured 1.000 / 0.80 on this workspace (about 100 messages).
     assert run.metrics["R@10"] >= 0.8 and run.metrics["RR"] >= 0.6
     assert list(run.metrics) == ["R@5", "R@10", "R@25", "R@50", "RR", "nDCG@10"]
-    assert (run.retriever, run.chunker, run.set_version) == ("hybrid-rrf.v5", "turn-context.v1", 1)
+    assert (run.retriever, run.chunker, run.set_version) == ("hybrid-rrf.v6", "turn-context.v1", 1)
     assert run.embedding_model == runs_wb.settings.embedding_model and run.params == {}
     assert (run.queries, run.skipped, run.ks, run.origin) == (N, 0, [5, 10, 25, 50], "api")
     assert set(run.per_category) <= {"user", "assistant"}
@@ -65,7 +65,7 @@ def test_default_retriever_finds_generated_targets(runs_wb, good):
 
 
 def test_compare_reports_a_worse_configuration(runs_wb, good, worse):
-    assert worse.params == WORSE and worse.retriever == "hybrid-rrf.v5"
+    assert worse.params == WORSE and worse.retriever == "hybrid-rrf.v6"
     comparison = runs_wb.evals.compare(good.id, worse.id)
     print(f"\n{WORSE}: " + ", ".join(f"{name} {m['delta']:+.3f} (p={m['p_value']:.3f})"
                                       for name, m in comparison.metrics.items()))

@@ -93,7 +93,7 @@ RETRIEVERS: dict[str, RetrieverConfig] = {
     "vector.v1": RetrieverConfig("vector.v1", text_weight=0.0),
     "bm25.v1": RetrieverConfig("bm25.v1", vector_weight=0.0),
 }
-DEFAULT_RETRIEVER = "hybrid-rrf.v5"
+DEFAULT_RETRIEVER = "hybrid-rrf.v6"
 
 
 def get_retriever_config(name: str, **overrides: Any) -> RetrieverConfig:
