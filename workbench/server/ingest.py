@@ -121,7 +121,8 @@ class Jobs:
 
     def _read(self, job_id: str) -> dict[str, Any] | None:
         try:
-            uuid.UUID(job_id)  # the id names a file: nothing else may
+            if str(uuid.UUID(job_id)) != job_id:  # the id names a file: nothing else may
+                return None
         except ValueError:
             return None
         try:
