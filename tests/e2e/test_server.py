@@ -452,10 +452,12 @@ def test_jobs_outlive_the_server_and_one_it_was_running_is_answered_failed(tmp_p
         alice_id = wb.users.add(*ALICE, workspaces=["default"]).id
         wb.users.add(*BOB, workspaces=["other"])
         with Served(wb) as server, server.client(server.login(*ALICE)["access_token"]) as alice:
-            with (FIXTURES / "sharegpt_dummy.json").open("rb") as handle:
-                job = alice.post("/api/v1/ingest", files={"file": ("sharegpt.json", handle)})
+            small = json.dumps([{"id": "one", "conversations": [
+                {"from": "human", "value": "Where did I leave the ladder?"},
+                {"from": "gpt", "value": "In the shed, behind the bikes."}]}])
+            job = alice.post("/api/v1/ingest", files={"file": ("sharegpt.json", small)})
             done = _wait_for_job(alice, job.json()["id"])
-    assert done["status"] == "done"
+    assert done["status"] == "done", done
     # A job a server was running when it was killed: its process is gone, its upload left.
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)
