@@ -134,6 +134,18 @@ def indexed_copy(indexed_home: Path, tmp_path: Path, embedder: Embedder) -> Iter
         yield wb
 
 
+def mounted_tmpfs(path: Path, size: str) -> Iterator[Path]:
+    """``path`` as a tmpfs of ``size`` (a full disk on demand) for a fixture to yield, then
+    unmounted; the test is skipped where mounting needs a root this process is not."""
+    path.mkdir()
+    if os.geteuid() != 0 or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+            capture_output=True).returncode != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    yield path
+    subprocess.run(["umount", str(path)], check=True)
+
+
 def wait_until(condition: Callable[[], object], within_s: float = 30.0) -> bool:
     """Polls ``condition`` until it holds or ``within_s`` has passed; says whether it held."""
     deadline = time.monotonic() + within_s

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -113,3 +114,29 @@ class Shots:
         if self.extra is not None:
             shutil.copyfile(path, self.extra / path.name)
         return path
+
+
+@contextmanager
+def opened_page(served: Served, shots: Shots, ui_ms: int, clipboard: bool = False) -> Iterator[Any]:
+    """A page of headless Chromium on the app; a failed assertion or browser error leaves a
+    screenshot and prints the app's log tail before it goes on up."""
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                     args=CHROMIUM_ARGS, timeout=ui_ms)
+        try:
+            context = browser.new_context(viewport={"width": 1400, "height": 1000})
+            if clipboard:
+                context.grant_permissions(["clipboard-read", "clipboard-write"], origin=served.url)
+            page = context.new_page()
+            page.set_default_timeout(ui_ms)
+            try:
+                yield page
+            except (AssertionError, PlaywrightError):
+                shots.take(page, "failure")
+                print(f"streamlit log tail:\n{served.log_tail()}")
+                raise
+        finally:
+            browser.close()

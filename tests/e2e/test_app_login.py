@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from browser import CHROMIUM, CHROMIUM_ARGS, NEEDS_BROWSER, Shots, streamlit_app
+from browser import NEEDS_BROWSER, Shots, opened_page, streamlit_app
 from workbench import Workbench
 
 ALICE, BOB = ("alice", "alice-password"), ("bob", "bob-password")
@@ -44,26 +44,13 @@ def app(tmp_path: Path):
 
 
 def test_a_home_with_users_opens_to_each_user_their_own_conversations(app, tmp_path):
-    from playwright.sync_api import Error as PlaywrightError
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     expect.set_options(timeout=UI_MS)
     served, ids = app
     shots = Shots(tmp_path / "screenshots")
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                     args=CHROMIUM_ARGS, timeout=UI_MS)
-        try:
-            page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-            page.set_default_timeout(UI_MS)
-            try:
-                _walk(page, served.url, ids, shots)
-            except (AssertionError, PlaywrightError):
-                shots.take(page, "failure")
-                print(f"streamlit log tail:\n{served.log_tail()}")
-                raise
-        finally:
-            browser.close()
+    with opened_page(served, shots, UI_MS) as page:
+        _walk(page, served.url, ids, shots)
 
 
 def _sign_in(page, name: str, password: str) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from browser import CHROMIUM, CHROMIUM_ARGS, NEEDS_BROWSER, Served, Shots, streamlit_app
+from browser import NEEDS_BROWSER, Served, Shots, opened_page, streamlit_app
 from conftest import REPO
 from fake_openai import FakeOpenAI
 from workbench import Workbench
@@ -91,28 +91,13 @@ def app(tmp_path: Path):
 
 
 def test_the_app_walks_item_6(app, tmp_path):
-    from playwright.sync_api import Error as PlaywrightError
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     expect.set_options(timeout=UI_MS)  # assertions wait on elements, as long as actions do
     served, model, expected, llm = app
     shots = Shots(tmp_path / "screenshots")
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                     args=CHROMIUM_ARGS, timeout=UI_MS)
-        try:
-            context = browser.new_context(viewport={"width": 1400, "height": 1000})
-            context.grant_permissions(["clipboard-read", "clipboard-write"], origin=served.url)
-            page = context.new_page()
-            page.set_default_timeout(UI_MS)
-            try:
-                _walk(page, served, model, expected, llm, shots)
-            except (AssertionError, PlaywrightError):
-                shots.take(page, "failure")
-                print(f"streamlit log tail:\n{served.log_tail()}")
-                raise
-        finally:
-            browser.close()
+    with opened_page(served, shots, UI_MS, clipboard=True) as page:
+        _walk(page, served, model, expected, llm, shots)
 
 
 def _walk(page, served: Served, model: HeldModel, expected: dict[str, Any], llm: FakeOpenAI,

@@ -10,12 +10,11 @@ from __future__ import annotations
 import errno
 import json
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, run_workbench
+from conftest import FIXTURES, mounted_tmpfs, run_workbench
 from fake_openai import FakeOpenAI
 from workbench import Workbench
 
@@ -25,14 +24,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def disk(tmp_path: Path):
     """A 40 MiB tmpfs of the test's own."""
-    path = tmp_path / "disk"
-    path.mkdir()
-    if os.geteuid() != 0 or subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "size=40m", "tmpfs", str(path)],
-            capture_output=True).returncode != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    yield path
-    subprocess.run(["umount", str(path)], check=True)
+    yield from mounted_tmpfs(tmp_path / "disk", "40m")
 
 
 def _fill(disk: Path) -> Path:

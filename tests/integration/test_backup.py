@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.conftest import FIXTURES, Cli, copy_home, run_workbench, wait_until
+from tests.conftest import FIXTURES, Cli, copy_home, mounted_tmpfs, run_workbench, wait_until
 from workbench import Workbench
 from workbench.config import load_settings
 from workbench.errors import BackupInvalid
@@ -228,14 +228,7 @@ def test_restore_refuses_a_home_in_use(one_backup, source, tmp_path):
 @pytest.fixture
 def small_disk(tmp_path):
     """A 2 MiB tmpfs: a backup or a restore fills it (needs root to mount)."""
-    path = tmp_path / "small"
-    path.mkdir()
-    if os.geteuid() != 0 or subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(path)],
-            capture_output=True).returncode != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    yield path
-    subprocess.run(["umount", str(path)], check=True)
+    yield from mounted_tmpfs(tmp_path / "small", "2m")
 
 
 def test_a_full_disk_fails_with_one_line_and_leaves_nothing(one_backup, source, small_disk, cli):
