@@ -8,6 +8,9 @@ that knows its flags may add them.
 
 from __future__ import annotations
 
+import errno
+import os
+
 from pathlib import Path
 
 
@@ -163,3 +166,10 @@ class DiskFull(WorkbenchError):
 
     code = "disk_full"
     status = 507
+
+    # DuckDB and LanceDB report ENOSPC in errors of their own, quoting the OS's words.
+    REASON = os.strerror(errno.ENOSPC)
+
+    @classmethod
+    def caused(cls, exc: BaseException) -> bool:
+        return cls.REASON in str(exc)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import errno
 import logging
-import os
 import threading
 from concurrent.futures import Executor
 from datetime import datetime
@@ -26,8 +24,6 @@ from workbench.search.protocol import Filters, Index
 from workbench.store import Store
 from workbench.text.chunking import CHUNKERS, get_chunker
 from workbench.text.highlight import query_terms
-
-_NO_SPACE = os.strerror(errno.ENOSPC)  # as the OS and LanceDB word it
 
 log = logging.getLogger(__name__)
 
@@ -144,9 +140,9 @@ class Search:
             return sync_index(self.store, index, self._embedder, chunker_, progress,
                               include_generated=self.settings.index_generated)
         except (OSError, RuntimeError) as exc:
-            if _NO_SPACE not in str(exc):  # LanceDB says it in a RuntimeError of its own
+            if not DiskFull.caused(exc):  # LanceDB says it in a RuntimeError of its own
                 raise
-            raise DiskFull(f"{index.name}: the disk is full ({_NO_SPACE}); the chunks not "
+            raise DiskFull(f"{index.name}: the disk is full ({DiskFull.REASON}); the chunks not "
                            "written stay pending for the next indexing") from exc
 
     def reindex(self, chunker: str | None = None, progress: Progress = no_progress) -> SyncReport:

@@ -14,7 +14,6 @@ process sees it within 50 ms and lets go, so workbench processes never wait on a
 from __future__ import annotations
 
 import atexit
-import errno
 import os
 import random
 import sys
@@ -115,8 +114,8 @@ class DuckDBFile:
             except duckdb.Error as exc:
                 with suppress(duckdb.Error):  # a failed COMMIT has ended the transaction
                     con.execute("ROLLBACK")
-                if _NO_SPACE in str(exc):
-                    raise DiskFull(f"{self.path}: the disk is full ({_NO_SPACE}); nothing of "
+                if DiskFull.caused(exc):
+                    raise DiskFull(f"{self.path}: the disk is full ({DiskFull.REASON}); nothing of "
                                    "this change was written") from exc
                 raise
             except BaseException:
@@ -245,7 +244,6 @@ def _caller() -> str:
 
 
 _STORES: "weakref.WeakSet[DuckDBFile]" = weakref.WeakSet()
-_NO_SPACE = os.strerror(errno.ENOSPC)  # as DuckDB quotes the OS
 
 
 @atexit.register
