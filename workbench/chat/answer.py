@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from workbench.chat.extractive import Neighbours, pick, when_said
 from workbench.chat.grounding import Evidence, Grounder, Grounding, with_citations
@@ -72,15 +72,18 @@ class Composer:
         self.grounder = grounder
         self.neighbours = neighbours
 
-    def compose(self, question: str, text: str, hits: list[Hit]) -> Composed:
+    def compose(self, question: str, text: str, hits: list[Hit],
+                best: Callable[[], Evidence | None] | None = None) -> Composed:
         """The reply for ``text`` (the model's answer) to ``question`` over ``hits``; a memory
-        quoted that was not retrieved is appended to ``hits`` so its number can be cited."""
+        quoted that was not retrieved is appended to ``hits`` so its number can be cited.
+        ``best``: the extractive choice made already (it needs no answer: a chat makes it
+        while the model writes), else it is made here when needed."""
         found = evidence(hits)
         grounding = self.grounder.ground(text, found, question)
         if grounding.supported:
             body, cited = with_citations(grounding)
             return Composed(body, _citations(cited, hits), grounding, claims=body)
-        best = self.best_memory(question, hits)
+        best = best() if best is not None else self.best_memory(question, hits)
         if best is None:
             return Composed(f"{NOTHING_NOTE}\n\n{text}".strip(), [], grounding, claims=text)
         added = []

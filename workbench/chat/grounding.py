@@ -12,6 +12,7 @@ negation cues disagree with those of the memory sentence closest to it is not su
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -184,42 +185,52 @@ class Grounder:
         self.threshold = threshold
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._size = cache
+        self._lock = threading.Lock()
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Vectors of ``texts``; the memories of a turn are grounded against more than once
         (the answer, the extractive choice), so recent vectors are kept."""
-        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        with self._lock:
+            known = {t: self._cache[t] for t in texts if t in self._cache}
+        missing = list(dict.fromkeys(t for t in texts if t not in known))
         if missing:
-            for text, vector in zip(missing, self.encoder.encode(missing)):
-                self._cache[text] = vector
-        vectors = np.stack([self._cache[t] for t in texts]) if texts else np.zeros((0, 0))
-        for text in texts:
-            self._cache.move_to_end(text)
-        while len(self._cache) > self._size:
-            self._cache.popitem(last=False)
-        return vectors
+            known.update(zip(missing, self.encoder.encode(missing)))
+        # Turns (and a turn's extractive choice, made while the model writes) share the cache.
+        with self._lock:
+            for text in texts:
+                self._cache[text] = known[text]
+                self._cache.move_to_end(text)
+            while len(self._cache) > self._size:
+                self._cache.popitem(last=False)
+        return np.stack([known[t] for t in texts]) if texts else np.zeros((0, 0))
 
     def scores(self, sentences: Sequence[str], memories: Sequence[str],
                known: frozenset[str] = frozenset()) -> np.ndarray:
         """support_score of each sentence (rows) against each memory (columns)."""
-        if not sentences or not memories:
-            return np.zeros((len(sentences), len(memories)))
-        parts = [memory_sentences(m) for m in memories]
-        flat = [p for ps in parts for p in ps]
-        vectors = self.encode(list(sentences) + flat)
-        mine, theirs = vectors[: len(sentences)], vectors[len(sentences):]
-        cosines = mine @ theirs.T
         out = np.zeros((len(sentences), len(memories)))
+        overlaps = np.array([[lexical_overlap(s, m, known) for m in memories] for s in sentences]
+                            ).reshape(len(sentences), len(memories))
+        # A pair with too few shared words scores 0 whatever its meaning: only the sentences
+        # and memories of the other pairs are embedded (each text costs a turn milliseconds).
+        rows = [i for i in range(len(sentences)) if (overlaps[i] >= MIN_OVERLAP).any()]
+        columns = [j for j in range(len(memories)) if (overlaps[:, j] >= MIN_OVERLAP).any()]
+        if not rows or not columns:
+            return out
+        parts = [memory_sentences(memories[j]) for j in columns]
+        flat = [p for ps in parts for p in ps]
+        vectors = self.encode([sentences[i] for i in rows] + flat)
+        mine, theirs = vectors[: len(rows)], vectors[len(rows):]
+        cosines = mine @ theirs.T
         start = 0
-        for j, ps in enumerate(parts):
+        for j, ps in zip(columns, parts):
             block = cosines[:, start: start + len(ps)]
             start += len(ps)
-            for i, sentence in enumerate(sentences):
-                closest = ps[int(block[i].argmax())]
-                if negated(sentence) != negated(closest):
+            for r, i in enumerate(rows):
+                if overlaps[i, j] < MIN_OVERLAP:
                     continue
-                out[i, j] = support_score(float(block[i].max()),
-                                          lexical_overlap(sentence, memories[j], known))
+                if negated(sentences[i]) != negated(ps[int(block[r].argmax())]):
+                    continue
+                out[i, j] = support_score(float(block[r].max()), overlaps[i, j])
         return out
 
     def ground(self, answer: str, evidence: Sequence[Evidence], question: str = "") -> Grounding:

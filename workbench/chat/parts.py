@@ -5,7 +5,7 @@ Kept apart from ``turn`` so that the turn's helpers (its indexing) need not impo
 
 from __future__ import annotations
 
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -78,6 +78,8 @@ class Turn:
     finish_reason: str | None = None
     composed: Composed | None = None
     note: str | None = None  # said after the answer (it was cut off)
+    # The memory that best answers the question, chosen while the model writes.
+    best_memory: Future | None = field(default=None, repr=False)
 
     @property
     def sources(self) -> dict[str, Any]:

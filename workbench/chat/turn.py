@@ -168,6 +168,11 @@ class Chat:
         if not get_chunker(self.chunker or self.parts.settings.chunker).following:
             self.parts.indexer.submit(contextvars.copy_context().run, self.indexing.embed_question,
                                       turn)
+        # The extractive answer reads only the question and its memories: chosen while the
+        # model writes, it is ready when an answer turns out to need it (a remote model leaves
+        # the CPU free then; it costs a local one what embedding the question's chunk does).
+        turn.best_memory = self.parts.searcher.submit(
+            contextvars.copy_context().run, self.composer.best_memory, user.content, tuple(hits))
         return turn
 
     def stream(self, turn: Turn) -> Iterator[str]:
@@ -288,8 +293,9 @@ class Chat:
         if turn.error is not None:
             return None
         started = time.perf_counter()
+        early = turn.best_memory.result if turn.best_memory is not None else None
         turn.composed = composed = self.composer.compose(turn.user_message.content,
-                                                         turn.model_text, turn.hits)
+                                                         turn.model_text, turn.hits, early)
         turn.timings_ms["grounding"] = (time.perf_counter() - started) * 1000
         if not turn.model_text and composed.extractive is None:
             return None  # nothing to show: logged as an empty answer

@@ -137,8 +137,9 @@ def sync_index(
 def _embed_claimed(store: Store, index: Index, embedder: Embedder, chunker: Chunker,
                    batch_size: int, report: SyncReport) -> bool:
     """Embed, index and mark one claimed batch of pending chunks (others indexing at the same
-    time claim others); False when none was left to claim. A short batch does not end the
-    loop: the claim leaves out chunks another indexer finished or holds, not the last ones."""
+    time claim others); False when none is left to claim. A short batch ends the loop only
+    when the store says it was the last: on a shared database the claim leaves out chunks
+    another indexer finished or holds, not the last ones."""
     with store.chunks.claim(chunker.name, index.name, batch_size) as rows:
         if not rows:
             return False
@@ -152,7 +153,7 @@ def _embed_claimed(store: Store, index: Index, embedder: Embedder, chunker: Chun
     # Committed: with several indexers at once, these lines add up to the chunks embedded.
     log.info("claimed chunks indexed", extra={"event": "index_batch", "op": index.name,
                                               "count": len(rows)})
-    return True
+    return not rows.last
 
 
 @dataclass

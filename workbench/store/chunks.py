@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from workbench.store import ids
 from workbench.store.connection import DuckDBFile
-from workbench.store.protocol import ActiveMessage, ChunkRow, Conflict, PendingChunk
+from workbench.store.protocol import ActiveMessage, Claimed, ChunkRow, Conflict, PendingChunk
 
 SIGNATURES = """
     SELECT c.id::VARCHAR AS conversation_id,
@@ -163,10 +163,12 @@ class DuckDBChunks:
                     .fetchall()]
 
     @contextmanager
-    def claim(self, chunker: str, index: str, limit: int) -> Iterator[list[PendingChunk]]:
+    def claim(self, chunker: str, index: str, limit: int) -> Iterator[Claimed]:
         """Up to ``limit`` pending chunks for the block to embed and mark: one writing process
-        holds a DuckDB file, so nobody else can be indexing them meanwhile."""
-        yield self.pending(chunker, index, limit)
+        holds a DuckDB file, so nobody else can be indexing them meanwhile, and a short batch
+        is the last one (asking again would scan the chunks once more to find none)."""
+        rows = self.pending(chunker, index, limit)
+        yield Claimed(rows, last=len(rows) < limit)
 
     def pending_count(self, chunker: str, index: str) -> int:
         with self.db.connect() as con:

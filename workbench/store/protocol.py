@@ -85,6 +85,15 @@ class PendingChunk(NamedTuple):
     position: int
 
 
+class Claimed(list):
+    """A claim's pending chunks; ``last``: the store knows none is left beyond them (so an
+    indexer need not ask again)."""
+
+    def __init__(self, chunks=(), last: bool = False):
+        super().__init__(chunks)
+        self.last = last
+
+
 class Conversations(Protocol):
     def create(self, workspace: str, title: str | None = None,
                metadata: dict[str, Any] | None = None) -> Conversation: ...
@@ -155,7 +164,7 @@ class Chunks(Protocol):
     def unchunked_count(self, chunker: str) -> int: ...
 
     def claim(self, chunker: str, index: str,
-              limit: int) -> AbstractContextManager[list[PendingChunk]]: ...
+              limit: int) -> AbstractContextManager[Claimed]: ...
 
     def record(self, chunker: str, index: str, workspace: str, conversation_id: str,
                chunks: Sequence[ChunkRow], conflicts: bool = False) -> int: ...

@@ -18,7 +18,7 @@ from workbench.store.imports import (CONVERSATION_SCHEMA, MESSAGE_SCHEMA, WRITE_
                                      DuckDBImports, _log_import, _write_workspaces,
                                      build_rows)
 from workbench.store.postgres.repositories import copy_rows
-from workbench.store.protocol import ActiveMessage, ChunkRow, Conflict, PendingChunk
+from workbench.store.protocol import ActiveMessage, Claimed, ChunkRow, Conflict, PendingChunk
 
 # The statements carry a name, so that ``pg_stat_activity`` shows who holds a claim.
 _CLAIM = "/* claim pending chunks */ " + PENDING + " FOR UPDATE OF ch SKIP LOCKED"
@@ -129,7 +129,7 @@ class PgChunks(DuckDBChunks):
                 _CLAIM_STALE, [[cid for cid, _ in stale], f"{chunker}:", chunker]).fetchall()]
 
     @contextmanager
-    def claim(self, chunker: str, index: str, limit: int) -> Iterator[list[PendingChunk]]:
+    def claim(self, chunker: str, index: str, limit: int) -> Iterator[Claimed]:
         """Up to ``limit`` pending chunks, locked for this process until the block ends: other
         processes' claims skip them, so concurrent indexers share the work instead of repeating
         it. The block runs in one transaction, which the index rows and the marks written in it
@@ -141,7 +141,8 @@ class PgChunks(DuckDBChunks):
             # the marks, read again now, tell.
             marked = {r[0] for r in con.execute(_CLAIMED_MARKED,
                                                 [index, [r.chunk_id for r in rows]])}
-            yield [r for r in rows if r.chunk_id not in marked]
+            # Never ``last``: rows other indexers hold were skipped, not counted.
+            yield Claimed(r for r in rows if r.chunk_id not in marked)
 
     def replace(self, chunker: str, chunks: pa.Table, signatures: dict[str, str]) -> tuple[int, int]:
         ids_ = list(signatures)
