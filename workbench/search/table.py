@@ -304,7 +304,9 @@ class LanceTable:
         if search is None:
             return []
         try:
-            return search.select(self.hit_columns() + (["vector"] if vectors else [])).limit(limit).to_list()
+            # ``_score`` named: LanceDB adds it anyway, and warns on every search that omits it.
+            columns = self.hit_columns() + (["vector"] if vectors else []) + ["_score"]
+            return search.select(columns).limit(limit).to_list()
         except (ValueError, RuntimeError, OSError):
             return []  # no full-text index yet, or a query of stop words only
 
@@ -315,7 +317,8 @@ class LanceTable:
         if search is None:
             return []
         try:
-            return search.select(["chunk_id"]).limit(limit).to_arrow().column("chunk_id").to_pylist()
+            return (search.select(["chunk_id", "_score"]).limit(limit).to_arrow()
+                    .column("chunk_id").to_pylist())
         except (ValueError, RuntimeError, OSError):
             return []
 
