@@ -30,6 +30,15 @@ class Filters:
     exclude_message_ids: Sequence[str] = ()
 
 
+def best_first(rows: list[dict[str, Any]], key: str, descending: bool) -> list[dict[str, Any]]:
+    """Rows by their ``key`` score, ties by chunk id. LanceDB's full-text search returns rows of
+    equal score (one text imported into two workspaces) in an order that changes from process
+    to process, and rank fusion turns that order into scores: one home, or its restored backup,
+    would answer differently each time."""
+    sign = -1.0 if descending else 1.0
+    return sorted(rows, key=lambda r: (sign * r[key], r["chunk_id"]))
+
+
 class MirrorView(Protocol):
     """An in-memory copy that answers a search's vector leg and hit rows faster than the index."""
 
@@ -42,7 +51,8 @@ class Index(Protocol):
     """A table of chunks with full-text and vector search, derived from the store.
 
     Rows are dicts with the ``HIT_COLUMNS`` and ``search_text``; vectors are unit-length float32
-    rows. ``upsert`` replaces by chunk id; ``append`` skips ids already present."""
+    rows. ``upsert`` replaces by chunk id; ``append`` skips ids already present. Searches
+    return the best first and rows of equal score by chunk id (see ``best_first``)."""
 
     name: str
     dimension: int

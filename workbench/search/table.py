@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from workbench.search.lance_import import import_lancedb
-from workbench.search.protocol import HIT_COLUMNS, Filters
+from workbench.search.protocol import HIT_COLUMNS, Filters, best_first
 from workbench.text.events import event_dates
 
 log = logging.getLogger(__name__)
@@ -304,9 +304,11 @@ class LanceTable:
         if search is None:
             return []
         try:
-            return search.select(self.hit_columns() + (["vector"] if vectors else [])).limit(limit).to_list()
+            columns = self.hit_columns() + ["_score"] + (["vector"] if vectors else [])
+            rows = search.select(columns).limit(limit).to_list()
         except (ValueError, RuntimeError, OSError):
             return []  # no full-text index yet, or a query of stop words only
+        return best_first(rows, "_score", descending=True)
 
     def search_text_ids(self, query: str, filters: Filters, limit: int) -> list[str]:
         """Chunk ids of the best full-text matches (selecting the hit columns too costs
@@ -315,9 +317,12 @@ class LanceTable:
         if search is None:
             return []
         try:
-            return search.select(["chunk_id"]).limit(limit).to_arrow().column("chunk_id").to_pylist()
+            found = search.select(["chunk_id", "_score"]).limit(limit).to_arrow()
         except (ValueError, RuntimeError, OSError):
             return []
+        # Ties by chunk id, as in ``best_first``.
+        return found.sort_by([("_score", "descending"), ("chunk_id", "ascending")]) \
+            .column("chunk_id").to_pylist()
 
     def search_vector(
         self, vector: np.ndarray, filters: Filters, limit: int, exact: bool = False,
@@ -338,4 +343,5 @@ class LanceTable:
             # HNSW needs ef ≥ the rows it returns, which the refine step multiplies.
             search = search.ef(max(ef, limit * refine_factor)).refine_factor(refine_factor)
         columns = self.hit_columns() + ["_distance"] + (["vector"] if vectors else [])
-        return search.select(columns).limit(limit).to_list()
+        return best_first(search.select(columns).limit(limit).to_list(), "_distance",
+                          descending=False)
