@@ -134,16 +134,16 @@ def test_maintain_keeps_results(index):
 
 
 def _in_order(found: list[dict], key: str, descending: bool) -> bool:
-    """Best first, and rows of equal score by chunk id."""
+    """Best first; rows of equal score by time, place in the conversation, then chunk id."""
     sign = -1.0 if descending else 1.0
-    keys = [(sign * r[key], r["chunk_id"]) for r in found]
+    keys = [(sign * r[key], r["created_at"], r["position"], r["chunk_id"]) for r in found]
     return keys == sorted(keys)
 
 
-def test_ties_come_back_by_chunk_id(index):
+def test_ties_come_back_in_one_order(index):
     # One text, and one vector, under many chunk ids (an export imported into several
-    # workspaces), written in reverse id order: what order ties keep must not be left to
-    # the index, or rank fusion would score one home differently from run to run.
+    # workspaces), written newest and highest id first: what order ties keep must not be left
+    # to the index, or rank fusion would score one home differently from run to run.
     made, vectors = rows("m", 48)
     copies = [{**made[i % 4], "chunk_id": f"d{n:02d}", "message_id": f"d{n:02d}",
                "workspace": ("a", "b")[n % 2]} for n, i in enumerate(range(24))]

@@ -317,12 +317,14 @@ class LanceTable:
         if search is None:
             return []
         try:
-            found = search.select(["chunk_id", "_score"]).limit(limit).to_arrow()
+            found = search.select(["chunk_id", "created_at", "position", "_score"]).limit(limit) \
+                .to_arrow()
         except (ValueError, RuntimeError, OSError):
             return []
-        # Ties by chunk id, as in ``best_first``.
-        return found.sort_by([("_score", "descending"), ("chunk_id", "ascending")]) \
-            .column("chunk_id").to_pylist()
+        # The order of ``best_first`` (untimed rows last: Arrow's nulls go at the end).
+        order = [("_score", "descending"), ("created_at", "ascending"), ("position", "ascending"),
+                 ("chunk_id", "ascending")]
+        return found.sort_by(order).column("chunk_id").to_pylist()
 
     def search_vector(
         self, vector: np.ndarray, filters: Filters, limit: int, exact: bool = False,
