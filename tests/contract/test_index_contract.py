@@ -131,3 +131,38 @@ def test_maintain_keeps_results(index):
         for q in queries:
             assert ids(mirror.search_vector(q, Filters(workspace="a"), 5)) == ids(
                 index.search_vector(q, Filters(workspace="a"), 5, exact=True))
+
+
+def _in_order(found: list[dict], key: str, descending: bool) -> bool:
+    """Best first; rows of equal score by time, place in the conversation, then chunk id."""
+    sign = -1.0 if descending else 1.0
+    keys = [(sign * r[key], r["created_at"], r["position"], r["chunk_id"]) for r in found]
+    return keys == sorted(keys)
+
+
+def test_ties_come_back_in_one_order(index):
+    # One text, and one vector, under many chunk ids (an export imported into several
+    # workspaces), written newest and highest id first: what order ties keep must not be left
+    # to the index, or rank fusion would score one home differently from run to run.
+    made, vectors = rows("m", 48)
+    copies = [{**made[i % 4], "chunk_id": f"d{n:02d}", "message_id": f"d{n:02d}",
+               "workspace": ("a", "b")[n % 2]} for n, i in enumerate(range(24))]
+    written = (made + copies)[::-1]
+    everything = np.vstack([vectors, vectors[[i % 4 for i in range(24)]]])[::-1]
+    index.upsert(written[:60], everything[:60])
+    index.maintain()
+    index.append(written[60:], everything[60:])  # and some outside the built indexes
+    for scope in (Filters(), Filters(workspace="a")):
+        # "backup note <n>" everywhere: one score for all the rows one index scores alike
+        # (LanceDB scores the rows outside its built index apart, and says so in ``_score``).
+        text = index.search_text("backup", scope, 60)
+        assert len(text) > 8 and _in_order([{"_score": 0.0, **r} for r in text], "_score",
+                                           descending=True)
+        assert index.search_text_ids("backup", scope, 60) == ids(text)
+        # Every row in scope, so that which of the ties at the limit come back is no question.
+        exact = index.search_vector(vectors[1], scope, 80, exact=True)
+        assert _in_order(exact, "_distance", descending=False)
+        assert len({r["_distance"] for r in exact}) < len(exact)  # there were ties to order
+        mirror = index.mirror(wait=True)
+        if mirror is not None:
+            assert ids(mirror.search_vector(vectors[1], scope, 80)) == ids(exact)

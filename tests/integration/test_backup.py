@@ -14,6 +14,7 @@ import duckdb
 import pytest
 
 from tests.conftest import FIXTURES, Cli, copy_home, mounted_tmpfs, run_workbench, wait_until
+from tests.fake_openai import FakeOpenAI
 from workbench import Workbench
 from workbench.config import load_settings
 from workbench.errors import BackupInvalid
@@ -52,22 +53,36 @@ def source(indexed_home: Path, tmp_path: Path) -> Path:
     return copy_home(indexed_home, tmp_path / "source")
 
 
+CHATS = ["What did we decide about backups?", "Which database did we pick?", "Remind me of the trip"]
+
+
+@pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_backup_during_an_import_restores_the_snapshot(source, tmp_path, embedder):
+def test_backup_during_an_import_and_chat_turns_restores_the_snapshot(source, tmp_path, embedder):
     folder = tmp_path / "backups"
-    env = {**os.environ, "WORKBENCH_HOME": str(source)}
-    importer = subprocess.Popen(
-        [sys.executable, "-m", "workbench.cli", "ingest", "--workspace", "incoming",
-         *[FIXTURES / name for name in INCOMING]],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    taken = []
-    while importer.poll() is None or not taken:
-        taken.append(take_backup(load_settings(home=source), folder))
-        time.sleep(0.5)  # leave the import room to write
-    assert importer.wait() == 0, importer.stderr.read()
+    with FakeOpenAI() as llm:
+        env = {**os.environ, "WORKBENCH_HOME": str(source), "WORKBENCH_LLM_BASE_URL": llm.base_url,
+               "WORKBENCH_LLM_MODEL": llm.model}
+        writers = [subprocess.Popen(
+            [sys.executable, "-m", "workbench.cli", "ingest", "--workspace", "incoming",
+             *[FIXTURES / name for name in INCOMING]],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)]
+        # The chat turns, one process each, one after another, beside the import.
+        writers.append(subprocess.Popen(
+            ["/bin/sh", "-c", 'for q in "$@"; do "$0" -m workbench.cli chat -w default "$q" '
+             '|| exit 1; done', sys.executable, *CHATS],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+        taken = []
+        while any(w.poll() is None for w in writers) or not taken:
+            taken.append(take_backup(load_settings(home=source), folder))
+            time.sleep(0.5)  # leave the writers room to write
+        for writer in writers:
+            assert writer.wait() == 0, writer.stderr.read()
+    assert len(llm.requests) == len(CHATS)
     final = take_backup(load_settings(home=source), folder)
 
-    # Each import is one transaction: a snapshot holds all of a file's messages or none.
+    # Each import and each turn is one transaction: a snapshot holds all of a file's messages
+    # or none.
     added = [r["messages_added"] for r in _imports(source) if r["workspace"] == "incoming"]
     whole = {sum(added[:n]) for n in range(len(added) + 1)}
     for n, report in enumerate(taken):
@@ -86,6 +101,7 @@ def test_backup_during_an_import_restores_the_snapshot(source, tmp_path, embedde
     assert {k: v.to_dict() for k, v in file_digests(restored / "workbench.duckdb").items()} \
         == {k: v.to_dict() for k, v in file_digests(source / "workbench.duckdb").items()}
     assert _messages_in(restored, "incoming") == sum(added) > 0
+    assert _messages_in(restored, "default") == _messages_in(source, "default")
     with Workbench.open(source, embedder, search_mirror=False) as wb:
         expected = _hits(wb) + _hits(wb, "default")
     with Workbench.open(restored, embedder, search_mirror=False) as wb:

@@ -27,6 +27,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from workbench.search.protocol import best_first
+
 IVF_FROM = 50_000  # rows from which the vectors go into inverted lists rather than one scan
 # √rows inverted lists, 1/16 of them (at least 64) searched per query. Recall@10 against exact
 # search on bench rows: 1M, 64 of 1000 lists: 0.997 in 2.5 ms (32: 0.948), built in 9 s with 10
@@ -203,7 +205,9 @@ class Mirror:
         rows = self.rows([p for p, _ in found])
         for row, (_, score) in zip(rows, found):
             row["_distance"] = 1.0 - score
-        return rows
+        # Ties would follow the positions, which differ between a mirror that took a chat's
+        # appends and one loaded afresh.
+        return best_first(rows, "_distance", descending=False)
 
     def known(self, chunk_ids: Sequence[str]) -> list[str]:
         """Which of these chunk ids are in the table."""

@@ -30,6 +30,23 @@ class Filters:
     exclude_message_ids: Sequence[str] = ()
 
 
+def best_first(rows: list[dict[str, Any]], key: str, descending: bool) -> list[dict[str, Any]]:
+    """Rows by their ``key`` score; rows of equal score in the order of the history (time,
+    place in the conversation, untimed last), then by chunk id. LanceDB's full-text search
+    returns rows of equal score (one text imported into two workspaces) in an order that
+    changes from process to process, and rank fusion turns that order into scores: one home,
+    or its restored backup, would answer differently each time."""
+    sign = -1.0 if descending else 1.0
+
+    def order(row: dict[str, Any]) -> tuple:
+        created = row.get("created_at")
+        position = row.get("position")
+        return (sign * row[key], created is None, created.timestamp() if created else 0.0,
+                position is None, position or 0, row["chunk_id"])
+
+    return sorted(rows, key=order)
+
+
 class MirrorView(Protocol):
     """An in-memory copy that answers a search's vector leg and hit rows faster than the index."""
 
@@ -42,7 +59,8 @@ class Index(Protocol):
     """A table of chunks with full-text and vector search, derived from the store.
 
     Rows are dicts with the ``HIT_COLUMNS`` and ``search_text``; vectors are unit-length float32
-    rows. ``upsert`` replaces by chunk id; ``append`` skips ids already present."""
+    rows. ``upsert`` replaces by chunk id; ``append`` skips ids already present. Searches
+    return the best first, and rows of equal score in one order (see ``best_first``)."""
 
     name: str
     dimension: int

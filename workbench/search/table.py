@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from workbench.search.lance_import import import_lancedb
-from workbench.search.protocol import HIT_COLUMNS, Filters
+from workbench.search.protocol import HIT_COLUMNS, Filters, best_first
 from workbench.text.events import event_dates
 
 log = logging.getLogger(__name__)
@@ -304,11 +304,11 @@ class LanceTable:
         if search is None:
             return []
         try:
-            # ``_score`` named: LanceDB adds it anyway, and warns on every search that omits it.
-            columns = self.hit_columns() + (["vector"] if vectors else []) + ["_score"]
-            return search.select(columns).limit(limit).to_list()
+            columns = self.hit_columns() + ["_score"] + (["vector"] if vectors else [])
+            rows = search.select(columns).limit(limit).to_list()
         except (ValueError, RuntimeError, OSError):
             return []  # no full-text index yet, or a query of stop words only
+        return best_first(rows, "_score", descending=True)
 
     def search_text_ids(self, query: str, filters: Filters, limit: int) -> list[str]:
         """Chunk ids of the best full-text matches (selecting the hit columns too costs
@@ -317,10 +317,14 @@ class LanceTable:
         if search is None:
             return []
         try:
-            return (search.select(["chunk_id", "_score"]).limit(limit).to_arrow()
-                    .column("chunk_id").to_pylist())
+            found = search.select(["chunk_id", "created_at", "position", "_score"]).limit(limit) \
+                .to_arrow()
         except (ValueError, RuntimeError, OSError):
             return []
+        # The order of ``best_first`` (untimed rows last: Arrow's nulls go at the end).
+        order = [("_score", "descending"), ("created_at", "ascending"), ("position", "ascending"),
+                 ("chunk_id", "ascending")]
+        return found.sort_by(order).column("chunk_id").to_pylist()
 
     def search_vector(
         self, vector: np.ndarray, filters: Filters, limit: int, exact: bool = False,
@@ -341,4 +345,5 @@ class LanceTable:
             # HNSW needs ef ≥ the rows it returns, which the refine step multiplies.
             search = search.ef(max(ef, limit * refine_factor)).refine_factor(refine_factor)
         columns = self.hit_columns() + ["_distance"] + (["vector"] if vectors else [])
-        return search.select(columns).limit(limit).to_list()
+        return best_first(search.select(columns).limit(limit).to_list(), "_distance",
+                          descending=False)

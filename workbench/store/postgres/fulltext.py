@@ -38,7 +38,8 @@ FROM {{rows}}
 CROSS JOIN LATERAL (SELECT lexeme, coalesce(cardinality(positions), 1) AS tf FROM unnest(c.tsv)) u
 JOIN w ON w.term = u.lexeme
 WHERE {{where}}
-GROUP BY c.chunk_id ORDER BY _score DESC, c.chunk_id LIMIT %s
+GROUP BY c.chunk_id
+ORDER BY _score DESC, c.created_at NULLS LAST, c.position NULLS LAST, c.chunk_id LIMIT %s
 """
 _WEIGHTS = "WITH w(term, idf) AS (SELECT * FROM unnest(%s::text[], %s::float8[]))"
 EXACT = _WEIGHTS + _SCORE.replace("{rows}", "{table} c").replace(

@@ -23,7 +23,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 import pyarrow as pa
 
-from workbench.search.protocol import HIT_COLUMNS, Filters
+from workbench.search.protocol import HIT_COLUMNS, Filters, best_first
 from workbench.store.postgres import fulltext
 from workbench.store.postgres.connection import PgConnection, PgDatabase
 
@@ -331,7 +331,7 @@ class PgIndex:
             found = self._run_vector(con, sql, args, ef_search)
             if self.scope_guard and ef_search is not None and where != "TRUE" and len(found) < limit:
                 found = self._run_vector(con, sql, args, None)  # the scope lost rows: exact
-        return found
+        return best_first(found, "_distance", descending=False)
 
     def _ef(self, con: PgConnection, where: str, params: list[Any], ef: int,
             limit: int) -> int | None:
