@@ -17,7 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -34,11 +34,22 @@ NOISE = 0.035  # per-dimension σ: a perturbed copy keeps cosine ≈ 0.8 to its 
 NARROW_EVERY = 50  # one row in 50 belongs to the "narrow" workspace: a scope of 2 %
 
 
-def build(index: Index, embedder: Embedder, size: int, seed: int = 0) -> None:
+def embed_base(embedder: Embedder, size: int, seed: int = 0) -> np.ndarray:
+    """The embeddings of the texts a table of ``size`` rows copies: ``synthetic.messages`` of
+    any size starts with the same texts, so one run embeds them once for every size and
+    backend."""
+    texts = synthetic.messages(min(size, BASE_TEXTS), seed)
+    return embedder.encode([text for _, text in texts], batch_size=64)
+
+
+def build(index: Index, embedder: Embedder, size: int, seed: int = 0,
+          embedded: np.ndarray | None = None) -> None:
+    """``embedded``: ``embed_base`` of at least ``size``, computed here when not given."""
     rng = np.random.default_rng(seed)
     rows = synthetic.messages(size, seed)
     base = min(size, BASE_TEXTS)
-    base_vectors = embedder.encode([text for _, text in rows[:base]], batch_size=64)
+    embedded = embed_base(embedder, size, seed) if embedded is None else embedded
+    base_vectors = embedded[:base]
     start = datetime(2023, 1, 1, tzinfo=timezone.utc)
     for offset in range(0, size, 50_000):
         part = rows[offset : offset + 50_000]
@@ -173,35 +184,48 @@ def measure_pgvector(index, embedder: Embedder, queries: int = 200, seed: int = 
              "narrow_recall_at_10_unguarded": unguarded}]
 
 
+def _index(backend: str, size: int, dimension: int, ann_threshold: int, folder: Path, store):
+    """An empty index of ``backend`` for a table of ``size`` rows."""
+    if backend == "postgres":
+        from workbench.store.postgres.index import PgIndex
+
+        index = PgIndex(store, f"bench_{size}", dimension, ann_threshold)
+        index.drop()
+        return index
+    return LanceIndex(folder, f"bench_{size}", dimension, ann_threshold, mirror=True)
+
+
 def run(embedder: Embedder, sizes: list[int], ann_threshold: int = 20000,
         retriever: str = DEFAULT_RETRIEVER, store=None, backends: tuple[str, ...] = ("embedded",),
-        ) -> list[dict[str, Any]]:
+        progress: Callable[[str], None] = lambda line: None) -> list[dict[str, Any]]:
     """Rows per size, backend and retriever; ``retriever``: one name, or several comma
     separated, measured on the same table; ``backends`` may hold "embedded" (LanceDB and its
-    mirror) and "postgres" (a pgvector table in ``store``, a PostgresStore, dropped afterwards)."""
+    mirror) and "postgres" (a pgvector table in ``store``, a PostgresStore, dropped afterwards).
+    ``progress`` gets a line as each phase ends, with its duration."""
     rows = []
+    started = time.perf_counter()
+    embedded = embed_base(embedder, max(sizes))
+    embed_s = time.perf_counter() - started
+    progress(f"embedded {len(embedded):,} base texts in {embed_s:.1f} s")
     with tempfile.TemporaryDirectory() as tmp:
         for size in sizes:
             for backend in backends:
-                if backend == "postgres":
-                    from workbench.store.postgres.index import PgIndex
-
-                    index = PgIndex(store, f"bench_{size}", embedder.dimension, ann_threshold)
-                    index.drop()
-                else:
-                    index = LanceIndex(Path(tmp), f"bench_{size}", embedder.dimension,
-                                       ann_threshold, mirror=True)
+                index = _index(backend, size, embedder.dimension, ann_threshold, Path(tmp), store)
                 started = time.perf_counter()
-                build(index, embedder, size)
+                build(index, embedder, size, embedded=embedded)
                 built = time.perf_counter() - started
+                progress(f"{backend}, {size:,} rows: built in {built:.1f} s")
                 # Each size and retriever gets its own queries: a repeated query would be
                 # answered from the cache.
                 for number, name in enumerate(retriever.split(",")):
                     seed = size + 1000 * number
+                    started = time.perf_counter()
                     found = (measure_pgvector(index, embedder, seed=seed, retriever=name)
                              if backend == "postgres" else
                              measure(index, embedder, seed=seed, retriever=name))
-                    rows.extend({"messages": size, "retriever": name, "build_s": built, **row}
-                                for row in found)
+                    progress(f"{backend}, {size:,} rows, {name}: measured in "
+                             f"{time.perf_counter() - started:.1f} s")
+                    rows.extend({"messages": size, "retriever": name, "build_s": built,
+                                 "embed_base_s": embed_s, **row} for row in found)
                 index.drop()
     return rows
