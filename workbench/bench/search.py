@@ -11,6 +11,7 @@ Carla say about …"), for which a retriever may search again without the name (
 
 from __future__ import annotations
 
+import hashlib
 import statistics
 import tempfile
 import time
@@ -34,12 +35,21 @@ NOISE = 0.035  # per-dimension σ: a perturbed copy keeps cosine ≈ 0.8 to its 
 NARROW_EVERY = 50  # one row in 50 belongs to the "narrow" workspace: a scope of 2 %
 
 
-def embed_base(embedder: Embedder, size: int, seed: int = 0) -> np.ndarray:
+def embed_base(embedder: Embedder, size: int, seed: int = 0,
+               cache: Path | None = None) -> np.ndarray:
     """The embeddings of the texts a table of ``size`` rows copies: ``synthetic.messages`` of
     any size starts with the same texts, so one run embeds them once for every size and
-    backend."""
-    texts = synthetic.messages(min(size, BASE_TEXTS), seed)
-    return embedder.encode([text for _, text in texts], batch_size=64)
+    backend. ``cache``: a folder where they are kept for the next run, by model and texts."""
+    texts = [text for _, text in synthetic.messages(min(size, BASE_TEXTS), seed)]
+    key = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
+    path = cache / f"base-{embedder.slug}-{len(texts)}-{key}.npy" if cache else None
+    if path is not None and path.exists():
+        return np.load(path)
+    vectors = embedder.encode(texts, batch_size=64)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(path, vectors)
+    return vectors
 
 
 def build(index: Index, embedder: Embedder, size: int, seed: int = 0,
@@ -197,16 +207,18 @@ def _index(backend: str, size: int, dimension: int, ann_threshold: int, folder: 
 
 def run(embedder: Embedder, sizes: list[int], ann_threshold: int = 20000,
         retriever: str = DEFAULT_RETRIEVER, store=None, backends: tuple[str, ...] = ("embedded",),
-        progress: Callable[[str], None] = lambda line: None) -> list[dict[str, Any]]:
+        progress: Callable[[str], None] = lambda line: None, cache: Path | None = None,
+        ) -> list[dict[str, Any]]:
     """Rows per size, backend and retriever; ``retriever``: one name, or several comma
     separated, measured on the same table; ``backends`` may hold "embedded" (LanceDB and its
     mirror) and "postgres" (a pgvector table in ``store``, a PostgresStore, dropped afterwards).
-    ``progress`` gets a line as each phase ends, with its duration."""
+    ``progress`` gets a line as each phase ends, with its duration; ``cache``: a folder that
+    keeps the embedded base texts for the next run."""
     rows = []
     started = time.perf_counter()
-    embedded = embed_base(embedder, max(sizes))
+    embedded = embed_base(embedder, max(sizes), cache=cache)
     embed_s = time.perf_counter() - started
-    progress(f"embedded {len(embedded):,} base texts in {embed_s:.1f} s")
+    progress(f"{len(embedded):,} base texts embedded (or read from the cache) in {embed_s:.1f} s")
     with tempfile.TemporaryDirectory() as tmp:
         for size in sizes:
             for backend in backends:
