@@ -9,9 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import Cli
+from workbench.bench.search import embed_base
 
 
 def _stored(cli: Cli, name: str) -> dict:
@@ -31,6 +33,17 @@ def test_bench_search_small(cli: Cli):
         # Questions that name a participant are timed too, and the default retriever searches
         # them again without the name.
         assert 0 < row["named_p50_ms"] <= row["named_p95_ms"] and row["named_second_pass"] > 0.5
+    assert list((cli.home / "bench" / "cache").glob("base-*.npy"))  # for the next run
+
+
+def test_the_base_texts_are_embedded_once_and_kept(tmp_path: Path, embedder):
+    first = embed_base(embedder, 40, cache=tmp_path)
+    [kept] = tmp_path.glob("base-*.npy")
+    np.testing.assert_array_equal(np.load(kept), first)
+    # A larger table copies the same texts first: one embedding serves every size.
+    np.testing.assert_allclose(embed_base(embedder, 80)[:40], first, atol=1e-5)
+    np.save(kept, np.zeros_like(first))
+    assert not embed_base(embedder, 40, cache=tmp_path).any()  # read back, not embedded again
 
 
 # A Python where the stores and the chat stack are not installed, as on a GPU machine that only

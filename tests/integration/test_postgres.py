@@ -110,3 +110,24 @@ def test_migrate_back_into_a_new_home_keeps_ids_and_vectors(tmp_path, embedder, 
                 for m in moved.store.messages.list(c.id)} == ids
         assert moved.search.index_pending().chunks_embedded == 0  # vectors came along
         assert _vector_ranking(moved) == embedded
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)  # a home built for real, three migrations, one of them killed
+def test_bench_migrate_resumes_a_killed_migration_to_the_same_tables(cli: Cli, postgres_url,
+                                                                      monkeypatch):
+    monkeypatch.setenv("WORKBENCH_DATABASE_URL", postgres_url)
+    result = cli("bench", "migrate", "--messages", "1000")
+    assert "killed -9, then resumed" in result.stdout
+    [path] = (cli.home / "bench").glob("migrate-*.json")
+    [stored] = json.loads(path.read_text())["rows"]
+    straight, resumed = stored["runs"]
+    assert straight["ok"] and resumed["ok"]
+    assert straight["tables_same"] == straight["tables"] == len(stored["tables"])
+    # Killed once the messages were copied: the resumed run skipped what was recorded.
+    assert 0 < resumed["tables_before_kill"] < resumed["tables"]
+    assert resumed["rows_copied"] < straight["rows_copied"]
+    tables = {t["table"]: t for t in stored["tables"]}
+    assert all(t["rows"] > 0 for t in tables.values())  # every table is moved with rows in it
+    assert tables["messages"]["rows"] >= 1000 and not tables["messages"]["resumed_copied_again"]
+    assert all(t["same_result"] for t in tables.values())

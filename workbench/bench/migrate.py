@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +44,49 @@ def build_home(settings: Settings, home: Path, messages: int) -> Settings:
         if result.status != "done":
             raise InvalidInput(f"{export}: {result.error}")
         _fill_index(wb)
+        _fill_records(wb.store)
     export.unlink()
     return config
+
+
+def _fill_records(store, every: int = 100) -> None:
+    """Rows for the tables an import leaves empty, through the store as the product writes
+    them (one chat turn logged per ``every`` messages, an evaluation with its set, run and
+    batch, an answer run, a user with a key and a linked chat), so every table is moved and
+    verified."""
+    from datetime import datetime, timezone
+
+    from workbench.records import Run, RunResult, SetQuery
+
+    messages = [m for c in store.conversations.list("default") for m in store.messages.list(c.id)]
+    picked = messages[::every]
+    for m in picked:
+        store.interactions.log({
+            "workspace": "default", "conversation_id": m.conversation_id, "user_message_id": m.id,
+            "model": "bench", "tokens_in": len(m.content), "tokens_out": 12,
+            "retrieved_ids": [m.id], "cited_ids": [m.id], "total_ms": 80.5})
+    queries = [SetQuery(f"q{i}", m.content[:80], {m.id}, "default", m.role, {"target": m.id})
+               for i, m in enumerate(picked)]
+    eval_set = store.evals.sets.add("bench", "qrels", queries, f"bench-{len(queries)}", "default")
+    batch = str(uuid.uuid4())
+    started = datetime.now(timezone.utc)
+    store.evals.batches.start(batch, started, "bench", {"set": "bench"}, "running", ["passed"])
+    run = Run(str(uuid.uuid4()), "bench", eval_set.id, eval_set.name, eval_set.version,
+              "hybrid-rrf.v6", {"k": 10}, "all-MiniLM-L6-v2", "turn-context.v1", None, [5, 10],
+              {"R@10": 1.0}, {"user": {"R@10": 1.0}}, len(queries), 0, 1.0, 9.5, 20.5, "bench",
+              batch, None, started)
+    store.evals.runs.add(run, [RunResult(q.id, sorted(q.relevant), {"R@10": 1.0}, 9.5)
+                               for q in queries])
+    store.evals.batches.finish(batch, "passed", {"set": "bench", "tracked_run": run.id})
+    store.answer_runs.add(
+        {"label": "bench", "set_name": "bench", "set_version": 1, "workspace": "default",
+         "model": "bench", "mode": "rag", "prompt": "answer.v1", "retriever": "hybrid-rrf.v6",
+         "k": 10, "metrics": {"cited": 1.0}, "questions": len(queries), "seconds": 1.0},
+        [{"question_id": q.id, "answer": q.text, "cited": sorted(q.relevant),
+          "metrics": {"cited": 1.0}} for q in queries])
+    user = store.users.add("bench", "hash", ["default"])
+    store.users.add_key(user.id, "bench", "wbk_bench", "key-hash")
+    store.users.link_client_chat(user.id, "chat:1", picked[0].conversation_id)
 
 
 def run_migrate_benchmark(settings: Settings, messages: int = 100_000) -> dict[str, Any]:

@@ -140,7 +140,7 @@ def bench_search(
     if "postgres" in backends and not bench.settings.database_url:
         fail("the postgres backend needs WORKBENCH_DATABASE_URL=postgresql://...")
     rows = run(bench.embedder, [int(x) for x in sizes.split(",")], bench.settings.ann_threshold,
-               name, bench.store, backends)
+               name, bench.store, backends, err.print, bench.settings.home / "bench" / "cache")
     table = Table(title=f"search benchmark ({name}, k=10, 200 distinct queries per row)")
     for column in ("messages", "retriever", "build s", "engine", "vectors", "ready s", "p50 ms",
                    "p95 ms", "named p50", "named p95", "embed ms", "ANN R@10", "bare"):
