@@ -208,8 +208,14 @@ class Grounder:
                known: frozenset[str] = frozenset()) -> np.ndarray:
         """support_score of each sentence (rows) against each memory (columns)."""
         out = np.zeros((len(sentences), len(memories)))
-        overlaps = np.array([[lexical_overlap(s, m, known) for m in memories] for s in sentences]
-                            ).reshape(len(sentences), len(memories))
+        # ``lexical_overlap`` of every pair, each text's words read once (a memory is up to
+        # 2,000 characters, and it meets every sentence).
+        theirs = [content_words(m) for m in memories]
+        overlaps = np.zeros((len(sentences), len(memories)))
+        for i, sentence in enumerate(sentences):
+            mine = content_words(sentence) - known
+            if mine:
+                overlaps[i] = [len(mine & words) / len(mine) for words in theirs]
         # A pair with too few shared words scores 0 whatever its meaning: only the sentences
         # and memories of the other pairs are embedded (each text costs a turn milliseconds).
         rows = [i for i in range(len(sentences)) if (overlaps[i] >= MIN_OVERLAP).any()]
