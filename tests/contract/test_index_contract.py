@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from workbench.search.lancedb_index import LanceIndex
-from workbench.search.protocol import Filters, Index
+from workbench.search.protocol import Filters, Index, scored_rows
 from workbench.store.postgres import PostgresStore
 from workbench.store.postgres.index import PgIndex
 
@@ -102,7 +102,7 @@ def test_scoped_searches(index, scope):
     text = index.search_text("backup", scope, 60)
     assert text and {r["chunk_id"] for r in text} == {
         r["chunk_id"] for r in expected if r["text"].startswith("backup")}
-    assert set(index.search_text_ids("backup", scope, 60)) == set(ids(text))
+    assert {c for c, _ in index.search_text_scores("backup", scope, 60)} == set(ids(text))
     query = vectors[20]
     exact = index.search_vector(query, scope, 5, exact=True)
     assert all(_in_scope(r, scope) for r in exact) and len(exact) == min(5, len(expected))
@@ -158,7 +158,11 @@ def test_ties_come_back_in_one_order(index):
         text = index.search_text("backup", scope, 60)
         assert len(text) > 8 and _in_order([{"_score": 0.0, **r} for r in text], "_score",
                                            descending=True)
-        assert index.search_text_ids("backup", scope, 60) == ids(text)
+        # The ids and scores a mirror's rows are ordered by: the same rows, in the same order.
+        scored = index.search_text_scores("backup", scope, 60)
+        assert [s for _, s in scored] == sorted((s for _, s in scored), reverse=True)
+        by_id = {r["chunk_id"]: r for r in text}
+        assert ids(scored_rows(scored, [dict(by_id[c]) for c, _ in scored[::-1]])) == ids(text)
         # Every row in scope, so that which of the ties at the limit come back is no question.
         exact = index.search_vector(vectors[1], scope, 80, exact=True)
         assert _in_order(exact, "_distance", descending=False)

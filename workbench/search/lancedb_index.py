@@ -147,8 +147,8 @@ class LanceIndex:
                     vectors: bool = False) -> list[dict[str, Any]]:
         return self.lance.search_text(query, filters, limit, vectors)
 
-    def search_text_ids(self, query: str, filters: Filters, limit: int) -> list[str]:
-        return self.lance.search_text_ids(query, filters, limit)
+    def search_text_scores(self, query: str, filters: Filters, limit: int) -> list[tuple[str, float]]:
+        return self.lance.search_text_scores(query, filters, limit)
 
     def search_vector(
         self, vector: np.ndarray, filters: Filters, limit: int, exact: bool = False,

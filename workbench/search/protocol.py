@@ -47,6 +47,16 @@ def best_first(rows: list[dict[str, Any]], key: str, descending: bool) -> list[d
     return sorted(rows, key=order)
 
 
+def scored_rows(scored: Sequence[tuple[str, float]],
+                rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` (of the chunk ids in ``scored``, from a mirror) with their full-text ``_score``,
+    in the order of ``best_first``: what ``search_text`` returns, from ``search_text_scores``."""
+    score = dict(scored)
+    for row in rows:
+        row["_score"] = score[row["chunk_id"]]
+    return best_first(rows, "_score", descending=True)
+
+
 class MirrorView(Protocol):
     """An in-memory copy that answers a search's vector leg and hit rows faster than the index."""
 
@@ -91,7 +101,9 @@ class Index(Protocol):
     def search_text(self, query: str, filters: Filters, limit: int,
                     vectors: bool = False) -> list[dict[str, Any]]: ...
 
-    def search_text_ids(self, query: str, filters: Filters, limit: int) -> list[str]: ...
+    # The chunk ids and scores of ``search_text``, ties in no set order (see ``scored_rows``).
+    def search_text_scores(self, query: str, filters: Filters,
+                           limit: int) -> list[tuple[str, float]]: ...
 
     def search_vector(self, vector: np.ndarray, filters: Filters, limit: int, exact: bool = False,
                       ef: int = 100, refine_factor: int | None = None,

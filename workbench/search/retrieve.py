@@ -22,7 +22,7 @@ import numpy as np
 from workbench.embeddings.model import Embedder
 from workbench.errors import InvalidInput
 from workbench.search import rerank
-from workbench.search.protocol import Filters, Index
+from workbench.search.protocol import Filters, Index, scored_rows
 from workbench.text.timeparse import parse_time_range, strip_time_phrase
 
 
@@ -311,7 +311,8 @@ class Retriever:
     def _text_rows(self, mirror, query: str, filters: Filters, limit: int, vectors: bool):
         if mirror is None:
             return self.index.search_text(query, filters, limit, vectors)
-        return mirror.rows_of(self.index.search_text_ids(query, filters, limit))
+        scored = self.index.search_text_scores(query, filters, limit)
+        return scored_rows(scored, mirror.rows_of([chunk_id for chunk_id, _ in scored]))
 
     def _fuse(self, query: str, vector_rows: list[dict], text_rows: list[dict],
               now: datetime | None, window, nameless_rows: list[dict]):

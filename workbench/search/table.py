@@ -310,21 +310,18 @@ class LanceTable:
             return []  # no full-text index yet, or a query of stop words only
         return best_first(rows, "_score", descending=True)
 
-    def search_text_ids(self, query: str, filters: Filters, limit: int) -> list[str]:
-        """Chunk ids of the best full-text matches (selecting the hit columns too costs
-        LanceDB several ms more, and a mirror has them)."""
+    def search_text_scores(self, query: str, filters: Filters, limit: int) -> list[tuple[str, float]]:
+        """Chunk ids and scores of the best full-text matches, ties in no set order: selecting
+        more columns (the hit columns, or only the time and position that order ties) costs
+        LanceDB several ms at 100k rows, and a mirror has them (see ``scored_rows``)."""
         search = self._text_search(query, filters)
         if search is None:
             return []
         try:
-            found = search.select(["chunk_id", "created_at", "position", "_score"]).limit(limit) \
-                .to_arrow()
+            found = search.select(["chunk_id", "_score"]).limit(limit).to_arrow()
         except (ValueError, RuntimeError, OSError):
             return []
-        # The order of ``best_first`` (untimed rows last: Arrow's nulls go at the end).
-        order = [("_score", "descending"), ("created_at", "ascending"), ("position", "ascending"),
-                 ("chunk_id", "ascending")]
-        return found.sort_by(order).column("chunk_id").to_pylist()
+        return list(zip(found.column("chunk_id").to_pylist(), found.column("_score").to_pylist()))
 
     def search_vector(
         self, vector: np.ndarray, filters: Filters, limit: int, exact: bool = False,

@@ -283,6 +283,16 @@ class PgIndex:
 
     def search_text(self, query: str, filters: Filters, limit: int,
                     vectors: bool = False) -> list[dict[str, Any]]:
+        rows = self._text_matches(query, filters, limit, vectors)
+        for row in rows:
+            row.pop("_score")
+        return rows
+
+    def search_text_scores(self, query: str, filters: Filters, limit: int) -> list[tuple[str, float]]:
+        return [(r["chunk_id"], r["_score"]) for r in self._text_matches(query, filters, limit, False)]
+
+    def _text_matches(self, query: str, filters: Filters, limit: int,
+                      vectors: bool) -> list[dict[str, Any]]:
         if not query.strip() or not self.exists():
             return []
         where, params = _where(filters)
@@ -306,9 +316,6 @@ class PgIndex:
                 found = _dicts(con.raw.execute(fulltext.EXACT.format(**names), [
                     *weights, avgdl, fulltext.tsquery(chosen), *params, limit]))
         return found
-
-    def search_text_ids(self, query: str, filters: Filters, limit: int) -> list[str]:
-        return [r["chunk_id"] for r in self.search_text(query, filters, limit)]
 
     def search_vector(
         self, vector: np.ndarray, filters: Filters, limit: int, exact: bool = False,
@@ -368,7 +375,6 @@ def _dicts(cursor) -> list[dict[str, Any]]:
     names = [d[0] for d in cursor.description]
     rows = [dict(zip(names, row)) for row in cursor.fetchall()]
     for row in rows:
-        row.pop("_score", None)
         vector = row.get("vector")
         if vector is not None:  # pgvector's Vector, as the other backends give it
             row["vector"] = np.asarray(getattr(vector, "to_numpy", lambda: vector)(), np.float32)
