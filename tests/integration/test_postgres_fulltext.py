@@ -27,12 +27,19 @@ def _vectors(count: int) -> np.ndarray:
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
+def _ranked(index: PgIndex, query: str, filters: Filters, limit: int, postings_from: int,
+            full_postings: int) -> list[tuple[str, str]]:
+    index.postings_from, index.full_postings = postings_from, full_postings
+    return [(r["chunk_id"], r["workspace"]) for r in index.search_text(query, filters, limit)]
+
+
 def _both(index: PgIndex, query: str, filters: Filters, limit: int) -> tuple[list, list]:
-    index.max_postings = 10**9
-    exact = [(r["chunk_id"], r["workspace"]) for r in index.search_text(query, filters, limit)]
-    index.max_postings = 0
-    ranked = [(r["chunk_id"], r["workspace"]) for r in index.search_text(query, filters, limit)]
-    return exact, ranked
+    """Every matching row scored, and candidates from the postings: every posting of the
+    query's terms (which must rank the same) and each term's best (returned)."""
+    exact = _ranked(index, query, filters, limit, 10**9, 10**9)
+    every = _ranked(index, query, filters, limit, 0, 10**9)
+    assert every == exact, query
+    return exact, _ranked(index, query, filters, limit, 0, 0)
 
 
 def test_postings_give_the_exact_bm25_ranking_in_a_workspace(postgres_url):
@@ -72,3 +79,15 @@ def test_a_scope_narrower_than_the_workspace_falls_back_to_exact_scoring(postgre
                     until=datetime(2024, 1, 6, tzinfo=timezone.utc))
     exact, ranked = _both(index, query, scope, 10)
     assert ranked == exact and exact
+
+
+def test_every_posting_ranks_as_exact_scoring_without_a_workspace(postgres_url):
+    index = PgIndex(PostgresStore(postgres_url), "fulltext", 8)
+    rows = _rows(300, seed=7)
+    index.upsert(rows, _vectors(len(rows)))
+    index.maintain()
+    for query in synthetic.queries(6, seed=12):
+        for scope in (Filters(), Filters(conversation_id="v3"), Filters(role="assistant")):
+            exact = _ranked(index, query, scope, 10, 10**9, 10**9)
+            assert _ranked(index, query, scope, 10, 0, 10**9) == exact, (query, scope)
+            assert exact or scope.conversation_id

@@ -83,7 +83,8 @@ class PgIndex:
     scope_guard = True
     # Postings of the query's terms past which a workspace's BM25 candidates come from the
     # postings table (see ``fulltext``).
-    max_postings = fulltext.MAX_POSTINGS
+    postings_from = fulltext.POSTINGS_FROM
+    full_postings = fulltext.FULL_POSTINGS
 
     def __init__(self, db: PgDatabase, name: str, dimension: int, ann_threshold: int = 20000):
         self.db = db
@@ -306,12 +307,21 @@ class PgIndex:
                 return []
             rows, avgdl = terms[0][3], terms[0][4]
             weights = fulltext.weights_params([(t, df, idf) for t, df, idf, _, _ in terms])
-            found = None
-            if filters.workspace and sum(t[1] for t in terms) > self.max_postings:
+            total = sum(t[1] for t in terms)
+            found, by_workspace = None, bool(filters.workspace)
+            if self.postings_from <= total <= self.full_postings:
+                workspace = "AND p.workspace = %s" if by_workspace else ""
+                found = _dicts(con.raw.execute(
+                    fulltext.FROM_ALL_POSTINGS.format(**names, workspace=workspace),
+                    [*weights, *([filters.workspace] if by_workspace else []), 2 * limit, avgdl,
+                     *params, limit]))
+            elif total > self.full_postings and by_workspace:
                 found = _dicts(con.raw.execute(fulltext.FROM_POSTINGS.format(**names), [
                     *weights, filters.workspace, fulltext.per_term(limit), 2 * limit, avgdl,
                     *params, limit]))
-            if found is None or len(found) < limit and where.count(" AND ") > 1:
+            # A scope narrower than the candidates' may have left too few of them.
+            narrower = where.count(" AND ") > (1 if by_workspace else 0)
+            if found is None or len(found) < limit and narrower:
                 chosen = fulltext.rarer_terms([(t, df) for t, df, *_ in terms], rows)
                 found = _dicts(con.raw.execute(fulltext.EXACT.format(**names), [
                     *weights, avgdl, fulltext.tsquery(chosen), *params, limit]))
