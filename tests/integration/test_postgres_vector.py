@@ -1,0 +1,40 @@
+"""pgvector searches: an exact search stays exact on a connection that has run graph searches."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+
+from workbench.search.protocol import Filters
+from workbench.store.postgres import PostgresStore
+from workbench.store.postgres.index import PgIndex
+
+
+def _rows(count: int) -> list[dict]:
+    start = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    return [{"chunk_id": f"c{i:05d}", "message_id": f"m{i}", "conversation_id": f"v{i // 20}",
+             "workspace": "a", "source_id": str(i), "title": "t", "role": "user", "speaker": None,
+             "created_at": start + timedelta(minutes=i), "position": i % 20,
+             "text": f"note {i}", "search_text": f"note {i}"} for i in range(count)]
+
+
+def test_exact_search_stays_exact_after_many_graph_searches(postgres_url):
+    # The graph and the exact search share one SQL text; a connection that has run it a few
+    # times plans it once for all, and a cached plan that uses the HNSW index would ignore
+    # ``enable_indexscan = off``: the "exact" search would return ef_search rows at most, found
+    # by the graph.
+    rng = np.random.default_rng(3)
+    vectors = rng.normal(size=(3000, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    index = PgIndex(PostgresStore(postgres_url), "vectors", 16, ann_threshold=1000)
+    index.upsert(_rows(len(vectors)), vectors)
+    index.maintain()
+    assert index.has_ann()
+    queries = rng.normal(size=(12, 16)).astype(np.float32)
+    for query in queries:
+        assert len(index.search_vector(query, Filters(), 20)) == 20
+    for query in queries:
+        exact = index.search_vector(query, Filters(), 150, exact=True)
+        expected = np.argsort(-(vectors @ query / np.linalg.norm(query)), kind="stable")[:150]
+        assert [r["chunk_id"] for r in exact] == [f"c{i:05d}" for i in expected]
