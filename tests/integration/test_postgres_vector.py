@@ -38,3 +38,26 @@ def test_exact_search_stays_exact_after_many_graph_searches(postgres_url):
         exact = index.search_vector(query, Filters(), 150, exact=True)
         expected = np.argsort(-(vectors @ query / np.linalg.norm(query)), kind="stable")[:150]
         assert [r["chunk_id"] for r in exact] == [f"c{i:05d}" for i in expected]
+
+
+def test_vectors_stay_in_their_rows(postgres_url):
+    # A message's row (a 384-dimension vector, its texts and their tsvector) passes 2 kB; out of
+    # line, every distance computed on the table would read a TOAST entry first.
+    rng = np.random.default_rng(4)
+    rows = _rows(200)
+    for i, row in enumerate(rows):
+        row["text"] = row["search_text"] = f"note {i}: " + " ".join(
+            rng.choice(["backup", "cron", "daily", "sqlite", "restore", "disk", "copy"], 40))
+    rows[7]["text"] = rows[7]["search_text"] = "a long answer " * 800  # this one's texts leave
+    vectors = rng.normal(size=(len(rows), 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    store = PostgresStore(postgres_url)
+    index = PgIndex(store, "inline", 384)
+    index.upsert(rows, vectors)
+    with store.connect() as con:
+        toast = con.raw.execute("SELECT reltoastrelid::regclass::text FROM pg_class "
+                                "WHERE oid = %s::regclass", [index._t]).fetchone()[0]
+        values = con.raw.execute(f"SELECT count(DISTINCT chunk_id) FROM {toast}").fetchone()[0]
+    assert values <= 3  # the long row's two texts and its tsvector, no vector
+    found = index.search_vector(vectors[5], Filters(), 1, exact=True)
+    assert found[0]["chunk_id"] == "c00005"
