@@ -16,6 +16,7 @@ from workbench.search.lancedb_index import LanceIndex
 from workbench.search.protocol import Filters, Index, scored_rows
 from workbench.store.postgres import PostgresStore
 from workbench.store.postgres.index import PgIndex
+from workbench.text.events import event_dates
 
 DIM = 16
 START = datetime(2024, 1, 1, tzinfo=timezone.utc)
@@ -170,3 +171,22 @@ def test_ties_come_back_in_one_order(index):
         mirror = index.mirror(wait=True)
         if mirror is not None:
             assert ids(mirror.search_vector(vectors[1], scope, 80)) == ids(exact)
+
+
+def test_hits_carry_the_event_windows_of_their_text(index):
+    # Read once as a row is written: a "when …?" search lifts the turns that date an event,
+    # and reading every candidate's phrases at each search cost the pgvector search 11 ms.
+    made, vectors = rows("m", 6)
+    made[1] = dict(made[1], text="backup restored yesterday", search_text="backup restored yesterday")
+    made[3] = dict(made[3], text="backup tested last week", search_text="backup tested last week")
+    index.upsert(made, vectors)
+    index.maintain()
+    found = {r["chunk_id"]: r for r in index.search_text("backup", Filters(), 10)}
+    found.update({r["chunk_id"]: r for r in index.search_vector(vectors[3], Filters(), 6, exact=True)})
+    assert {"m0", "m1", "m3"} <= set(found)
+    for chunk_id, row in found.items():
+        expected = [{"since": e.since, "until": e.until}
+                    for e in event_dates(row["text"], row["created_at"])]
+        assert row["events"] == expected, chunk_id
+    assert found["m1"]["events"][0]["since"] == START  # written on day 1: the day before
+    assert found["m3"]["events"] and not found["m0"]["events"]

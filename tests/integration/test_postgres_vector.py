@@ -61,3 +61,21 @@ def test_vectors_stay_in_their_rows(postgres_url):
     assert values <= 3  # the long row's two texts and its tsvector, no vector
     found = index.search_vector(vectors[5], Filters(), 1, exact=True)
     assert found[0]["chunk_id"] == "c00005"
+
+
+def test_a_table_made_before_event_windows_gets_them(postgres_url):
+    store = PostgresStore(postgres_url)
+    rows = _rows(30)
+    rows[4]["text"] = rows[4]["search_text"] = "note 4: the backup ran yesterday"
+    vectors = np.random.default_rng(5).normal(size=(len(rows), 16)).astype(np.float32)
+    PgIndex(store, "old", 16).upsert(rows[:20], vectors[:20])
+    with store.connect() as con:  # as the table was before the column
+        con.raw.execute('ALTER TABLE "index_old" DROP COLUMN events')
+    index = PgIndex(store, "old", 16)
+    hits = index.search_text("backup", Filters(), 5)
+    assert [h["chunk_id"] for h in hits] == ["c00004"] and "events" not in hits[0]
+    index.append(rows[20:], vectors[20:])  # new rows are written with their windows
+    index.maintain()  # and the old ones get theirs
+    hits = {h["chunk_id"]: h for h in index.search_vector(vectors[0], Filters(), 30, exact=True)}
+    assert len(hits) == 30 and all("events" in h for h in hits.values())
+    assert [e["until"] for e in hits["c00004"]["events"]] == [datetime(2024, 1, 1, tzinfo=timezone.utc)]

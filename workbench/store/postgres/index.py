@@ -22,15 +22,19 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
+from psycopg.types.range import Range
 
 from workbench.search.protocol import HIT_COLUMNS, Filters, best_first
+from workbench.text.events import event_dates
 from workbench.store.postgres import fulltext
 from workbench.store.postgres.connection import PgConnection, PgDatabase
 
 TEXT_CONFIG = "english"
 EF_SEARCH_MAX = 1000  # pgvector's own limit
 EXACT_ROWS = 20_000  # a scope this small is scanned whole: exact, and about as fast
-_COLUMNS = HIT_COLUMNS + ["search_text"]
+# ``events``: the windows a message's relative time phrases name (``text.events``), read once
+# as it is written, as LanceDB's table keeps them; NULL in rows written before the column.
+_COLUMNS = HIT_COLUMNS + ["search_text", "events"]
 # A row (a 1.5 kB vector, its texts and their tsvector) passes PostgreSQL's 2 kB, past which the
 # largest value, the vector, went out of line: every distance computed on the table read a TOAST
 # entry (10k rows: 47k buffers and 24 ms for one exact search, 2.5k and 8 ms inline). Rows stay
@@ -97,6 +101,7 @@ class PgIndex:
         self.dimension = dimension
         self.ann_threshold = ann_threshold
         self.last_fold_ms: float | None = None
+        self._upgraded = False
         # Apart from the store's own tables (the ledger is called "chunks" too).
         self.table = f"index_{name}"
         self._t = '"' + self.table.replace('"', '""') + '"'
@@ -109,6 +114,8 @@ class PgIndex:
 
                 register_vector(con.raw)
                 con.vectors = True
+            if not self._upgraded:
+                self._upgraded = _add_events_column(con, self._t)
             yield con
 
     def _ix(self, suffix: str) -> str:
@@ -138,6 +145,7 @@ class PgIndex:
                     position INTEGER,
                     text TEXT NOT NULL,
                     search_text TEXT NOT NULL,
+                    events TSTZRANGE[],
                     tsv TSVECTOR GENERATED ALWAYS AS (to_tsvector('{TEXT_CONFIG}', search_text)) STORED,
                     embedding VECTOR({int(self.dimension)}) NOT NULL
                 ) WITH (toast_tuple_target = {TOAST_TARGET});
@@ -197,9 +205,10 @@ class PgIndex:
                     with cursor.copy(f"COPY incoming_chunks ({', '.join(_COLUMNS)}, embedding) "
                                      "FROM STDIN WITH (FORMAT BINARY)") as copy:
                         copy.set_types(["text"] * 8 + ["timestamptz", "int4", "text", "text",
-                                                       "vector"])
+                                                       "tstzrange[]", "vector"])
                         for row, vector in zip(rows, vectors):
-                            copy.write_row([row[c] for c in _COLUMNS] + [vector])
+                            copy.write_row([row[c] for c in _COLUMNS[:-1]]
+                                           + [_event_ranges(row), vector])
                 con.raw.execute(f"INSERT INTO {self._t} ({', '.join(_COLUMNS)}, embedding) "
                                 f"SELECT * FROM incoming_chunks {conflict}")
                 # After the rows: their locks order two writers of one chunk, and the key
@@ -222,8 +231,9 @@ class PgIndex:
                                     [list(chunk_ids)])
 
     def maintain(self) -> PgUpkeep:
-        """Build the HNSW index once the table has ``ann_threshold`` rows, and refresh the
-        planner's statistics (which the scoped vector search reads)."""
+        """Build the HNSW index once the table has ``ann_threshold`` rows, fill in the event
+        windows of rows written before they were kept, and refresh the planner's statistics
+        (which the scoped vector search reads)."""
         started = time.perf_counter()
         report = PgUpkeep(rows=self.count())
         if not self.exists():
@@ -239,6 +249,8 @@ class PgIndex:
                 con.raw.execute("RESET maintenance_work_mem")
                 report.built = ["hnsw"]
                 report.pieces_after = 1
+            _add_events_column(con, self._t)
+            _fill_events(con, self._t)
             con.raw.execute(f"ANALYZE {self._t}")
             self._count_terms(con)
             if not con.raw.execute(f"SELECT EXISTS (SELECT FROM {self._ix('postings')})").fetchone()[0]:
@@ -288,7 +300,7 @@ class PgIndex:
         return self._has_index("hnsw")
 
     def _columns(self, vectors: bool) -> str:
-        return ", ".join(HIT_COLUMNS + (["embedding AS vector"] if vectors else []))
+        return ", ".join(HIT_COLUMNS + ["events"] + (["embedding AS vector"] if vectors else []))
 
     def search_text(self, query: str, filters: Filters, limit: int,
                     vectors: bool = False) -> list[dict[str, Any]]:
@@ -305,7 +317,7 @@ class PgIndex:
         if not query.strip() or not self.exists():
             return []
         where, params = _where(filters)
-        columns = ", ".join(f"c.{c}" for c in HIT_COLUMNS)
+        columns = ", ".join(f"c.{c}" for c in HIT_COLUMNS + ["events"])
         columns += ", c.embedding AS vector" if vectors else ""
         names = dict(columns=columns, table=self._t, where=where, postings=self._ix("postings"))
         with self._connect() as con:
@@ -350,54 +362,89 @@ class PgIndex:
             if exact or not self.has_ann():
                 ef_search = None
             elif self.scope_guard:
-                ef_search = self._ef(con, where, params, ef, limit)
+                ef_search = _ef_search(con, self._t, where, params, ef, limit)
             else:
                 ef_search = min(max(ef, limit), EF_SEARCH_MAX)
-            found = self._run_vector(con, sql, args, ef_search)
+            found = _run_vector(con, sql, args, ef_search)
             if self.scope_guard and ef_search is not None and where != "TRUE" and len(found) < limit:
-                found = self._run_vector(con, sql, args, None)  # the scope lost rows: exact
+                found = _run_vector(con, sql, args, None)  # the scope lost rows: exact
         return best_first(found, "_distance", descending=False)
-
-    def _ef(self, con: PgConnection, where: str, params: list[Any], ef: int,
-            limit: int) -> int | None:
-        """The ``ef_search`` that leaves ``limit`` rows after the scope, or None: exact."""
-        wanted = max(ef, limit)
-        if where == "TRUE":
-            # A graph search finds the true top ``limit`` only with a margin of candidates: at
-            # 100k clustered rows, recall@10 of 200 asked 0.92-0.97 with ef = 200, 0.99 with 400.
-            return min(2 * wanted, EF_SEARCH_MAX)
-        plan = con.raw.execute(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {self._t} WHERE {where}",
-                               params).fetchone()[0]
-        plan = json.loads(plan) if isinstance(plan, str) else plan
-        scoped = max(float(plan[0]["Plan"]["Plan Rows"]), 1.0)
-        total = con.raw.execute("SELECT greatest(reltuples, 1) FROM pg_class WHERE oid = %s::regclass",
-                                [self._t]).fetchone()[0]
-        if scoped <= EXACT_ROWS:
-            return None
-        # Twice what the scope's share predicts: the planner's estimate is only an estimate.
-        needed = int(2 * wanted * total / scoped)
-        return needed if needed <= EF_SEARCH_MAX else None
-
-    def _run_vector(self, con: PgConnection, sql: str, args: list[Any],
-                    ef_search: int | None) -> list[dict[str, Any]]:
-        with con.raw.transaction():
-            if ef_search is None:  # pgvector's advice for an exact search
-                con.raw.execute("SET LOCAL enable_indexscan = off")
-            else:
-                con.raw.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
-            # Never a prepared statement: the graph and the exact search share this SQL, and a
-            # plan cached after a few graph searches would use the index whatever the settings,
-            # so an exact search would return ef_search rows the graph found (40 by default).
-            return _dicts(con.raw.execute(sql, args, prepare=False))
 
     def mirror(self, wait: bool = False) -> None:
         return None  # the server answers every search; a process keeps no copy
+
+
+def _add_events_column(con: PgConnection, table: str) -> bool:
+    """A table made before ``events`` gets the column (its rows' windows are read from their
+    text until ``maintain`` fills them in). False: no table yet."""
+    exists, missing = con.raw.execute(
+        "SELECT to_regclass(%s) IS NOT NULL, NOT EXISTS (SELECT FROM pg_attribute WHERE "
+        "attrelid = to_regclass(%s) AND attname = 'events' AND NOT attisdropped)",
+        [table, table]).fetchone()
+    if exists and missing:
+        con.raw.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS events TSTZRANGE[]")
+    return exists
+
+
+def _fill_events(con: PgConnection, table: str, batch: int = 5000) -> None:
+    while True:
+        rows = con.raw.execute(f"SELECT chunk_id, text, created_at FROM {table} "
+                               f"WHERE events IS NULL LIMIT {batch}").fetchall()
+        if not rows:
+            return
+        with con.raw.transaction(), con.raw.cursor() as cursor:
+            cursor.executemany(f"UPDATE {table} SET events = %s WHERE chunk_id = %s", [
+                (_event_ranges({"text": text, "created_at": created}), chunk_id)
+                for chunk_id, text, created in rows])
+
+
+def _ef_search(con: PgConnection, table: str, where: str, params: list[Any], ef: int,
+               limit: int) -> int | None:
+    """The ``ef_search`` that leaves ``limit`` rows after the scope, or None: exact."""
+    wanted = max(ef, limit)
+    if where == "TRUE":
+        # A graph search finds the true top ``limit`` only with a margin of candidates: at
+        # 100k clustered rows, recall@10 of 200 asked 0.92-0.97 with ef = 200, 0.99 with 400.
+        return min(2 * wanted, EF_SEARCH_MAX)
+    plan = con.raw.execute(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {table} WHERE {where}",
+                           params).fetchone()[0]
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+    scoped = max(float(plan[0]["Plan"]["Plan Rows"]), 1.0)
+    total = con.raw.execute("SELECT greatest(reltuples, 1) FROM pg_class WHERE oid = %s::regclass",
+                            [table]).fetchone()[0]
+    if scoped <= EXACT_ROWS:
+        return None
+    # Twice what the scope's share predicts: the planner's estimate is only an estimate.
+    needed = int(2 * wanted * total / scoped)
+    return needed if needed <= EF_SEARCH_MAX else None
+
+
+def _run_vector(con: PgConnection, sql: str, args: list[Any],
+                ef_search: int | None) -> list[dict[str, Any]]:
+    with con.raw.transaction():
+        if ef_search is None:  # pgvector's advice for an exact search
+            con.raw.execute("SET LOCAL enable_indexscan = off")
+        else:
+            con.raw.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
+        # Never a prepared statement: the graph and the exact search share this SQL, and a
+        # plan cached after a few graph searches would use the index whatever the settings,
+        # so an exact search would return ef_search rows the graph found (40 by default).
+        return _dicts(con.raw.execute(sql, args, prepare=False))
+
+
+def _event_ranges(row: dict[str, Any]) -> list[Range]:
+    return [Range(e.since, e.until, "[)")
+            for e in event_dates(row.get("text") or "", row.get("created_at"))]
 
 
 def _dicts(cursor) -> list[dict[str, Any]]:
     names = [d[0] for d in cursor.description]
     rows = [dict(zip(names, row)) for row in cursor.fetchall()]
     for row in rows:
+        if "events" in row:  # as LanceDB gives them; a row written before they were kept: none
+            events = row.pop("events")
+            if events is not None:
+                row["events"] = [{"since": e.lower, "until": e.upper} for e in events]
         vector = row.get("vector")
         if vector is not None:  # pgvector's Vector, as the other backends give it
             row["vector"] = np.asarray(getattr(vector, "to_numpy", lambda: vector)(), np.float32)
