@@ -7,17 +7,17 @@ matches nothing.
 
 Scoring reads each matching row's tsvector (about 9 µs a row here), so it reads every matching
 row only while the query's terms occur in fewer than ``POSTINGS_FROM`` of them. Up to
-``FULL_POSTINGS``, the
-candidates come from the postings table instead (a term's postings hold BM25's term-frequency
-part, so their sum over the query's terms is the row's score; one index-only range per term, in
-the workspace when the search has one): the ``2 × limit`` best are scored exactly as above, which
-ranks as the full scoring does (100k rows, 136 queries: the same top 200, 10 ms for 20,000
-postings against 120 ms). Past that, a search scoped to a workspace takes from each term only
-its ``PER_TERM`` postings of the highest weight in that workspace; a row that is in no term's top
-list is missed, and such a row holds each term only weakly, so it ranks low anyway. Without a
-workspace, or when a scope narrower than the candidates' leaves fewer than ``limit`` rows, only
-the query's rarer terms (in at most a tenth of the rows; else its rarest) choose the rows, which
-every term still scores (all of them while they occur in at most ``MAX_POSTINGS`` rows).
+``FULL_POSTINGS``, the candidates come from the postings table instead (a term's postings hold
+BM25's term-frequency part, so their sum over the query's terms is the row's score; one index-
+only range per term, in the workspace when the search has one): the ``2 × limit`` best are
+scored exactly as above, which ranks as the full scoring does (100k rows, 136 queries: the same
+top 200, 10 ms for 20,000 postings against 120 ms). Past that, a search scoped to a workspace
+takes from each term only its ``PER_TERM`` postings of the highest weight in that workspace; a
+row that is in no term's top list is missed, and such a row holds each term only weakly, so it
+ranks low anyway. Without a workspace, or when a scope narrower than the candidates' leaves
+fewer than ``limit`` rows, only the query's rarer terms (in at most a tenth of the rows; else
+its rarest) choose the rows, which every term still scores (all of them while they occur in at
+most ``MAX_POSTINGS`` rows).
 """
 
 from __future__ import annotations
