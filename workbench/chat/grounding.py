@@ -137,8 +137,12 @@ def negated(text: str) -> bool:
 def lexical_overlap(sentence: str, memory: str, known: frozenset[str] = frozenset()) -> float:
     """The share of the sentence's content words the memory holds, leaving out ``known``
     words (the question's: repeating it is not support)."""
-    mine = content_words(sentence) - known
-    return len(mine & content_words(memory)) / len(mine) if mine else 0.0
+    return word_overlap(content_words(sentence) - known, content_words(memory))
+
+
+def word_overlap(mine: set[str], theirs: set[str]) -> float:
+    """The share of ``mine`` that ``theirs`` holds (0 when ``mine`` is empty)."""
+    return len(mine & theirs) / len(mine) if mine else 0.0
 
 
 def split_answer(text: str) -> list[tuple[int, str]]:
@@ -214,8 +218,7 @@ class Grounder:
         overlaps = np.zeros((len(sentences), len(memories)))
         for i, sentence in enumerate(sentences):
             mine = content_words(sentence) - known
-            if mine:
-                overlaps[i] = [len(mine & words) / len(mine) for words in theirs]
+            overlaps[i] = [word_overlap(mine, words) for words in theirs]
         # A pair with too few shared words scores 0 whatever its meaning: only the sentences
         # and memories of the other pairs are embedded (each text costs a turn milliseconds).
         rows = [i for i in range(len(sentences)) if (overlaps[i] >= MIN_OVERLAP).any()]
