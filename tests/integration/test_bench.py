@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from conftest import Cli
-from workbench.bench.search import embed_base
+from workbench.bench import synthetic
+from workbench.bench.search import composed_vectors, embed_base
 
 
 def _stored(cli: Cli, name: str) -> dict:
@@ -37,13 +38,31 @@ def test_bench_search_small(cli: Cli):
 
 
 def test_the_base_texts_are_embedded_once_and_kept(tmp_path: Path, embedder):
-    first = embed_base(embedder, 40, cache=tmp_path)
+    first = embed_base(embedder, 40, cache=tmp_path, vectors="copies")
     [kept] = tmp_path.glob("base-*.npy")
     np.testing.assert_array_equal(np.load(kept), first)
     # A larger table copies the same texts first: one embedding serves every size.
-    np.testing.assert_allclose(embed_base(embedder, 80)[:40], first, atol=1e-5)
+    np.testing.assert_allclose(embed_base(embedder, 80, vectors="copies")[:40], first, atol=1e-5)
     np.save(kept, np.zeros_like(first))
-    assert not embed_base(embedder, 40, cache=tmp_path).any()  # read back, not embedded again
+    assert not embed_base(embedder, 40, cache=tmp_path, vectors="copies").any()  # read back
+
+
+def test_composed_vectors_stand_close_to_the_messages_own(embedder):
+    places = synthetic.message_sentences(60, seed=4)
+    texts = [text for _, text in synthetic.messages(60, seed=4)]
+    sentences = synthetic.real_sentences()
+    used = sorted({i for p in places for i in p})
+    embedded = np.zeros((len(sentences), embedder.dimension), dtype=np.float32)
+    embedded[used] = embedder.encode([sentences[i] for i in used])
+    composed = composed_vectors(embedded, places)
+    composed /= np.linalg.norm(composed, axis=1, keepdims=True)
+    for vector, picked in zip(composed, places):  # the mean of its sentences' vectors
+        mean = embedded[picked].mean(axis=0)
+        np.testing.assert_allclose(vector, mean / np.linalg.norm(mean), atol=1e-6)
+    cosine = np.sum(composed * embedder.encode(texts), axis=1)
+    several = np.array([len(p) > 1 for p in places])
+    assert several.sum() > 20 and cosine[several].mean() > 0.85 and cosine.min() > 0.5
+    assert np.allclose(cosine[~several], 1.0, atol=1e-4)  # one sentence: its own embedding
 
 
 # A Python where the stores and the chat stack are not installed, as on a GPU machine that only

@@ -74,8 +74,15 @@ def test_a_table_made_before_event_windows_gets_them(postgres_url):
     index = PgIndex(store, "old", 16)
     hits = index.search_text("backup", Filters(), 5)
     assert [h["chunk_id"] for h in hits] == ["c00004"] and "events" not in hits[0]
+    with store.connect() as con:  # the rows left to fill, indexed
+        assert con.raw.execute("SELECT to_regclass('index_old_unfilled')").fetchone()[0]
     index.append(rows[20:], vectors[20:])  # new rows are written with their windows
     index.maintain()  # and the old ones get theirs
     hits = {h["chunk_id"]: h for h in index.search_vector(vectors[0], Filters(), 30, exact=True)}
     assert len(hits) == 30 and all("events" in h for h in hits.values())
     assert [e["until"] for e in hits["c00004"]["events"]] == [datetime(2024, 1, 1, tzinfo=timezone.utc)]
+    # What was left to fill was indexed, and the index went once filled: later upkeep reads
+    # no row for it.
+    with store.connect() as con:
+        assert con.raw.execute("SELECT to_regclass('index_old_unfilled')").fetchone()[0] is None
+

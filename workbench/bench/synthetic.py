@@ -96,13 +96,20 @@ def real_sentences() -> list[str]:
     ]
 
 
+def message_sentences(count: int, seed: int = 0) -> list[list[int]]:
+    """What each of ``messages(count, seed)`` is made of: its sentences' places in
+    ``real_sentences()``."""
+    rng = random.Random(seed)
+    total = len(real_sentences())
+    return [[rng.randrange(total) for _ in range(rng.randint(1, 3))] for _ in range(count)]
+
+
 def messages(count: int, seed: int = 0) -> list[tuple[str, str]]:
     """``count`` (topic, text) pairs: one to three real sentences each, Zipf-like vocabulary."""
-    rng = random.Random(seed)
     sentences = real_sentences()
     out = []
-    for _ in range(count):
-        picked = [rng.choice(sentences) for _ in range(rng.randint(1, 3))]
+    for places in message_sentences(count, seed):
+        picked = [sentences[i] for i in places]
         out.append((picked[0].split()[0].strip('"(').lower(), " ".join(picked)))
     return out
 

@@ -124,10 +124,13 @@ def bench_search(
         "measured on the same table."),
     backend: str = typer.Option("embedded", "--backend",
                                 help="embedded, postgres (WORKBENCH_DATABASE_URL) or both."),
+    data: str = typer.Option("composed", "--data", help="The rows' vectors: composed (each "
+                             "the mean of its real sentences' embeddings) or copies (noisy "
+                             "copies of 3,000 embedded texts, the data of earlier runs)."),
 ) -> None:
     """Hybrid query latency (query embedding included) and ANN recall vs exact search."""
     from workbench.bench.ingest import save_results
-    from workbench.bench.search import run
+    from workbench.bench.search import VECTORS, run
     from workbench.search.mirror import IVF_FROM
     from workbench.search.retrieve import DEFAULT_RETRIEVER
 
@@ -139,9 +142,13 @@ def bench_search(
         fail(f"unknown backend {backend!r}: embedded, postgres or both")
     if "postgres" in backends and not bench.settings.database_url:
         fail("the postgres backend needs WORKBENCH_DATABASE_URL=postgresql://...")
+    if data not in VECTORS:
+        fail(f"unknown data {data!r}: {' or '.join(VECTORS)}")
     rows = run(bench.embedder, [int(x) for x in sizes.split(",")], bench.settings.ann_threshold,
-               name, bench.store, backends, err.print, bench.settings.home / "bench" / "cache")
-    table = Table(title=f"search benchmark ({name}, k=10, 200 distinct queries per row)")
+               name, bench.store, backends, err.print, bench.settings.home / "bench" / "cache",
+               data)
+    table = Table(title=f"search benchmark ({name}, {data} vectors, k=10, "
+                        "200 distinct queries per row)")
     for column in ("messages", "retriever", "build s", "engine", "vectors", "ready s", "p50 ms",
                    "p95 ms", "named p50", "named p95", "embed ms", "ANN R@10", "bare"):
         table.add_column(column, justify="right")
