@@ -115,3 +115,14 @@ def test_bench_compare_measures_an_exported_revision_and_this_tree(cli: Cli):
     assert len(stored["load"]) == 2 and stored["base"] in stored["head"]
     bad = cli("bench", "compare", "--steps", "search,speed", ok=False)
     assert bad.exit_code != 0 and "unknown steps speed" in bad.stderr
+
+
+def test_compare_measures_one_data_on_both_sides(tmp_path: Path):
+    """A base from before ``bench search --data`` measured noisy copies: the head must too."""
+    from workbench.bench.compare import HEAD_ROOT, Version, knows_data
+
+    old = tmp_path / "old" / "workbench" / "cli"
+    old.mkdir(parents=True)
+    old.joinpath("bench.py").write_text('sizes: str = typer.Option("10000", "--sizes")\n')
+    assert not knows_data(Version("base", "old", tmp_path / "old", tmp_path / "home"))
+    assert knows_data(Version("head", "new", HEAD_ROOT, tmp_path / "home"))

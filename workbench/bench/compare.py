@@ -125,9 +125,17 @@ def measure_chat(version: Version, messages: int) -> dict[str, float]:
             "chat --pause 6 with indexing p95 ms": row["with_indexing_p95_ms"]}
 
 
-def measure_search(version: Version, size: int) -> dict[str, float]:
+def knows_data(version: Version) -> bool:
+    """Whether the version's ``bench search`` takes ``--data``: before it did, its rows were
+    noisy copies ("copies"), and both sides must measure the same data."""
+    return '"--data"' in (version.root / "workbench" / "cli" / "bench.py").read_text()
+
+
+def measure_search(version: Version, size: int, data: str | None = None) -> dict[str, float]:
+    """``data``: the ``--data`` both sides measure; None: each its default."""
     before = stored(version)
-    run_cli(version, ["bench", "search", "--sizes", str(size)])
+    run_cli(version, ["bench", "search", "--sizes", str(size),
+                      *(["--data", data] if data and knows_data(version) else [])])
     figures = {}
     for row in stored_rows(version, "search", before):
         label = f"search {size:,} ({row['engine']})"
@@ -137,7 +145,8 @@ def measure_search(version: Version, size: int) -> dict[str, float]:
 
 
 def plan(steps: list[str], sizes: list[int], locomo: Path, fixtures: Path,
-         chat_messages: int) -> list[tuple[str, Callable[[Version], dict[str, float]]]]:
+         chat_messages: int, search_data: str | None = None,
+         ) -> list[tuple[str, Callable[[Version], dict[str, float]]]]:
     """The measurements in the order they run: cheap ones first, the largest table last."""
     jobs: list[tuple[str, Callable[[Version], dict[str, float]]]] = []
     if "locomo" in steps:
@@ -148,7 +157,8 @@ def plan(steps: list[str], sizes: list[int], locomo: Path, fixtures: Path,
         jobs.append(("bench chat", lambda v: measure_chat(v, chat_messages)))
     if "search" in steps:
         for size in sorted(sizes):
-            jobs.append((f"bench search {size:,}", lambda v, s=size: measure_search(v, s)))
+            jobs.append((f"bench search {size:,}",
+                         lambda v, s=size: measure_search(v, s, search_data)))
     return jobs
 
 
@@ -164,7 +174,8 @@ def run(base: str, head: str | None, steps: list[str], sizes: list[int], locomo:
                       Path(tmp) / "home-base")
         new_root = export_revision(head, Path(tmp) / "head") if head else HEAD_ROOT
         new = Version("head", comparison.head, new_root, Path(tmp) / "home-head")
-        for name, measure in plan(steps, sizes, locomo, fixtures, chat_messages):
+        search_data = None if knows_data(old) else "copies"
+        for name, measure in plan(steps, sizes, locomo, fixtures, chat_messages, search_data):
             comparison.load.append(f"{name}: start {load_average()}")
             figures: dict[str, dict[str, float]] = {}
             seconds: dict[str, float] = {}
