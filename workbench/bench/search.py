@@ -262,7 +262,8 @@ def run(embedder: Embedder, sizes: list[int], ann_threshold: int = 20000,
     started = time.perf_counter()
     embedded = embed_base(embedder, max(sizes), cache=cache, vectors=vectors)
     embed_s = time.perf_counter() - started
-    progress(f"{len(embedded):,} base texts ({vectors}) embedded (or read from the cache) in {embed_s:.1f} s")
+    progress(f"{len(embedded):,} base texts ({vectors}) embedded (or read from the cache) "
+             f"in {embed_s:.1f} s")
     with tempfile.TemporaryDirectory() as tmp:
         for size in sizes:
             for backend in backends:
@@ -281,7 +282,8 @@ def run(embedder: Embedder, sizes: list[int], ann_threshold: int = 20000,
                              measure(index, embedder, seed=seed, retriever=name))
                     progress(f"{backend}, {size:,} rows, {name}: measured in "
                              f"{time.perf_counter() - started:.1f} s")
-                    rows.extend({"messages": size, "retriever": name, "data": vectors, "build_s": built,
-                                 "embed_base_s": embed_s, **row} for row in found)
+                    rows.extend({"messages": size, "retriever": name, "data": vectors,
+                                 "build_s": built, "embed_base_s": embed_s, **row}
+                                for row in found)
                 index.drop()
     return rows
