@@ -77,8 +77,8 @@ def build(index: Index, embedder: Embedder, size: int, seed: int = 0,
     """``embedded``: ``embed_base`` of at least ``size`` and the same ``vectors``, computed
     here when not given."""
     rng = np.random.default_rng(seed)
-    rows = synthetic.messages(size, seed)
-    places = synthetic.message_sentences(size, seed) if vectors == "composed" else []
+    places = synthetic.message_sentences(size, seed)
+    rows = synthetic.messages_of(places)
     base = min(size, BASE_TEXTS)
     embedded = embed_base(embedder, size, seed, vectors=vectors) if embedded is None else embedded
     start = datetime(2023, 1, 1, tzinfo=timezone.utc)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import uuid
@@ -84,32 +85,42 @@ def _chatgpt_conversation(rng: random.Random, c: int, per_conversation: int) -> 
 
 def real_sentences() -> list[str]:
     """About 2,900 English sentences from Python's own help topics: real prose, offline."""
+    return list(_sentences())
+
+
+@functools.lru_cache(maxsize=1)
+def _sentences() -> tuple[str, ...]:
+    # Read once: a table of 1M messages asks for them several times.
     import re
 
     from pydoc_data.topics import topics
 
     text = " ".join(topics.values())
-    return [
+    return tuple(
         " ".join(s.split())
         for s in re.split(r"(?<=[.!?])\s+", text)
         if 20 < len(s.strip()) < 300
-    ]
+    )
 
 
 def message_sentences(count: int, seed: int = 0) -> list[list[int]]:
     """What each of ``messages(count, seed)`` is made of: its sentences' places in
     ``real_sentences()``."""
     rng = random.Random(seed)
-    total = len(real_sentences())
+    total = len(_sentences())
     return [[rng.randrange(total) for _ in range(rng.randint(1, 3))] for _ in range(count)]
 
 
 def messages(count: int, seed: int = 0) -> list[tuple[str, str]]:
     """``count`` (topic, text) pairs: one to three real sentences each, Zipf-like vocabulary."""
-    sentences = real_sentences()
+    return messages_of(message_sentences(count, seed))
+
+
+def messages_of(places: list[list[int]]) -> list[tuple[str, str]]:
+    """The (topic, text) pairs made of ``message_sentences``."""
+    sentences = _sentences()
     out = []
-    for places in message_sentences(count, seed):
-        picked = [sentences[i] for i in places]
+    for picked in ([sentences[i] for i in p] for p in places):
         out.append((picked[0].split()[0].strip('"(').lower(), " ".join(picked)))
     return out
 
