@@ -8,7 +8,7 @@ import numpy as np
 
 from workbench.search.protocol import Filters
 from workbench.store.postgres import PostgresStore
-from workbench.store.postgres.index import PgIndex
+from workbench.store.postgres.index import PgIndex, _ef_for_share
 
 
 def _rows(count: int) -> list[dict]:
@@ -38,6 +38,37 @@ def test_exact_search_stays_exact_after_many_graph_searches(postgres_url):
         exact = index.search_vector(query, Filters(), 150, exact=True)
         expected = np.argsort(-(vectors @ query / np.linalg.norm(query)), kind="stable")[:150]
         assert [r["chunk_id"] for r in exact] == [f"c{i:05d}" for i in expected]
+
+
+def test_a_scope_gets_the_graph_candidates_its_share_needs():
+    # pgvector 0.6 filters the graph's ef_search nearest rows by the scope: a share s of the
+    # table keeps about ef × s of them, a binomial count that must reach what was asked.
+    rng = np.random.default_rng(5)
+    for share in (0.98, 0.9, 0.5, 0.3):
+        ef = _ef_for_share(200, share)
+        assert ef < 2 * 200 / share  # less than twice the prediction, the old rule
+        assert (rng.binomial(ef, share, 20_000) >= 200).mean() > 0.999
+    assert _ef_for_share(200, 0.15) is None  # past pgvector's 1,000: exact
+
+
+def test_a_scoped_graph_search_finds_what_exact_search_does(postgres_url):
+    rng = np.random.default_rng(6)
+    rows = _rows(4000)
+    for i, row in enumerate(rows):
+        row["workspace"] = "a" if i % 2 else "b"
+    vectors = rng.normal(size=(len(rows), 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    index = PgIndex(PostgresStore(postgres_url), "halves", 16, ann_threshold=1000)
+    index.upsert(rows, vectors)
+    index.maintain()
+    assert index.has_ann()
+    overlaps = []
+    for query in rng.normal(size=(10, 16)).astype(np.float32):
+        found = index.search_vector(query, Filters(workspace="a"), 50)
+        exact = index.search_vector(query, Filters(workspace="a"), 50, exact=True)
+        assert len(found) == 50 and {r["workspace"] for r in found} == {"a"}
+        overlaps.append(len({r["chunk_id"] for r in found} & {r["chunk_id"] for r in exact}) / 50)
+    assert np.mean(overlaps) >= 0.9
 
 
 def test_vectors_stay_in_their_rows(postgres_url):
