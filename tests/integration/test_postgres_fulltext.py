@@ -91,3 +91,26 @@ def test_every_posting_ranks_as_exact_scoring_without_a_workspace(postgres_url):
             exact = _ranked(index, query, scope, 10, 10**9, 10**9)
             assert _ranked(index, query, scope, 10, 0, 10**9) == exact, (query, scope)
             assert exact or scope.conversation_id
+
+
+def test_without_a_workspace_the_best_postings_of_every_workspace_rank_as_exact(postgres_url):
+    # Each term's best postings in each workspace, merged: on a table this small they are all
+    # of them, so the ranking must be the exact one, with rows of both workspaces.
+    index = PgIndex(PostgresStore(postgres_url), "fulltext", 8)
+    rows = _rows(600, seed=8)
+    index.upsert(rows, _vectors(len(rows)))
+    index.maintain()
+    seen = set()
+    for query in synthetic.queries(10, seed=13):
+        exact, ranked = _both(index, query, Filters(), 20)
+        assert ranked == exact and exact, query
+        seen |= {w for _, w in ranked}
+    assert seen == {"a", "b"}
+
+    # Past MAX_WORKSPACES of them, the rarer terms choose the rows (all terms, here: exact).
+    many = PgIndex(PostgresStore(postgres_url), "fulltext_many", 8)
+    many.upsert([dict(r, workspace=f"w{i % 20}") for i, r in enumerate(rows)], _vectors(len(rows)))
+    many.maintain()
+    for query in synthetic.queries(3, seed=14):
+        exact, ranked = _both(many, query, Filters(), 20)
+        assert ranked == exact and exact, query

@@ -335,10 +335,13 @@ class PgIndex:
                     fulltext.FROM_ALL_POSTINGS.format(**names, workspace=workspace),
                     [*weights, *([filters.workspace] if by_workspace else []), 2 * limit, avgdl,
                      *params, limit]))
-            elif total > self.full_postings and by_workspace:
-                found = _dicts(con.raw.execute(fulltext.FROM_POSTINGS.format(**names), [
-                    *weights, filters.workspace, fulltext.per_term(limit), 2 * limit, avgdl,
-                    *params, limit]))
+            elif total > self.full_postings:
+                spaces = [filters.workspace] if by_workspace else [r[0] for r in con.raw.execute(
+                    fulltext.WORKSPACES.format(table=self._t), [fulltext.MAX_WORKSPACES + 1])]
+                if len(spaces) <= fulltext.MAX_WORKSPACES:
+                    found = _dicts(con.raw.execute(fulltext.FROM_POSTINGS.format(**names), [
+                        *weights, spaces, fulltext.per_term(limit), 2 * limit, avgdl,
+                        *params, limit]))
             # A scope narrower than the candidates' may have left too few of them.
             narrower = where.count(" AND ") > (1 if by_workspace else 0)
             if found is None or len(found) < limit and narrower:
