@@ -225,6 +225,11 @@ def test_queries_are_encoded_by_onnx_runtime_with_the_models_vectors(indexed, tm
     fresh = Embedder(indexed.embedder.name, cache_dir=cache)
     assert fresh.dimension == 384 and fresh._model is None
     assert np.allclose(fresh.encode_query("hi"), encoder.encode("hi"), atol=1e-6)
+    # Chunking's token counts, whole (past the limit too), as the model's tokenizer counts them.
+    texts = ["hi", long, "Código: `rm -rf /tmp/x` — done.\n\nNext?", ""]
+    ids = indexed.embedder.model.tokenizer(texts, add_special_tokens=True, truncation=False)
+    assert fresh.count_tokens(texts) == [len(i) for i in ids["input_ids"]]
+    assert fresh.count_tokens([long])[0] > 256
     assert fresh._model is None
     exported[0].write_bytes(b"not a model")  # a damaged cache file is exported again
     assert query_encoder.load_checked(model_path, cache) is None

@@ -85,6 +85,11 @@ class Embedder:
         return int(self.model.max_seq_length)
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        # Chunking counts every new turn's tokens: with the checked export's tokenizer, a chat
+        # process never loads the torch model for it (5.7 s, the first time a long turn came).
+        checked = self._checked_onnx() if self._model is None else None
+        if checked is not None:
+            return checked.count_tokens(list(texts))
         encoded = self.model.tokenizer(list(texts), add_special_tokens=True, truncation=False)
         return [len(ids) for ids in encoded["input_ids"]]
 

@@ -117,9 +117,16 @@ class OnnxQueryEncoder:
         self.tokenizer = Tokenizer.from_str(tokenizer_json)
         self.tokenizer.enable_truncation(description.max_length)
         self.tokenizer.enable_padding(pad_id=description.pad_id, pad_token=description.pad_token)
+        self._counter = Tokenizer.from_str(tokenizer_json)  # no truncation: whole lengths
+        self._counter.no_truncation()
+        self._counter.no_padding()
 
     def encode(self, text: str) -> np.ndarray:
         return self._run(self.session, [text])[0]
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        """Each text's length in the model's tokens, special tokens included."""
+        return [len(e.ids) for e in self._counter.encode_batch(texts)]
 
     def encode_many(self, texts: list[str]) -> np.ndarray:
         """A few texts at once (padding is masked out of the mean, as in the model)."""
