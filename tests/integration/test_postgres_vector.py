@@ -8,7 +8,8 @@ import numpy as np
 
 from workbench.search.protocol import Filters
 from workbench.store.postgres import PostgresStore
-from workbench.store.postgres.index import PgIndex, _ef_for_share
+from workbench.store.postgres.hnsw import ef_for_share
+from workbench.store.postgres.index import PgIndex
 
 
 def _rows(count: int) -> list[dict]:
@@ -45,10 +46,10 @@ def test_a_scope_gets_the_graph_candidates_its_share_needs():
     # table keeps about ef × s of them, a binomial count that must reach what was asked.
     rng = np.random.default_rng(5)
     for share in (0.98, 0.9, 0.5, 0.3):
-        ef = _ef_for_share(200, share)
+        ef = ef_for_share(200, share)
         assert ef < 2 * 200 / share  # less than twice the prediction, the old rule
         assert (rng.binomial(ef, share, 20_000) >= 200).mean() > 0.999
-    assert _ef_for_share(200, 0.15) is None  # past pgvector's 1,000: exact
+    assert ef_for_share(200, 0.15) is None  # past pgvector's 1,000: exact
 
 
 def test_a_scoped_graph_search_finds_what_exact_search_does(postgres_url):

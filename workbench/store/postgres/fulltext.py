@@ -24,7 +24,10 @@ most ``MAX_POSTINGS`` rows).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
+
+from psycopg.errors import UndefinedTable
+from psycopg.pq import TransactionStatus
 
 MAX_POSTINGS = 20_000
 MAX_WORKSPACES = 16  # a search without one reads each term's best postings in each of them
@@ -116,3 +119,18 @@ def per_term(limit: int) -> int:
 
 def weights_params(terms: list[tuple[str, int, float]]) -> list[Any]:
     return [[t for t, _, _ in terms], [idf for _, _, idf in terms]]
+
+
+def terms_of(con, query: str, config: str, meta: str, terms: str,
+             table_exists: Callable[[], bool]) -> list[tuple]:
+    """The query's terms (document frequency, idf, the table's rows and mean length); none
+    before the table is made. Outside a transaction the query's own error says the table is
+    missing (asking first cost every search a round trip); inside one that error would undo
+    the caller's work, so it asks first."""
+    sql = TERMS.format(config=config, meta=meta, terms=terms)
+    if con.raw.info.transaction_status != TransactionStatus.IDLE:
+        return con.raw.execute(sql, [query]).fetchall() if table_exists() else []
+    try:
+        return con.raw.execute(sql, [query]).fetchall()
+    except UndefinedTable:
+        return []

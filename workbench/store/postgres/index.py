@@ -14,8 +14,6 @@ that still comes back short is repeated exactly.
 
 from __future__ import annotations
 
-import json
-import math
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,12 +25,10 @@ from psycopg.types.range import Range
 
 from workbench.search.protocol import HIT_COLUMNS, Filters, best_first
 from workbench.text.events import event_dates
-from workbench.store.postgres import fulltext
+from workbench.store.postgres import fulltext, hnsw
 from workbench.store.postgres.connection import PgConnection, PgDatabase
 
 TEXT_CONFIG = "english"
-EF_SEARCH_MAX = 1000  # pgvector's own limit
-EXACT_ROWS = 20_000  # a scope this small is scanned whole: exact, and about as fast
 # ``events``: the windows a message's relative time phrases name (``text.events``), read once
 # as it is written, as LanceDB's table keeps them; NULL in rows written before the column.
 _COLUMNS = HIT_COLUMNS + ["search_text", "events"]
@@ -41,9 +37,6 @@ _COLUMNS = HIT_COLUMNS + ["search_text", "events"]
 # entry (10k rows: 47k buffers and 24 ms for one exact search, 2.5k and 8 ms inline). Rows stay
 # whole up to 4 kB, and past it the texts leave before the vector (its storage is MAIN).
 TOAST_TARGET = 4080
-# More links per node than pgvector's default (16, 64): messages come in clusters of
-# near-duplicates, which the default graph connects poorly: a search stays in one cluster.
-HNSW_OPTIONS = "m = 32, ef_construction = 128"
 
 
 @dataclass
@@ -103,6 +96,7 @@ class PgIndex:
         self.ann_threshold = ann_threshold
         self.last_fold_ms: float | None = None
         self._upgraded = False
+        self._scopes = hnsw.ScopeEstimates()
         # Apart from the store's own tables (the ledger is called "chunks" too).
         self.table = f"index_{name}"
         self._t = '"' + self.table.replace('"', '""') + '"'
@@ -243,9 +237,9 @@ class PgIndex:
         with self.db.connect() as con, self._maintaining(con):
             self._create(con)
             if report.rows >= self.ann_threshold and not self.has_ann():
-                con.raw.execute(f"SET maintenance_work_mem = '{_build_memory_mb(report.rows)}MB'")
+                con.raw.execute(f"SET maintenance_work_mem = '{hnsw.build_memory_mb(report.rows)}MB'")
                 con.raw.execute(f"CREATE INDEX IF NOT EXISTS {self._ix('hnsw')} ON {self._t} "
-                                f"USING hnsw (embedding vector_cosine_ops) WITH ({HNSW_OPTIONS})")
+                                f"USING hnsw (embedding vector_cosine_ops) WITH ({hnsw.OPTIONS})")
                 con.raw.execute("RESET maintenance_work_mem")
                 report.built = ["hnsw"]
                 report.pieces_after = 1
@@ -314,15 +308,15 @@ class PgIndex:
 
     def _text_matches(self, query: str, filters: Filters, limit: int,
                       vectors: bool) -> list[dict[str, Any]]:
-        if not query.strip() or not self.exists():
+        if not query.strip():
             return []
         where, params = _where(filters)
         columns = ", ".join(f"c.{c}" for c in HIT_COLUMNS + ["events"])
         columns += ", c.embedding AS vector" if vectors else ""
         names = dict(columns=columns, table=self._t, where=where, postings=self._ix("postings"))
         with self._connect() as con:
-            terms = con.raw.execute(fulltext.TERMS.format(
-                config=TEXT_CONFIG, meta=self._ix("meta"), terms=self._ix("terms")), [query]).fetchall()
+            terms = fulltext.terms_of(con, query, TEXT_CONFIG, self._ix("meta"),
+                                      self._ix("terms"), self.exists)
             if not terms:
                 return []
             rows, avgdl = terms[0][3], terms[0][4]
@@ -360,34 +354,23 @@ class PgIndex:
                f"WHERE {where} ORDER BY embedding <=> %s LIMIT %s")
         args = [query, *params, query, limit]
         with self._connect() as con:
-            # One round trip for what the search needs of the catalog: each is a wait for a
-            # busy server, while the full-text half of the search runs beside this one.
-            exists, has_ann, total = con.raw.execute(
-                "SELECT to_regclass(%s) IS NOT NULL, to_regclass(%s) IS NOT NULL, (SELECT "
-                "greatest(reltuples, 1) FROM pg_class WHERE oid = to_regclass(%s))",
-                [self._t, self._ix("hnsw"), self._t]).fetchone()
+            exists, has_ann, total = hnsw.catalog(con, self._t, self._ix("hnsw"))
             if not exists:
                 return []
             if exact or not has_ann:
                 ef_search = None
             elif self.scope_guard:
-                ef_search = _ef_search(con, self._t, where, params, ef, limit, total)
+                scoped = None if where == "TRUE" else self._scopes.rows(con, self._t, where, params)
+                ef_search = hnsw.ef_search(ef, limit, scoped, total)
             else:
-                ef_search = min(max(ef, limit), EF_SEARCH_MAX)
-            found = _run_vector(con, sql, args, ef_search)
+                ef_search = min(max(ef, limit), hnsw.EF_SEARCH_MAX)
+            found = _dicts(hnsw.run(con, sql, args, ef_search))
             if self.scope_guard and ef_search is not None and where != "TRUE" and len(found) < limit:
-                found = _run_vector(con, sql, args, None)  # the scope lost rows: exact
+                found = _dicts(hnsw.run(con, sql, args, None))  # the scope lost rows: exact
         return best_first(found, "_distance", descending=False)
 
     def mirror(self, wait: bool = False) -> None:
         return None  # the server answers every search; a process keeps no copy
-
-
-def _build_memory_mb(rows: int) -> int:
-    """``maintenance_work_mem`` for an HNSW build: pgvector builds the graph in memory, about
-    2.5 kB a row here (m = 32), and (its documentation says) much slower once it spills. 4 kB
-    a row, from 64 MB to 8 GB: 1M rows built in 537 s with 4 GB, without spilling."""
-    return min(max(64, rows * 4 // 1024), 8192)
 
 
 def _add_events_column(con: PgConnection, table: str, unfilled: str) -> bool:
@@ -418,53 +401,6 @@ def _fill_events(con: PgConnection, table: str, unfilled: str, batch: int = 5000
             cursor.executemany(f"UPDATE {table} SET events = %s WHERE chunk_id = %s", [
                 (_event_ranges({"text": text, "created_at": created}), chunk_id)
                 for chunk_id, text, created in rows])
-
-
-def _ef_search(con: PgConnection, table: str, where: str, params: list[Any], ef: int,
-               limit: int, total: float) -> int | None:
-    """The ``ef_search`` that leaves ``limit`` rows after the scope, or None: exact."""
-    wanted = max(ef, limit)
-    if where == "TRUE":
-        # As many candidates as asked. Twice as many measured 0.999 against 0.998 (recall@10,
-        # 1M rows whose vectors are means of real sentences' embeddings) at twice the time
-        # (p50 50 against 26 ms); it helped only on rows that are noisy copies of one another
-        # (100k: 0.990 against 0.968), which no margin saves at 1M (ef_search 1,000: 0.80).
-        return min(wanted, EF_SEARCH_MAX)
-    plan = con.raw.execute(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {table} WHERE {where}",
-                           params).fetchone()[0]
-    plan = json.loads(plan) if isinstance(plan, str) else plan
-    scoped = max(float(plan[0]["Plan"]["Plan Rows"]), 1.0)
-    if scoped <= EXACT_ROWS:
-        return None
-    return _ef_for_share(wanted, min(scoped / total, 1.0))
-
-
-def _ef_for_share(wanted: int, share: float) -> int | None:
-    """pgvector 0.6 filters the graph's ``ef_search`` nearest rows by the scope, so about
-    ``ef × share`` of them are left: ask for ``wanted / share`` and four standard deviations
-    of that count more (a scope of 98 %: 213 for 200, where twice the prediction, 408, took
-    twice the time). A scope whose rows lie away from the query leaves fewer; the search
-    sees it (fewer than ``limit`` rows) and runs exact."""
-    if share <= 0:
-        return None
-    needed = math.ceil((wanted + 4 * math.sqrt(wanted * (1 - share))) / share)
-    return needed if needed <= EF_SEARCH_MAX else None
-
-
-def _run_vector(con: PgConnection, sql: str, args: list[Any],
-                ef_search: int | None) -> list[dict[str, Any]]:
-    # One round trip for the transaction, its setting and the search (a pipeline).
-    with con.raw.pipeline():
-        with con.raw.transaction():
-            if ef_search is None:  # pgvector's advice for an exact search
-                con.raw.execute("SET LOCAL enable_indexscan = off")
-            else:
-                con.raw.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
-            # Never a prepared statement: the graph and the exact search share this SQL, and a
-            # plan cached after a few graph searches would use the index whatever the settings,
-            # so an exact search would return ef_search rows the graph found (40 by default).
-            cursor = con.raw.execute(sql, args, prepare=False)
-    return _dicts(cursor)
 
 
 def _event_ranges(row: dict[str, Any]) -> list[Range]:
