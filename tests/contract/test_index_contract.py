@@ -58,6 +58,8 @@ def ids(found: list[dict]) -> list[str]:
 
 def test_writes_and_count(index):
     assert not index.exists() and index.count() == 0
+    assert index.search_text("note", Filters(), 5) == []  # nothing written yet: nothing found
+    assert index.search_vector(np.ones(DIM, dtype=np.float32), Filters(), 5) == []
     made, vectors = rows("m", 40)
     index.upsert(made, vectors)
     assert index.exists() and index.count() == 40

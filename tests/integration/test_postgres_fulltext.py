@@ -114,3 +114,12 @@ def test_without_a_workspace_the_best_postings_of_every_workspace_rank_as_exact(
     for query in synthetic.queries(3, seed=14):
         exact, ranked = _both(many, query, Filters(), 20)
         assert ranked == exact and exact, query
+
+
+def test_a_search_before_the_table_is_made_leaves_the_callers_transaction_whole(postgres_url):
+    store = PostgresStore(postgres_url)
+    index = PgIndex(store, "not_made_yet", 8)
+    with store.transaction() as con:
+        assert index.search_text("backup", Filters(), 5) == []
+        assert con.raw.execute("SELECT 1").fetchone()[0] == 1  # not an aborted transaction
+    assert index.search_text("backup", Filters(), 5) == []  # outside one: from the query's error
