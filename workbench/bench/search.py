@@ -135,16 +135,18 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def _latencies(retriever: Retriever, texts: list[str]
+def _latencies(retriever: Retriever, texts: list[str], scope: Filters | None = None
                ) -> tuple[list[float], list[float], str, float]:
-    """Per query: latency and embedding time; the engine that answered and the share of
-    queries searched again without a participant's name."""
+    """Per query (in ``scope``, the benchmark's workspace unless given): latency and embedding
+    time; the engine that answered and the share of queries searched again without a
+    participant's name."""
+    scope = scope or Filters(workspace="bench")
     for text in texts[:10]:  # warm caches and threads; not measured
-        retriever.search(text, Filters(workspace="bench"), 10)
+        retriever.search(text, scope, 10)
     latencies, embed, engine, renamed = [], [], "", 0
     for text in texts[10:]:
         started = time.perf_counter()
-        result = retriever.search(text, Filters(workspace="bench"), 10)
+        result = retriever.search(text, scope, 10)
         latencies.append((time.perf_counter() - started) * 1000)
         embed.append(result.timings_ms.get("embed", 0.0))
         renamed += "names" in result.timings_ms
@@ -224,6 +226,9 @@ def measure_pgvector(index, embedder: Embedder, queries: int = 200, seed: int = 
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="search") as pool:
         engine = Retriever(index, embedder, get_retriever_config(retriever), pool)
         latencies, embed, _, _ = _latencies(engine, synthetic.queries(queries + 10, seed))
+        # Without a workspace the full-text half takes another path (every workspace's lists).
+        unscoped, _, _, _ = _latencies(engine, synthetic.queries(queries + 10, seed + 5),
+                                       Filters())
     candidates = get_retriever_config(retriever).candidates
     recall, bare = _recall(index, embedder, Filters(), (candidates, 10), seed + 2)
     narrow = Filters(workspace="narrow")
@@ -235,7 +240,9 @@ def measure_pgvector(index, embedder: Embedder, queries: int = 200, seed: int = 
              "p95_ms": percentile(latencies, 0.95), "embed_p50_ms": statistics.median(embed),
              "ann": index.has_ann(), "mirror_build_s": None, "ann_recall_at_10": recall,
              "ann_recall_at_10_bare": bare, "narrow_recall_at_10": guarded,
-             "narrow_recall_at_10_unguarded": unguarded}]
+             "narrow_recall_at_10_unguarded": unguarded,
+             "unscoped_p50_ms": statistics.median(unscoped),
+             "unscoped_p95_ms": percentile(unscoped, 0.95)}]
 
 
 def _index(backend: str, size: int, dimension: int, ann_threshold: int, folder: Path, store):

@@ -167,6 +167,12 @@ def bench_search(
                       f"{row['embed_p50_ms']:.1f}",
                       f"{row['ann_recall_at_10']:.3f}", f"{row['ann_recall_at_10_bare']:.3f}")
     out.print(table)
+    _search_notes(out, rows)
+    err.print(f"results stored in {save_results(bench.settings, 'search', rows)}")
+
+
+def _search_notes(out, rows: list[dict]) -> None:
+    """What the table's columns do not say: named questions, and pgvector's scopes."""
     for row in rows:
         if "named_second_pass" in row:
             out.print(f"{row['retriever']}, {row['engine']}: named questions are questions that "
@@ -175,8 +181,9 @@ def bench_search(
         if row["engine"] == "pgvector":
             out.print(f"pgvector, {row['messages']:,} messages, a 2 % workspace: recall@10 vs exact "
                       f"{row['narrow_recall_at_10']:.3f} with the scope guard, "
-                      f"{row['narrow_recall_at_10_unguarded']:.3f} without (pgvector 0.6 alone)")
-    err.print(f"results stored in {save_results(bench.settings, 'search', rows)}")
+                      f"{row['narrow_recall_at_10_unguarded']:.3f} without (pgvector 0.6 alone); "
+                      f"without a workspace: p50 {row['unscoped_p50_ms']:.1f}, p95 "
+                      f"{row['unscoped_p95_ms']:.1f} ms")
 
 
 @bench_app.command("server")
