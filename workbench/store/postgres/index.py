@@ -359,11 +359,10 @@ class PgIndex:
                 return []
             if exact or not has_ann:
                 ef_search = None
-            elif self.scope_guard:
-                scoped = None if where == "TRUE" else self._scopes.rows(con, self._t, where, params)
+            else:  # without the guard, a scope is searched as if there were none
+                guarded = self.scope_guard and where != "TRUE"
+                scoped = self._scopes.rows(con, self._t, where, params) if guarded else None
                 ef_search = hnsw.ef_search(ef, limit, scoped, total)
-            else:
-                ef_search = min(max(ef, limit), hnsw.EF_SEARCH_MAX)
             found = _dicts(hnsw.run(con, sql, args, ef_search))
             if self.scope_guard and ef_search is not None and where != "TRUE" and len(found) < limit:
                 found = _dicts(hnsw.run(con, sql, args, None))  # the scope lost rows: exact
