@@ -123,3 +123,18 @@ def test_a_search_before_the_table_is_made_leaves_the_callers_transaction_whole(
         assert index.search_text("backup", Filters(), 5) == []
         assert con.raw.execute("SELECT 1").fetchone()[0] == 1  # not an aborted transaction
     assert index.search_text("backup", Filters(), 5) == []  # outside one: from the query's error
+
+
+def test_a_table_made_before_row_keys_gets_their_index_and_ranks_as_exact(postgres_url):
+    store = PostgresStore(postgres_url)
+    rows = _rows(300, seed=15)
+    PgIndex(store, "keyless", 8).upsert(rows, _vectors(len(rows)))
+    with store.connect() as con:  # as the table was before the postings were summed here
+        con.raw.execute('DROP INDEX "index_keyless_key"')
+    index = PgIndex(store, "keyless", 8)
+    index.maintain()
+    for query in synthetic.queries(4, seed=16):
+        exact, ranked = _both(index, query, Filters(), 10)
+        assert ranked == exact and exact, query
+    with store.connect() as con:  # the candidates are looked up by key, not by a scan
+        assert con.raw.execute("SELECT to_regclass('index_keyless_key')").fetchone()[0]

@@ -37,6 +37,7 @@ _COLUMNS = HIT_COLUMNS + ["search_text", "events"]
 # entry (10k rows: 47k buffers and 24 ms for one exact search, 2.5k and 8 ms inline). Rows stay
 # whole up to 4 kB, and past it the texts leave before the vector (its storage is MAIN).
 TOAST_TARGET = 4080
+_KEY = fulltext.ROW_KEY.format(alias="")
 
 
 @dataclass
@@ -110,7 +111,7 @@ class PgIndex:
                 register_vector(con.raw)
                 con.vectors = True
             if not self._upgraded:
-                self._upgraded = _add_events_column(con, self._t, self._ix("unfilled"))
+                self._upgraded = _upgrade(con, self._t, self._ix("unfilled"), self._ix("key"))
             yield con
 
     def _ix(self, suffix: str) -> str:
@@ -147,6 +148,7 @@ class PgIndex:
                 CREATE INDEX IF NOT EXISTS {self._ix('tsv')} ON {self._t} USING gin (tsv);
                 CREATE INDEX IF NOT EXISTS {self._ix('scope')} ON {self._t} (workspace, created_at);
                 CREATE INDEX IF NOT EXISTS {self._ix('conversation')} ON {self._t} (conversation_id);
+                CREATE INDEX IF NOT EXISTS {self._ix('key')} ON {self._t} ({_KEY});
                 CREATE TABLE IF NOT EXISTS {self._ix('terms')} (word TEXT PRIMARY KEY, ndoc INTEGER);
                 CREATE TABLE IF NOT EXISTS {self._ix('meta')} (n BIGINT, avgdl DOUBLE PRECISION);
                 CREATE TABLE IF NOT EXISTS {self._ix('postings')} (
@@ -243,7 +245,7 @@ class PgIndex:
                 con.raw.execute("RESET maintenance_work_mem")
                 report.built = ["hnsw"]
                 report.pieces_after = 1
-            _add_events_column(con, self._t, self._ix("unfilled"))
+            _upgrade(con, self._t, self._ix("unfilled"), self._ix("key"))
             _fill_events(con, self._t, self._ix("unfilled"))
             con.raw.execute(f"ANALYZE {self._t}")
             self._count_terms(con)
@@ -325,10 +327,12 @@ class PgIndex:
             found, by_workspace = None, bool(filters.workspace)
             if self.postings_from <= total <= self.full_postings:
                 workspace = "AND p.workspace = %s" if by_workspace else ""
-                found = _dicts(con.raw.execute(
-                    fulltext.FROM_ALL_POSTINGS.format(**names, workspace=workspace),
-                    [*weights, *([filters.workspace] if by_workspace else []), 2 * limit, avgdl,
-                     *params, limit]))
+                packed = con.raw.execute(
+                    fulltext.PACKED_POSTINGS.format(**names, workspace=workspace),
+                    [*weights, *([filters.workspace] if by_workspace else [])], binary=True)
+                keys = fulltext.best_keys(*packed.fetchone(), 2 * limit)
+                found = _dicts(con.raw.execute(fulltext.FROM_KEYS.format(**names), [
+                    *weights, avgdl, keys, *params, limit]))
             elif total > self.full_postings:
                 spaces = [filters.workspace] if by_workspace else [r[0] for r in con.raw.execute(
                     fulltext.WORKSPACES.format(table=self._t), [fulltext.MAX_WORKSPACES + 1])]
@@ -372,20 +376,28 @@ class PgIndex:
         return None  # the server answers every search; a process keeps no copy
 
 
-def _add_events_column(con: PgConnection, table: str, unfilled: str) -> bool:
-    """A table made before ``events`` gets the column (its rows' windows are read from their
-    text until ``maintain`` fills them in), and an index of the rows still to fill, ``unfilled``,
-    which ``_fill_events`` drops once they are: a table that has none is never scanned for
-    them (at 1M rows a scan took 3 s of every import's upkeep). False: no table yet."""
-    exists, missing = con.raw.execute(
+def _upgrade(con: PgConnection, table: str, unfilled: str, key: str) -> bool:
+    """A table made by an earlier version gets what this one reads. The ``events`` column (its
+    rows' windows are read from their text until ``maintain`` fills them in), with an index of
+    the rows still to fill, ``unfilled``, which ``_fill_events`` drops once they are: a table
+    that has none is never scanned for them (at 1M rows a scan took 3 s of every import's
+    upkeep). The index of the rows' keys that full-text search looks candidates up by (``key``),
+    and its statistics (once: seconds at 1M rows). False: no table yet."""
+    exists, missing, keyless = con.raw.execute(
         "SELECT to_regclass(%s) IS NOT NULL, NOT EXISTS (SELECT FROM pg_attribute WHERE "
-        "attrelid = to_regclass(%s) AND attname = 'events' AND NOT attisdropped)",
-        [table, table]).fetchone()
-    if exists and missing:
+        "attrelid = to_regclass(%s) AND attname = 'events' AND NOT attisdropped), "
+        "to_regclass(%s) IS NULL", [table, table, key]).fetchone()
+    if exists and (missing or keyless):
         with con.raw.transaction():
-            con.raw.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS events TSTZRANGE[]")
-            con.raw.execute(f"CREATE INDEX IF NOT EXISTS {unfilled} ON {table} (chunk_id) "
-                            "WHERE events IS NULL")
+            # Two processes adding the same index at once would clash on the catalog.
+            con.raw.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [table])
+            if missing:
+                con.raw.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS events TSTZRANGE[]")
+                con.raw.execute(f"CREATE INDEX IF NOT EXISTS {unfilled} ON {table} (chunk_id) "
+                                "WHERE events IS NULL")
+            con.raw.execute(f"CREATE INDEX IF NOT EXISTS {key} ON {table} ({_KEY})")
+        if keyless:  # without the keys' statistics the planner scans the table for 400 of them
+            con.raw.execute(f"ANALYZE {table}")
     return exists
 
 
