@@ -75,7 +75,6 @@ def test_bench_search_on_postgres_guards_narrow_scopes(cli: Cli, postgres_url, m
     assert row["engine"] == "pgvector" and row["ann"] and 0 < row["p50_ms"] <= row["p95_ms"]
     assert 0 < row["unscoped_p50_ms"] <= row["unscoped_p95_ms"]  # searches without a workspace
     assert "without a workspace: p50" in result.stdout
-    assert row["text_recall_at_10"] == 1.0  # 600 rows: every posting is read
     assert row["ann_recall_at_10"] >= 0.95
     # 12 rows in scope: searched exactly by the guard (what pgvector alone loses shows at
     # real sizes, where the planner takes the HNSW index for such a scope: see the README).

@@ -1,4 +1,5 @@
-"""BM25 on pgvector's table: candidates from the postings table rank as the exact scoring does."""
+"""BM25 on pgvector's table: candidates from the postings (packed, and written since) rank as
+the exact scoring does."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 from workbench.bench import synthetic
 from workbench.search.protocol import Filters
 from workbench.store.postgres import PostgresStore
+from workbench.store.postgres import packs
 from workbench.store.postgres.index import PgIndex
 
 
@@ -27,19 +29,21 @@ def _vectors(count: int) -> np.ndarray:
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
-def _ranked(index: PgIndex, query: str, filters: Filters, limit: int, postings_from: int,
-            full_postings: int) -> list[tuple[str, str]]:
-    index.postings_from, index.full_postings = postings_from, full_postings
+def _ranked(index: PgIndex, query: str, filters: Filters, limit: int,
+            postings_from: int) -> list[tuple[str, str]]:
+    index.postings_from = postings_from
     return [(r["chunk_id"], r["workspace"]) for r in index.search_text(query, filters, limit)]
 
 
 def _both(index: PgIndex, query: str, filters: Filters, limit: int) -> tuple[list, list]:
-    """Every matching row scored, and candidates from the postings: every posting of the
-    query's terms (which must rank the same) and each term's best (returned)."""
-    exact = _ranked(index, query, filters, limit, 10**9, 10**9)
-    every = _ranked(index, query, filters, limit, 0, 10**9)
-    assert every == exact, query
-    return exact, _ranked(index, query, filters, limit, 0, 0)
+    """Every matching row scored, and candidates from every posting of the query's terms."""
+    return _ranked(index, query, filters, limit, 10**9), _ranked(index, query, filters, limit, 0)
+
+
+def _packed(index: PgIndex) -> tuple[int, int, int]:
+    """(rows packed or -1, rows past the watermark, gone rows)."""
+    with index.db.connect() as con:
+        return con.raw.execute(packs.DUE.format(**index._names())).fetchone()
 
 
 def test_postings_give_the_exact_bm25_ranking_in_a_workspace(postgres_url):
@@ -88,32 +92,73 @@ def test_every_posting_ranks_as_exact_scoring_without_a_workspace(postgres_url):
     index.maintain()
     for query in synthetic.queries(6, seed=12):
         for scope in (Filters(), Filters(conversation_id="v3"), Filters(role="assistant")):
-            exact = _ranked(index, query, scope, 10, 10**9, 10**9)
-            assert _ranked(index, query, scope, 10, 0, 10**9) == exact, (query, scope)
+            exact, ranked = _both(index, query, scope, 10)
+            assert ranked == exact, (query, scope)
             assert exact or scope.conversation_id
 
 
-def test_without_a_workspace_the_best_postings_of_every_workspace_rank_as_exact(postgres_url):
-    # Each term's best postings in each workspace, merged: on a table this small they are all
-    # of them, so the ranking must be the exact one, with rows of both workspaces.
+def test_without_a_workspace_every_workspace_ranks_as_exact(postgres_url):
     index = PgIndex(PostgresStore(postgres_url), "fulltext", 8)
     rows = _rows(600, seed=8)
-    index.upsert(rows, _vectors(len(rows)))
+    index.upsert([dict(r, workspace=f"w{i % 20}") for i, r in enumerate(rows)], _vectors(len(rows)))
     index.maintain()
     seen = set()
     for query in synthetic.queries(10, seed=13):
         exact, ranked = _both(index, query, Filters(), 20)
         assert ranked == exact and exact, query
         seen |= {w for _, w in ranked}
-    assert seen == {"a", "b"}
+    assert len(seen) > 10
 
-    # Past MAX_WORKSPACES of them, the rarer terms choose the rows (all terms, here: exact).
-    many = PgIndex(PostgresStore(postgres_url), "fulltext_many", 8)
-    many.upsert([dict(r, workspace=f"w{i % 20}") for i, r in enumerate(rows)], _vectors(len(rows)))
-    many.maintain()
-    for query in synthetic.queries(3, seed=14):
-        exact, ranked = _both(many, query, Filters(), 20)
+
+def test_rows_written_and_removed_after_the_packing_count_until_the_next(postgres_url):
+    index = PgIndex(PostgresStore(postgres_url), "fulltext", 8)
+    rows = _rows(400, seed=17)
+    index.upsert(rows[:300], _vectors(300))
+    assert _packed(index) == (-1, 300, 0)  # nothing packed: every posting is in the tail
+    index.maintain()
+    assert _packed(index) == (300, 0, 0)
+    queries = synthetic.queries(8, seed=18)
+    # Rewritten (their packed postings are left out), removed, and new past the watermark.
+    rewritten = [dict(r, text="zeppelin " + r["text"], search_text="zeppelin " + r["search_text"])
+                 for r in rows[:40]]
+    index.upsert(rewritten, _vectors(40))
+    removed = next(h["chunk_id"] for h in index.search_text(queries[0], Filters(), 50)
+                   if h["chunk_id"] not in {r["chunk_id"] for r in rewritten})
+    index.delete([removed])
+    index.append(rows[300:], _vectors(100))
+    assert _packed(index) == (300, 100, 41)
+    for query in queries + ["zeppelin " + queries[1]]:
+        exact, ranked = _both(index, query, Filters(workspace="a"), 10)
+        assert ranked == exact and exact and removed not in {c for c, _ in ranked}, query
+    zeppelin, _ = _both(index, "zeppelin", Filters(), 50)
+    assert {c for c, _ in zeppelin} == {r["chunk_id"] for r in rewritten}
+    index.maintain()  # a small tail stays a tail
+    assert _packed(index) == (300, 100, 41)
+    more = _rows(2_000, seed=19)
+    index.append(more, _vectors(len(more)))
+    index.maintain()  # past REPACK_ROWS: packed again, nothing left over
+    assert _packed(index) == (2_399, 0, 0)
+    for query in queries:
+        exact, ranked = _both(index, query, Filters(), 10)
         assert ranked == exact and exact, query
+
+
+def test_a_table_made_before_rows_had_numbers_gets_them_and_ranks_as_exact(postgres_url):
+    store = PostgresStore(postgres_url)
+    rows = _rows(300, seed=15)
+    old = PgIndex(store, "old_numbers", 8)
+    old.upsert(rows, _vectors(len(rows)))
+    old.maintain()
+    with store.connect() as con:  # as the tables were: no numbers, postings without them
+        con.raw.execute('DROP TABLE "index_old_numbers_packs", "index_old_numbers_mark", '
+                        '"index_old_numbers_gone"')
+        con.raw.execute('ALTER TABLE "index_old_numbers" DROP COLUMN doc')
+        con.raw.execute('ALTER TABLE "index_old_numbers_postings" DROP COLUMN doc')
+    index = PgIndex(store, "old_numbers", 8)
+    for query in synthetic.queries(4, seed=16):
+        exact, ranked = _both(index, query, Filters(), 10)
+        assert ranked == exact and exact, query
+    assert _packed(index) == (300, 0, 0)  # numbered, postings written again, packed
 
 
 def test_a_search_before_the_table_is_made_leaves_the_callers_transaction_whole(postgres_url):
@@ -123,18 +168,3 @@ def test_a_search_before_the_table_is_made_leaves_the_callers_transaction_whole(
         assert index.search_text("backup", Filters(), 5) == []
         assert con.raw.execute("SELECT 1").fetchone()[0] == 1  # not an aborted transaction
     assert index.search_text("backup", Filters(), 5) == []  # outside one: from the query's error
-
-
-def test_a_table_made_before_row_keys_gets_their_index_and_ranks_as_exact(postgres_url):
-    store = PostgresStore(postgres_url)
-    rows = _rows(300, seed=15)
-    PgIndex(store, "keyless", 8).upsert(rows, _vectors(len(rows)))
-    with store.connect() as con:  # as the table was before the postings were summed here
-        con.raw.execute('DROP INDEX "index_keyless_key"')
-    index = PgIndex(store, "keyless", 8)
-    index.maintain()
-    for query in synthetic.queries(4, seed=16):
-        exact, ranked = _both(index, query, Filters(), 10)
-        assert ranked == exact and exact, query
-    with store.connect() as con:  # the candidates are looked up by key, not by a scan
-        assert con.raw.execute("SELECT to_regclass('index_keyless_key')").fetchone()[0]

@@ -218,29 +218,11 @@ def _recall(index: Index, embedder: Embedder, scope: Filters, limits: tuple[int,
     return [statistics.mean(f) for f in found]
 
 
-def _text_recall(index, scope: Filters, limit: int, seed: int) -> float:
-    """Mean recall@10 of pgvector's full-text half against BM25 over every posting of the
-    question's terms (past ``full_postings`` the half reads each term's heaviest postings
-    only); a row that scores as high as the exact 10th counts (the generated rows repeat)."""
-    found = []
-    for text in synthetic.queries(50, seed):
-        top = index.search_text_scores(text, scope, limit)[:10]
-        full, index.full_postings = index.full_postings, 10**12
-        try:
-            exact = index.search_text_scores(text, scope, limit)
-        finally:
-            index.full_postings = full
-        if exact:
-            tenth = exact[min(len(exact), 10) - 1][1] - 1e-9
-            found.append(sum(score >= tenth for _, score in top) / min(len(exact), 10))
-    return statistics.mean(found) if found else 1.0
-
-
 def measure_pgvector(index, embedder: Embedder, queries: int = 200, seed: int = 1,
                      retriever: str = DEFAULT_RETRIEVER) -> list[dict[str, Any]]:
     """The pgvector index: latency of the product's search, ANN recall over everything, and
     over a 2 % scope with and without the scope guard (pgvector 0.6 filters after the HNSW
-    search, so an unguarded narrow scope loses rows); the full-text half's recall."""
+    search, so an unguarded narrow scope loses rows)."""
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="search") as pool:
         engine = Retriever(index, embedder, get_retriever_config(retriever), pool)
         latencies, embed, _, _ = _latencies(engine, synthetic.queries(queries + 10, seed))
@@ -254,14 +236,13 @@ def measure_pgvector(index, embedder: Embedder, queries: int = 200, seed: int = 
     index.scope_guard = False
     unguarded = _recall(index, embedder, narrow, (candidates,), seed + 3)[0]
     index.scope_guard = True
-    text_recall = _text_recall(index, Filters(workspace="bench"), candidates, seed + 4)
     return [{"engine": "pgvector", "p50_ms": statistics.median(latencies),
              "p95_ms": percentile(latencies, 0.95), "embed_p50_ms": statistics.median(embed),
              "ann": index.has_ann(), "mirror_build_s": None, "ann_recall_at_10": recall,
              "ann_recall_at_10_bare": bare, "narrow_recall_at_10": guarded,
              "narrow_recall_at_10_unguarded": unguarded,
              "unscoped_p50_ms": statistics.median(unscoped),
-             "unscoped_p95_ms": percentile(unscoped, 0.95), "text_recall_at_10": text_recall}]
+             "unscoped_p95_ms": percentile(unscoped, 0.95)}]
 
 
 def _index(backend: str, size: int, dimension: int, ann_threshold: int, folder: Path, store):

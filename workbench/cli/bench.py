@@ -183,8 +183,7 @@ def _search_notes(out, rows: list[dict]) -> None:
                       f"{row['narrow_recall_at_10']:.3f} with the scope guard, "
                       f"{row['narrow_recall_at_10_unguarded']:.3f} without (pgvector 0.6 alone); "
                       f"without a workspace: p50 {row['unscoped_p50_ms']:.1f}, p95 "
-                      f"{row['unscoped_p95_ms']:.1f} ms; the full-text half's recall@10 vs "
-                      f"BM25 over every posting {row['text_recall_at_10']:.3f}")
+                      f"{row['unscoped_p95_ms']:.1f} ms")
 
 
 @bench_app.command("server")
