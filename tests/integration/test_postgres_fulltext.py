@@ -150,9 +150,8 @@ def test_a_table_made_before_rows_had_numbers_gets_them_and_ranks_as_exact(postg
     old.upsert(rows, _vectors(len(rows)))
     old.maintain()
     with store.connect() as con:  # as the tables were: no numbers, postings without them
-        con.raw.execute('DROP TABLE "index_old_numbers_packs", "index_old_numbers_mark", '
-                        '"index_old_numbers_gone"')
-        con.raw.execute('ALTER TABLE "index_old_numbers" DROP COLUMN doc')
+        con.raw.execute('DROP TABLE "index_old_numbers_docs", "index_old_numbers_packs", '
+                        '"index_old_numbers_mark", "index_old_numbers_gone"')
         con.raw.execute('ALTER TABLE "index_old_numbers_postings" DROP COLUMN doc')
     index = PgIndex(store, "old_numbers", 8)
     for query in synthetic.queries(4, seed=16):

@@ -48,8 +48,8 @@ _WEIGHTS = "WITH w(term, idf) AS (SELECT * FROM unnest(%s::text[], %s::float8[])
 EXACT = _WEIGHTS + _SCORE.replace("{rows}", "{table} c").replace(
     "{where}", "c.tsv @@ %s::tsquery AND {where}")
 # The rows ``packs.best_docs`` chose, scored exactly (through the index of their numbers).
-FROM_DOCS = _WEIGHTS + _SCORE.replace("{rows}", "{table} c").replace(
-    "{where}", "c.doc = ANY(%s::int4[]) AND {where}")
+FROM_DOCS = _WEIGHTS + _SCORE.replace("{rows}", "{docs} d JOIN {table} c USING (chunk_id)").replace(
+    "{where}", "d.doc = ANY(%s::int4[]) AND {where}")
 
 # A posting's weight: BM25's term-frequency part, with the mean length of when it was written
 # (the table's own before ``maintain`` first counts it).
@@ -57,8 +57,8 @@ WRITE_POSTINGS = f"""
 INSERT INTO {{postings}} (word, workspace, impact, chunk_id, doc)
 SELECT u.lexeme, c.workspace,
        u.tf * {K1 + 1} / (u.tf + {K1} * ({1 - B} + {B} * length(c.tsv) / a.avgdl)), c.chunk_id,
-       c.doc
-FROM {{table}} c
+       d.doc
+FROM {{table}} c JOIN {{docs}} d USING (chunk_id)
 CROSS JOIN (SELECT greatest(coalesce((SELECT max(avgdl) FROM {{meta}}),
                                       (SELECT avg(length(tsv)) FROM {{table}}), 1), 1) AS avgdl) a
 CROSS JOIN LATERAL (SELECT lexeme, coalesce(cardinality(positions), 1) AS tf FROM unnest(c.tsv)) u

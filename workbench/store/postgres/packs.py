@@ -4,9 +4,9 @@ BM25 over many rows is a sum per row of its terms' postings. PostgreSQL's own gr
 50,000 postings into 41,000 rows took 30 ms of the server here, and a term of a 1M-row table
 has up to 200,000 postings, so the heaviest-postings lists that stood in for the sum past
 50,000 kept only 50-78 % of BM25's top 10. Instead, ``maintain`` packs each (term, workspace)'s
-postings into two byte strings, the rows' numbers (``doc``, a dense integer the index table
-gives each row) and their weights: a search reads its terms' packs (a few MB at 1M rows) and
-``best_docs`` sums them with ``bincount``.
+postings into two byte strings, the rows' numbers (``doc``, a dense integer each row gets in
+the ``docs`` table as it is first written) and their weights: a search reads its terms' packs
+(a few MB at 1M rows) and ``best_docs`` sums them with ``bincount``.
 
 The row postings stay complete and are written with each row, as before; the packs are a copy
 as of a watermark, the highest row number when they were made. A search adds the postings of
@@ -28,6 +28,8 @@ REPACK_ROWS = 2_000
 REPACK_SHARE, GONE_SHARE = 0.1, 0.01
 
 TABLES = """
+CREATE TABLE IF NOT EXISTS {docs} (
+    chunk_id TEXT PRIMARY KEY, doc INTEGER GENERATED ALWAYS AS IDENTITY UNIQUE);
 CREATE TABLE IF NOT EXISTS {packs} (
     word TEXT NOT NULL, workspace TEXT NOT NULL, docs BYTEA NOT NULL, weights BYTEA NOT NULL,
     PRIMARY KEY (word, workspace));
@@ -59,8 +61,18 @@ SELECT 4, 0.0, string_agg(int4send(doc), ''::bytea), NULL FROM {gone}
 
 DUE = """
 SELECT coalesce((SELECT packed FROM {mark}), -1),
-       (SELECT count(*) FROM {table} WHERE doc > coalesce((SELECT watermark FROM {mark}), 0)),
+       (SELECT count(*) FROM {docs} WHERE doc > coalesce((SELECT watermark FROM {mark}), 0)),
        (SELECT count(*) FROM {gone})
+"""
+
+# The rows' numbers: given to the rows that have none, apart from the key's conflict (an insert
+# that meets a present key would still draw a number, and a table written again and again
+# would push them up: ``best_docs`` sums by number, up to the highest).
+NUMBER = """
+INSERT INTO {docs} (chunk_id) SELECT i.chunk_id FROM {table} i
+WHERE {rows} AND NOT EXISTS (SELECT FROM {docs} d WHERE d.chunk_id = i.chunk_id)
+ORDER BY i.chunk_id
+ON CONFLICT (chunk_id) DO NOTHING
 """
 
 # Writers first finish, and none starts until the new packs commit: every row numbered up to
@@ -76,13 +88,13 @@ SELECT word, workspace, string_agg(int4send(doc), ''::bytea ORDER BY doc),
 FROM {postings} GROUP BY word, workspace;
 DELETE FROM {gone};
 DELETE FROM {mark};
-INSERT INTO {mark} SELECT coalesce(max(doc), 0), count(*) FROM {table};
+INSERT INTO {mark} SELECT coalesce(max(doc), 0), count(*) FROM {docs};
 """
 
 # Rows about to be rewritten or removed whose postings are packed: searches leave those out.
 GONE = """
-INSERT INTO {gone} SELECT c.doc FROM {table} c
-WHERE {rows} AND c.doc <= coalesce((SELECT watermark FROM {mark}), 0)
+INSERT INTO {gone} SELECT d.doc FROM {docs} d
+WHERE {rows} AND d.doc <= coalesce((SELECT watermark FROM {mark}), 0)
 ON CONFLICT (doc) DO NOTHING
 """
 
