@@ -3,6 +3,8 @@ the exact scoring does."""
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
@@ -167,3 +169,39 @@ def test_a_search_before_the_table_is_made_leaves_the_callers_transaction_whole(
         assert index.search_text("backup", Filters(), 5) == []
         assert con.raw.execute("SELECT 1").fetchone()[0] == 1  # not an aborted transaction
     assert index.search_text("backup", Filters(), 5) == []  # outside one: from the query's error
+
+
+def test_a_packing_waits_for_a_writer_numbered_before_one_that_committed(postgres_url):
+    # The first writer draws its rows' numbers, the second draws higher ones and commits, then
+    # the packing starts: it must wait for the first, or its watermark (the second's highest
+    # number) would leave the first's rows in neither the packs nor the tail.
+    store = PostgresStore(postgres_url)
+    index = PgIndex(store, "racing", 8)
+    rows = _rows(2_600, seed=20)
+    index.upsert(rows[:300], _vectors(300))
+    index.maintain()
+    first_wrote, second_done = threading.Event(), threading.Event()
+
+    def first() -> None:
+        with store.transaction():
+            index.append(rows[300:400], _vectors(100))
+            first_wrote.set()
+            second_done.wait(30)
+            time.sleep(1.0)  # the packing is waiting by now
+
+    writer = threading.Thread(target=first)
+    writer.start()
+    assert first_wrote.wait(30)
+    index.append(rows[400:], _vectors(2_200))  # committed
+    packing = threading.Thread(target=index.pack)
+    packing.start()
+    second_done.set()
+    writer.join(30)
+    packing.join(60)
+    assert _packed(index) == (2_600, 0, 0)
+    first_rows = {r["chunk_id"] for r in rows[300:400]}
+    for query in synthetic.queries(6, seed=21):
+        exact, ranked = _both(index, query, Filters(), 200)
+        assert ranked == exact, query
+    found = {c for q in synthetic.queries(40, seed=22) for c, _ in _both(index, q, Filters(), 200)[1]}
+    assert found & first_rows

@@ -160,12 +160,14 @@ class PgIndex:
             # Two processes creating the table at once would clash on the catalog.
             con.raw.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [self.table])
             exists = con.raw.execute("SELECT to_regclass(%s) IS NOT NULL", [self._t]).fetchone()[0]
-            numbered = exists and _numbered(con, self._ix("docs"))
+            numbered = _numbered(con, self._ix("docs"))
             if exists and not numbered:  # made before rows had numbers: its postings lack them
                 con.raw.execute(f"DROP TABLE IF EXISTS {self._ix('postings')}")
             con.raw.execute(_schema(self._t, self._ix, self.dimension))
             if not exists:  # (a catalog change, so once: it takes the table's strongest lock)
                 con.raw.execute(f"ALTER TABLE {self._t} ALTER COLUMN embedding SET STORAGE MAIN")
+            if not numbered:
+                con.raw.execute(packs.STORAGE.format(**self._names()))
             if exists and not numbered:
                 con.raw.execute(packs.NUMBER.format(**self._names(), rows="TRUE"))
                 con.raw.execute(self._postings_sql("TRUE"))
@@ -241,9 +243,12 @@ class PgIndex:
             return
         with self.db.connect() as con:
             with con.raw.transaction():
+                # The rows first: a packing waits for this transaction, so the watermark that
+                # chooses the gone rows is the one the packs it leaves were made with.
+                con.raw.execute(f"DELETE FROM {self._t} WHERE chunk_id = ANY(%s)", [list(chunk_ids)])
                 con.raw.execute(packs.GONE.format(**self._names(), rows="d.chunk_id = ANY(%s)"),
                                 [list(chunk_ids)])
-                for table in (self._t, self._ix("postings"), self._ix("docs")):
+                for table in (self._ix("postings"), self._ix("docs")):
                     con.raw.execute(f"DELETE FROM {table} WHERE chunk_id = ANY(%s)",
                                     [list(chunk_ids)])
 
@@ -272,11 +277,15 @@ class PgIndex:
             if not con.raw.execute(f"SELECT EXISTS (SELECT FROM {self._ix('postings')})").fetchone()[0]:
                 con.raw.execute(self._postings_sql("TRUE"))  # a table written before postings
             if packs.due(*con.raw.execute(packs.DUE.format(**self._names())).fetchone()):
-                with con.raw.transaction():
-                    con.raw.execute(packs.PACK.format(**self._names()))
+                self.pack()
             con.raw.execute(f"VACUUM ANALYZE {self._ix('postings')}")  # index-only scans
         report.seconds = time.perf_counter() - started
         return report
+
+    def pack(self) -> None:
+        """Pack every posting for full-text search (``packs``); ``maintain`` does it when due."""
+        with self.db.connect() as con, con.raw.transaction():
+            con.raw.execute(packs.PACK.format(**self._names()))
 
     @contextmanager
     def _maintaining(self, con: PgConnection) -> Iterator[None]:

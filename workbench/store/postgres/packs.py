@@ -33,7 +33,6 @@ CREATE TABLE IF NOT EXISTS {docs} (
 CREATE TABLE IF NOT EXISTS {packs} (
     word TEXT NOT NULL, workspace TEXT NOT NULL, docs BYTEA NOT NULL, weights BYTEA NOT NULL,
     PRIMARY KEY (word, workspace));
-ALTER TABLE {packs} ALTER COLUMN docs SET STORAGE EXTERNAL, ALTER COLUMN weights SET STORAGE EXTERNAL;
 CREATE TABLE IF NOT EXISTS {mark} (watermark INTEGER NOT NULL, packed BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS {gone} (doc INTEGER PRIMARY KEY);
 """
@@ -57,6 +56,11 @@ FROM w JOIN {postings} p ON p.word = w.term JOIN {gone} g ON g.doc = p.doc
 WHERE TRUE {post_scope}
 UNION ALL
 SELECT 4, 0.0, string_agg(int4send(doc), ''::bytea), NULL FROM {gone}
+"""
+
+# Read whole by every search: not compressed (a table's catalog change: once, as it is made).
+STORAGE = """
+ALTER TABLE {packs} ALTER COLUMN docs SET STORAGE EXTERNAL, ALTER COLUMN weights SET STORAGE EXTERNAL
 """
 
 DUE = """
