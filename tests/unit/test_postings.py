@@ -1,41 +1,47 @@
-"""Candidates of PostgreSQL's full-text search: postings summed by row in NumPy."""
+"""Candidates of PostgreSQL's full-text search: packed postings summed by row in NumPy."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from workbench.store.postgres.fulltext import best_keys
+from workbench.store.postgres.packs import best_docs
 
 
-def _packed(keys: list[int], weights: list[float]) -> tuple[bytes, bytes]:
-    # as PostgreSQL's int8send and float8send write them: big-endian
-    return np.array(keys, ">i8").tobytes(), np.array(weights, ">f8").tobytes()
+def _part(kind: int, idf: float, docs: list[int], weights: list[float] | None) -> tuple:
+    # as PostgreSQL's int4send and float4send write them: big-endian
+    return (kind, idf, np.array(docs, ">i4").tobytes(),
+            None if weights is None else np.array(weights, ">f4").tobytes())
 
 
-def test_rows_are_ranked_by_the_sum_of_their_postings():
-    keys, weights = _packed([5, 3, 5, 9, -1, 3], [1.0, 2.0, 1.5, 0.5, 3.0, 0.5])
-    assert best_keys(keys, weights, 2) == [-1, 3]  # 3.0, then 2.5 (5 also has 2.5: a tie)
-    assert best_keys(keys, weights, 10) == [-1, 3, 5, 9]
+def test_rows_are_ranked_by_their_summed_weights_times_idf():
+    parts = [_part(1, 2.0, [1, 3, 5], [1.0, 0.5, 0.25]), _part(1, 1.0, [3, 9], [1.0, 2.0]),
+             _part(2, 1.0, [12], [1.5])]  # the tail's weights come multiplied already
+    assert best_docs(parts, 2) == [1, 3]  # 1, 3 and 9 all sum to 2.0: the lower numbers
+    assert best_docs(parts, 10) == [1, 3, 9, 12, 5]
 
 
-def test_ties_at_the_last_place_keep_the_lower_keys():
-    keys, weights = _packed([7, 1, 4, 2, 8], [1.0, 2.0, 1.0, 1.0, 1.0])
-    assert best_keys(keys, weights, 3) == [1, 2, 4]
+def test_a_gone_rows_packed_postings_are_left_out_and_its_current_ones_kept():
+    parts = [_part(1, 1.0, [1, 2, 3], [3.0, 2.0, 1.0]),
+             _part(3, 1.0, [2], [0.5]),     # row 2 written again: its postings now
+             _part(4, 0.0, [1, 2], None)]   # rows 1 (removed) and 2 (rewritten) are gone
+    assert best_docs(parts, 5) == [3, 2]
 
 
-def test_the_full_key_range_and_no_postings():
-    extremes = [-2**63, 2**63 - 1]
-    assert best_keys(*_packed(extremes, [1.0, 2.0]), 1) == [2**63 - 1]
-    assert best_keys(None, None, 5) == []
+def test_nothing_to_sum():
+    assert best_docs([_part(4, 0.0, [], None), (2, 1.0, None, None)], 5) == []
 
 
 def test_the_sums_equal_a_dictionarys_on_many_rows():
     rng = np.random.default_rng(3)
-    keys = rng.integers(-2**62, 2**62, 2_000)
-    keys = np.concatenate([keys, rng.choice(keys, 1_000)])
-    weights = rng.random(len(keys))
-    sums: dict[int, float] = {}
-    for k, w in zip(keys.tolist(), weights.tolist()):
-        sums[k] = sums.get(k, 0.0) + w
-    expected = sorted(sums, key=lambda k: (-round(sums[k], 9), k))[:50]
-    assert best_keys(*_packed(keys.tolist(), weights.tolist()), 50) == expected
+    for _ in range(30):
+        parts, sums = [], {}
+        for _term in range(int(rng.integers(1, 5))):
+            docs = np.sort(rng.choice(np.arange(1, 50_000), int(rng.integers(1, 20_000)), replace=False))
+            weights = rng.integers(1, 7, len(docs)) * 0.5  # exact sums, many ties
+            idf = float(rng.integers(1, 4))
+            parts.append(_part(1, idf, docs.tolist(), weights.tolist()))
+            for d, w in zip(docs.tolist(), weights.tolist()):
+                sums[d] = sums.get(d, 0.0) + idf * w
+        count = int(rng.integers(1, 800))
+        ranked = sorted(sums, key=lambda d: (-sums[d], d))
+        assert best_docs(parts, count) == ranked[:count]
