@@ -198,12 +198,13 @@ class PgIndex:
 
     # writes ------------------------------------------------------------------------------------
     def upsert(self, rows: list[dict[str, Any]], vectors: np.ndarray) -> None:
-        self._write(rows, vectors, replace=True)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS[1:] + ["embedding"])
+        self._write(rows, vectors, f"ON CONFLICT (chunk_id) DO UPDATE SET {updates}")
 
     def append(self, rows: list[dict[str, Any]], vectors: np.ndarray) -> None:
-        self._write(rows, vectors, replace=False)
+        self._write(rows, vectors, "ON CONFLICT (chunk_id) DO NOTHING")
 
-    def _write(self, rows: list[dict[str, Any]], vectors: np.ndarray, replace: bool) -> None:
+    def _write(self, rows: list[dict[str, Any]], vectors: np.ndarray, conflict: str) -> None:
         if not rows:
             return
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -223,8 +224,8 @@ class PgIndex:
                         for row, vector in zip(rows, vectors):
                             copy.write_row([row[c] for c in _COLUMNS[:-1]]
                                            + [_event_ranges(row), vector])
-                for sql in _inserts(self._t, replace):
-                    con.raw.execute(sql)
+                con.raw.execute(f"INSERT INTO {self._t} ({', '.join(_COLUMNS)}, embedding) "
+                                f"SELECT * FROM incoming_chunks {conflict}")
                 con.raw.execute(packs.NUMBER.format(**self._names(), rows="i.chunk_id IN (SELECT "
                                                     "chunk_id FROM incoming_chunks)"))
                 # After the rows: their locks order two writers of one chunk, and the key
@@ -394,23 +395,6 @@ class PgIndex:
 
     def mirror(self, wait: bool = False) -> None:
         return None  # the server answers every search; a process keeps no copy
-
-
-def _inserts(table: str, replace: bool) -> list[str]:
-    """New rows inserted, present ones replaced (or kept), each apart (as ``packs.NUMBER``)."""
-    columns = ", ".join(_COLUMNS + ["embedding"])
-    updates = ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS[1:] + ["embedding"])
-    found = []
-    if replace:
-        found.append(f"UPDATE {table} t SET " + ", ".join(
-            f"{c} = i.{c}" for c in _COLUMNS[1:] + ["embedding"])
-            + " FROM incoming_chunks i WHERE t.chunk_id = i.chunk_id")
-    # (a row another writer adds meanwhile meets the key: replaced or kept all the same)
-    conflict = f"DO UPDATE SET {updates}" if replace else "DO NOTHING"
-    found.append(f"INSERT INTO {table} ({columns}) SELECT * FROM incoming_chunks i WHERE NOT "
-                 f"EXISTS (SELECT FROM {table} t WHERE t.chunk_id = i.chunk_id) "
-                 f"ON CONFLICT (chunk_id) {conflict}")
-    return found
 
 
 def _upgrade_events(con: PgConnection, table: str, unfilled: str) -> bool:
