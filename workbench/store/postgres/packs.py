@@ -12,8 +12,8 @@ The row postings stay complete and are written with each row, as before; the pac
 as of a watermark, the highest row number when they were made. A search adds the postings of
 rows numbered past it (the tail: one index range per term) and of the rows rewritten or
 removed since (``gone``, whose packed postings it leaves out). Packing again locks out writers
-for as long as it takes (1M rows: about 15 s), so ``maintain`` does it when the tail or the
-gone rows have grown past a tenth of what is packed.
+for as long as it takes (1M rows: about 15 s), so ``maintain`` does it only once the tail
+has passed a tenth of what is packed (and ``REPACK_ROWS``), or the gone rows a hundredth.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-# A tail of this many rows, or a tenth of the packed ones, asks for a new packing; a
-# gone set of a hundredth of them too (each gone row is read by every search).
+# A tail past this many rows and a tenth of the packed ones asks for a new packing; gone rows
+# past a hundredth of them (or a quarter of this) too: every search reads them all.
 REPACK_ROWS = 2_000
 REPACK_SHARE, GONE_SHARE = 0.1, 0.01
 
