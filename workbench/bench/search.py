@@ -226,7 +226,7 @@ def measure_pgvector(index, embedder: Embedder, queries: int = 200, seed: int = 
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="search") as pool:
         engine = Retriever(index, embedder, get_retriever_config(retriever), pool)
         latencies, embed, _, _ = _latencies(engine, synthetic.queries(queries + 10, seed))
-        # Without a workspace the full-text half takes another path (every workspace's lists).
+        # Searches without a workspace read every workspace's postings of the query's terms.
         unscoped, _, _, _ = _latencies(engine, synthetic.queries(queries + 10, seed + 5),
                                        Filters())
     candidates = get_retriever_config(retriever).candidates

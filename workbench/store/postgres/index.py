@@ -142,7 +142,7 @@ class PgIndex:
                 register_vector(con.raw)
                 con.vectors = True
             if not self._upgraded:
-                self._upgraded = _upgrade_events(con, self._t, self._ix("unfilled"))
+                self._upgraded = _add_events_column(con, self._t, self._ix("unfilled"))
                 if self._upgraded and not _numbered(con, self._ix("docs")):
                     self._create(con)  # numbers the rows, as full-text search reads them
             yield con
@@ -271,7 +271,7 @@ class PgIndex:
                 con.raw.execute("RESET maintenance_work_mem")
                 report.built = ["hnsw"]
                 report.pieces_after = 1
-            _upgrade_events(con, self._t, self._ix("unfilled"))
+            _add_events_column(con, self._t, self._ix("unfilled"))
             _fill_events(con, self._t, self._ix("unfilled"))
             con.raw.execute(f"ANALYZE {self._t}")
             self._count_terms(con)
@@ -347,7 +347,7 @@ class PgIndex:
         where, params = _where(filters)
         columns = ", ".join(f"c.{c}" for c in HIT_COLUMNS + ["events"])
         columns += ", c.embedding AS vector" if vectors else ""
-        names = dict(self._names(), columns=columns, where=where, meta=self._ix("meta"))
+        names = dict(self._names(), columns=columns, where=where)
         with self._connect() as con:
             terms = fulltext.terms_of(con, query, TEXT_CONFIG, self._ix("meta"),
                                       self._ix("terms"), self.exists)
@@ -397,7 +397,7 @@ class PgIndex:
         return None  # the server answers every search; a process keeps no copy
 
 
-def _upgrade_events(con: PgConnection, table: str, unfilled: str) -> bool:
+def _add_events_column(con: PgConnection, table: str, unfilled: str) -> bool:
     """A table made before ``events`` gets the column (its rows' windows are read from their
     text until ``maintain`` fills them in), and an index of the rows still to fill, ``unfilled``,
     which ``_fill_events`` drops once they are: a table that has none is never scanned for
