@@ -153,7 +153,8 @@ def test_a_table_made_before_rows_had_numbers_gets_them_and_ranks_as_exact(postg
     old.maintain()
     with store.connect() as con:  # as the tables were: no numbers, postings without them
         con.raw.execute('DROP TABLE "index_old_numbers_docs", "index_old_numbers_packs", '
-                        '"index_old_numbers_mark", "index_old_numbers_gone"')
+                        '"index_old_numbers_mark", "index_old_numbers_pending", '
+                        '"index_old_numbers_gone"')
         con.raw.execute('ALTER TABLE "index_old_numbers_postings" DROP COLUMN doc')
     index = PgIndex(store, "old_numbers", 8)
     for query in synthetic.queries(4, seed=16):
@@ -205,3 +206,85 @@ def test_a_packing_waits_for_a_writer_numbered_before_one_that_committed(postgre
         assert ranked == exact, query
     found = {c for q in synthetic.queries(40, seed=22) for c, _ in _both(index, q, Filters(), 200)[1]}
     assert found & first_rows
+
+
+def _rewrite(rows: list[dict], word: str) -> list[dict]:
+    return [dict(r, text=f"{word} {r['text']}", search_text=f"{word} {r['search_text']}")
+            for r in rows]
+
+
+def test_writers_go_on_while_a_packing_runs_and_what_they_write_counts(postgres_url):
+    # The packing's two steps as ``pack`` runs them, with a writer between its snapshot and its
+    # commit: the writer must not wait for it, and rows it rewrites (packed before, or numbered
+    # past the old watermark and packed now), removes or adds must rank as exact scoring after.
+    store = PostgresStore(postgres_url)
+    index = PgIndex(store, "packing_on", 8)
+    rows = _rows(700, seed=23)
+    index.upsert(rows[:400], _vectors(400))
+    index.maintain()
+    index.upsert(rows[400:600], _vectors(200))  # the tail: numbered past the watermark
+    index.upsert(_rewrite(rows[:20], "zeppelin"), _vectors(20))  # marked gone once
+    names = index._names()
+    with store.connect() as con:
+        with con.raw.transaction():
+            con.raw.execute(packs.START.format(**names))
+        with con.raw.transaction():
+            con.raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            con.raw.execute(f"SELECT count(*) FROM {names['postings']}")  # the snapshot
+            again = _rewrite(rows[:10], "zeppelin dirigible")  # gone before, rewritten again
+            later = _rewrite(rows[420:430], "dirigible")  # in the tail until this packing
+            removed = [r["chunk_id"] for r in rows[100:105]]
+
+            def write() -> None:
+                index.upsert(again + later, _vectors(20))
+                index.delete(removed)
+                index.append(rows[600:], _vectors(100))
+
+            writer = threading.Thread(target=write)
+            writer.start()
+            writer.join(30)
+            assert not writer.is_alive()  # the packing held nobody back
+            for query, count in [("dirigible", 20), ("zeppelin", 20), ("dirigible", 4)]:
+                # searches meanwhile read the old packs: a row in their tail marked gone since
+                # counts once (with 4 wanted, from 8 candidates of 20 rows that match)
+                exact, ranked = _both(index, query, Filters(), count)
+                assert ranked == exact and len(exact) == count, query
+            con.raw.execute(packs.PACK.format(**names))
+    assert _packed(index) == (600, 100, 25)  # packed as of its snapshot; the rest marked since
+    dirigible, _ = _both(index, "dirigible", Filters(), 50)
+    assert {c for c, _ in dirigible} == {r["chunk_id"] for r in again + later}
+    zeppelin, _ = _both(index, "zeppelin", Filters(), 50)
+    assert {c for c, _ in zeppelin} == {r["chunk_id"] for r in rows[:20]}
+    for query in synthetic.queries(8, seed=24):
+        exact, ranked = _both(index, query, Filters(workspace="a"), 10)
+        assert ranked == exact and exact and not set(removed) & {c for c, _ in ranked}, query
+    index.pack()  # and the next packing takes them all in
+    assert _packed(index) == (695, 0, 0)
+    for query in synthetic.queries(8, seed=24) + ["dirigible"]:
+        exact, ranked = _both(index, query, Filters(), 50)
+        assert ranked == exact and exact, query
+
+
+def test_a_table_whose_gone_rows_were_keyed_keeps_its_marks(postgres_url):
+    # Made while packing locked writers out: gone rows had a key and no table held the
+    # watermark being packed to.
+    store = PostgresStore(postgres_url)
+    index = PgIndex(store, "keyed_gone", 8)
+    rows = _rows(300, seed=25)
+    index.upsert(rows, _vectors(300))
+    index.maintain()
+    index.upsert(_rewrite(rows[:10], "zeppelin"), _vectors(10))
+    names = index._names()
+    with store.connect() as con:
+        con.raw.execute(f"DROP TABLE {names['pending']}")
+        con.raw.execute(f"ALTER TABLE {names['gone']} ADD PRIMARY KEY (doc)")
+    index = PgIndex(store, "keyed_gone", 8)
+    zeppelin, packed = _both(index, "zeppelin", Filters(), 50)
+    assert {c for c, _ in packed} == {r["chunk_id"] for r in rows[:10]} == {c for c, _ in zeppelin}
+    assert _packed(index) == (300, 0, 10)
+    index.upsert(_rewrite(rows[:10], "dirigible"), _vectors(10))  # marked again: no key to meet
+    with store.connect() as con:
+        assert con.raw.execute(f"SELECT count(*) FROM {names['gone']}").fetchone()[0] == 20
+    for query in ["zeppelin", "dirigible"] + synthetic.queries(4, seed=26):
+        exact, ranked = _both(index, query, Filters(), 50)
+        assert ranked == exact, query

@@ -104,7 +104,8 @@ def _schema(t: str, ix, dimension: int) -> str:
             chunk_id TEXT NOT NULL, doc INTEGER NOT NULL, PRIMARY KEY (chunk_id, word));
         CREATE INDEX IF NOT EXISTS {ix('postings_doc')} ON {ix('postings')}
             (word, doc) INCLUDE (workspace, impact);
-        {packs.TABLES.format(docs=ix('docs'), packs=ix('packs'), mark=ix('mark'), gone=ix('gone'))}
+        {packs.TABLES.format(docs=ix('docs'), packs=ix('packs'), mark=ix('mark'),
+                             pending=ix('pending'), gone=ix('gone'))}
     """
 
 
@@ -143,8 +144,9 @@ class PgIndex:
                 con.vectors = True
             if not self._upgraded:
                 self._upgraded = _add_events_column(con, self._t, self._ix("unfilled"))
-                if self._upgraded and not _numbered(con, self._ix("docs")):
-                    self._create(con)  # numbers the rows, as full-text search reads them
+                if self._upgraded and _outdated(con, self._ix("docs"), self._ix("pending")):
+                    if self._create(con):  # numbers the rows, as full-text search reads them
+                        self.pack()
             yield con
 
     def _ix(self, suffix: str) -> str:
@@ -155,14 +157,18 @@ class PgIndex:
         with self.db.connect() as con:
             return con.raw.execute("SELECT to_regclass(%s) IS NOT NULL", [self._t]).fetchone()[0]
 
-    def _create(self, con: PgConnection) -> None:
+    def _create(self, con: PgConnection) -> bool:
+        """Make the table, or bring one made by an older version up to date; True when its
+        rows were numbered (then they want packing, which cannot run inside this transaction)."""
         with con.raw.transaction():
             # Two processes creating the table at once would clash on the catalog.
             con.raw.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [self.table])
             exists = con.raw.execute("SELECT to_regclass(%s) IS NOT NULL", [self._t]).fetchone()[0]
-            numbered = _numbered(con, self._ix("docs"))
+            numbered = _made(con, self._ix("docs"))
             if exists and not numbered:  # made before rows had numbers: its postings lack them
                 con.raw.execute(f"DROP TABLE IF EXISTS {self._ix('postings')}")
+            if numbered and not _made(con, self._ix("pending")):
+                packs.unkey_gone(con.raw, self._ix("gone"))
             con.raw.execute(_schema(self._t, self._ix, self.dimension))
             if not exists:  # (a catalog change, so once: it takes the table's strongest lock)
                 con.raw.execute(f"ALTER TABLE {self._t} ALTER COLUMN embedding SET STORAGE MAIN")
@@ -171,17 +177,18 @@ class PgIndex:
             if exists and not numbered:
                 con.raw.execute(packs.NUMBER.format(**self._names(), rows="TRUE"))
                 con.raw.execute(self._postings_sql("TRUE"))
-                con.raw.execute(packs.PACK.format(**self._names()))
+        return exists and not numbered
 
     def _names(self) -> dict[str, str]:
         return dict(table=self._t, postings=self._ix("postings"), docs=self._ix("docs"),
-                    packs=self._ix("packs"), mark=self._ix("mark"), gone=self._ix("gone"))
+                    packs=self._ix("packs"), mark=self._ix("mark"), pending=self._ix("pending"),
+                    gone=self._ix("gone"))
 
     def drop(self) -> None:
         with self.db.connect() as con:
             con.raw.execute(f"DROP TABLE IF EXISTS {self._t}, {self._ix('terms')}, {self._ix('meta')}, "
                             f"{self._ix('postings')}, {self._ix('docs')}, {self._ix('packs')}, "
-                            f"{self._ix('mark')}, {self._ix('gone')}")
+                            f"{self._ix('mark')}, {self._ix('pending')}, {self._ix('gone')}")
 
     def count(self) -> int:
         if not self.exists():
@@ -285,8 +292,8 @@ class PgIndex:
 
     def pack(self) -> None:
         """Pack every posting for full-text search (``packs``); ``maintain`` does it when due."""
-        with self.db.connect() as con, con.raw.transaction():
-            con.raw.execute(packs.PACK.format(**self._names()))
+        with self.db.connect() as con:
+            packs.pack(con.raw, self.table, self._names())
 
     @contextmanager
     def _maintaining(self, con: PgConnection) -> Iterator[None]:
@@ -414,8 +421,14 @@ def _add_events_column(con: PgConnection, table: str, unfilled: str) -> bool:
     return exists
 
 
-def _numbered(con: PgConnection, docs: str) -> bool:
-    return con.raw.execute("SELECT to_regclass(%s) IS NOT NULL", [docs]).fetchone()[0]
+def _made(con: PgConnection, table: str) -> bool:
+    return con.raw.execute("SELECT to_regclass(%s) IS NOT NULL", [table]).fetchone()[0]
+
+
+def _outdated(con: PgConnection, docs: str, pending: str) -> bool:
+    """Whether the table's full-text tables are an older version's: rows without numbers, or
+    gone rows marked once by key (packing then locked writers out)."""
+    return not (_made(con, docs) and _made(con, pending))
 
 
 def _fill_events(con: PgConnection, table: str, unfilled: str, batch: int = 5000) -> None:

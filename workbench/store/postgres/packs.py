@@ -11,9 +11,16 @@ the ``docs`` table as it is first written) and their weights: a search reads its
 The row postings stay complete and are written with each row, as before; the packs are a copy
 as of a watermark, the highest row number when they were made. A search adds the postings of
 rows numbered past it (the tail: one index range per term) and of the rows rewritten or
-removed since (``gone``, whose packed postings it leaves out). Packing again locks out writers
-for as long as it takes (1M rows: about 15 s), so ``maintain`` does it only once the tail
-has passed a tenth of what is packed (and ``REPACK_ROWS``), or the gone rows a hundredth.
+removed since (``gone``, whose packed postings it leaves out). ``maintain`` packs again once
+the tail has passed a tenth of what is packed (and ``REPACK_ROWS``), or the gone rows a
+hundredth (1M rows: about 15 s).
+
+Packing does not hold writers back for that long. It first waits for the writers in flight and
+publishes the watermark it will pack to (``pending``, a moment under a lock); from then on a
+writer that rewrites or removes a row numbered up to it marks the row gone. Then, in one
+snapshot and with writers going on, it packs the postings up to that watermark and clears only
+the gone rows its snapshot sees: those marked later stay, as their rows' packed postings are
+older than their rows.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from psycopg.pq import TransactionStatus
 
 # A tail past this many rows and a tenth of the packed ones asks for a new packing; gone rows
 # past a hundredth of them (or a quarter of this) too: every search reads them all.
@@ -34,12 +42,14 @@ CREATE TABLE IF NOT EXISTS {packs} (
     word TEXT NOT NULL, workspace TEXT NOT NULL, docs BYTEA NOT NULL, weights BYTEA NOT NULL,
     PRIMARY KEY (word, workspace));
 CREATE TABLE IF NOT EXISTS {mark} (watermark INTEGER NOT NULL, packed BIGINT NOT NULL);
-CREATE TABLE IF NOT EXISTS {gone} (doc INTEGER PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS {pending} (watermark INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS {gone} (doc INTEGER NOT NULL);
 """
 
 # One statement, so one snapshot: a packing that commits meanwhile is seen whole or not at all.
 # Kinds: 1 a pack (weights to multiply by the term's idf), 2 the tail past the watermark,
-# 3 the gone rows' current postings, 4 the gone rows.
+# 3 the gone rows' current postings, 4 the gone rows (a row is marked once per rewrite, and a
+# row past the watermark may be marked while a packing is on: its postings are the tail's).
 READ = """
 WITH w(term, idf) AS (SELECT * FROM unnest(%s::text[], %s::float8[])),
 m AS (SELECT coalesce(max(watermark), 0) AS mark FROM {mark})
@@ -52,10 +62,12 @@ WHERE p.doc > (SELECT mark FROM m) {post_scope}
 UNION ALL
 SELECT 3, 1.0, string_agg(int4send(p.doc), ''::bytea),
        string_agg(float4send((w.idf * p.impact)::float4), ''::bytea)
-FROM w JOIN {postings} p ON p.word = w.term JOIN {gone} g ON g.doc = p.doc
-WHERE TRUE {post_scope}
+FROM w JOIN {postings} p ON p.word = w.term
+JOIN (SELECT DISTINCT doc FROM {gone}) g ON g.doc = p.doc
+WHERE p.doc <= (SELECT mark FROM m) {post_scope}
 UNION ALL
-SELECT 4, 0.0, string_agg(int4send(doc), ''::bytea), NULL FROM {gone}
+SELECT 4, 0.0, string_agg(int4send(doc), ''::bytea), NULL
+FROM (SELECT DISTINCT doc FROM {gone} WHERE doc <= (SELECT mark FROM m)) g
 """
 
 # Read whole by every search: not compressed (a table's catalog change: once, as it is made).
@@ -66,7 +78,7 @@ ALTER TABLE {packs} ALTER COLUMN docs SET STORAGE EXTERNAL, ALTER COLUMN weights
 DUE = """
 SELECT coalesce((SELECT packed FROM {mark}), -1),
        (SELECT count(*) FROM {docs} WHERE doc > coalesce((SELECT watermark FROM {mark}), 0)),
-       (SELECT count(*) FROM {gone})
+       (SELECT count(DISTINCT doc) FROM {gone})
 """
 
 # The rows' numbers: given to the rows that have none, apart from the key's conflict (an insert
@@ -79,28 +91,67 @@ ORDER BY i.chunk_id
 ON CONFLICT (chunk_id) DO NOTHING
 """
 
-# Writers first finish, and none starts until the new packs commit: every row numbered up to
-# the watermark has its postings in them (a row numbered before a slower writer's could
-# otherwise commit after the packing and be in neither).
-PACK = """
+# Writers in flight finish (each writes the table first), and none starts until the watermark
+# to pack to is published: every row numbered up to it is then committed, and a writer
+# that later rewrites one of them sees it and marks the row gone.
+START = """
 LOCK TABLE {table} IN SHARE MODE;
-LOCK TABLE {postings} IN SHARE MODE;
+DELETE FROM {pending};
+INSERT INTO {pending} SELECT coalesce(max(doc), 0) FROM {docs};
+"""
+
+# In one REPEATABLE READ snapshot, writers going on: the gone rows it clears are those whose
+# rewrites it sees; rows marked since keep their mark.
+PACK = """
 DELETE FROM {packs};
 INSERT INTO {packs}
 SELECT word, workspace, string_agg(int4send(doc), ''::bytea ORDER BY doc),
        string_agg(float4send(impact::float4), ''::bytea ORDER BY doc)
-FROM {postings} GROUP BY word, workspace;
+FROM {postings} WHERE doc <= (SELECT watermark FROM {pending})
+GROUP BY word, workspace;
 DELETE FROM {gone};
 DELETE FROM {mark};
-INSERT INTO {mark} SELECT coalesce(max(doc), 0), count(*) FROM {docs};
+INSERT INTO {mark}
+SELECT p.watermark, (SELECT count(*) FROM {docs} d WHERE d.doc <= p.watermark) FROM {pending} p;
+DELETE FROM {pending};
 """
 
-# Rows about to be rewritten or removed whose postings are packed: searches leave those out.
+# Rows about to be rewritten or removed whose postings are packed, or are being packed: searches
+# leave their packed postings out. No key: a packing clears only the marks its snapshot sees,
+# so a row rewritten again meanwhile must leave a new one.
 GONE = """
 INSERT INTO {gone} SELECT d.doc FROM {docs} d
-WHERE {rows} AND d.doc <= coalesce((SELECT watermark FROM {mark}), 0)
-ON CONFLICT (doc) DO NOTHING
+WHERE {rows} AND d.doc <= greatest((SELECT max(watermark) FROM {mark}),
+                                   (SELECT max(watermark) FROM {pending}), 0)
 """
+
+
+def pack(con, table: str, names: dict[str, str]) -> None:
+    """``START`` then ``PACK``, one packing of ``table`` at a time (each publishes its
+    watermark). Nothing happens inside a caller's transaction, which cannot be the packing's
+    snapshot: ``maintain`` packs when it is due."""
+    if con.info.transaction_status != TransactionStatus.IDLE:
+        return
+    key = f"{table}:pack"
+    con.execute("SELECT pg_advisory_lock(hashtext(%s))", [key])
+    try:
+        with con.transaction():
+            con.execute(START.format(**names))
+        with con.transaction():
+            con.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            con.execute(PACK.format(**names))
+    finally:
+        con.execute("SELECT pg_advisory_unlock(hashtext(%s))", [key])
+
+
+def unkey_gone(con, gone: str) -> None:
+    """A ``gone`` table made while packing locked writers out marked a row once, by key: the
+    key goes (its marks stay)."""
+    key = con.execute("SELECT conname FROM pg_constraint WHERE contype = 'p' "
+                      "AND conrelid = to_regclass(%s)", [gone]).fetchone()
+    if key:
+        name = '"' + key[0].replace('"', '""') + '"'
+        con.execute(f"ALTER TABLE {gone} DROP CONSTRAINT {name}")
 
 
 def due(packed: int, tail: int, gone: int) -> bool:
