@@ -42,6 +42,15 @@ def _both(index: PgIndex, query: str, filters: Filters, limit: int) -> tuple[lis
     return _ranked(index, query, filters, limit, 10**9), _ranked(index, query, filters, limit, 0)
 
 
+def _maintained(postgres_url: str, name: str, rows: list[dict]) -> tuple[PostgresStore, PgIndex]:
+    """An index of ``rows``, maintained (so packed)."""
+    store = PostgresStore(postgres_url)
+    index = PgIndex(store, name, 8)
+    index.upsert(rows, _vectors(len(rows)))
+    index.maintain()
+    return store, index
+
+
 def _packed(index: PgIndex) -> tuple[int, int, int]:
     """(rows packed or -1, rows past the watermark, gone rows)."""
     with index.db.connect() as con:
@@ -176,11 +185,8 @@ def test_a_packing_waits_for_a_writer_numbered_before_one_that_committed(postgre
     # The first writer draws its rows' numbers, the second draws higher ones and commits, then
     # the packing starts: it must wait for the first, or its watermark (the second's highest
     # number) would leave the first's rows in neither the packs nor the tail.
-    store = PostgresStore(postgres_url)
-    index = PgIndex(store, "racing", 8)
     rows = _rows(2_600, seed=20)
-    index.upsert(rows[:300], _vectors(300))
-    index.maintain()
+    store, index = _maintained(postgres_url, "racing", rows[:300])
     first_wrote, second_done = threading.Event(), threading.Event()
 
     def first() -> None:
@@ -217,11 +223,8 @@ def test_writers_go_on_while_a_packing_runs_and_what_they_write_counts(postgres_
     # The packing's two steps as ``pack`` runs them, with a writer between its snapshot and its
     # commit: the writer must not wait for it, and rows it rewrites (packed before, or numbered
     # past the old watermark and packed now), removes or adds must rank as exact scoring after.
-    store = PostgresStore(postgres_url)
-    index = PgIndex(store, "packing_on", 8)
     rows = _rows(700, seed=23)
-    index.upsert(rows[:400], _vectors(400))
-    index.maintain()
+    store, index = _maintained(postgres_url, "packing_on", rows[:400])
     index.upsert(rows[400:600], _vectors(200))  # the tail: numbered past the watermark
     index.upsert(_rewrite(rows[:20], "zeppelin"), _vectors(20))  # marked gone once
     names = index._names()
@@ -268,11 +271,8 @@ def test_writers_go_on_while_a_packing_runs_and_what_they_write_counts(postgres_
 def test_a_table_whose_gone_rows_were_keyed_keeps_its_marks(postgres_url):
     # Made while packing locked writers out: gone rows had a key and no table held the
     # watermark being packed to.
-    store = PostgresStore(postgres_url)
-    index = PgIndex(store, "keyed_gone", 8)
     rows = _rows(300, seed=25)
-    index.upsert(rows, _vectors(300))
-    index.maintain()
+    store, index = _maintained(postgres_url, "keyed_gone", rows)
     index.upsert(_rewrite(rows[:10], "zeppelin"), _vectors(10))
     names = index._names()
     with store.connect() as con:
