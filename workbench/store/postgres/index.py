@@ -104,8 +104,7 @@ def _schema(t: str, ix, dimension: int) -> str:
             chunk_id TEXT NOT NULL, doc INTEGER NOT NULL, PRIMARY KEY (chunk_id, word));
         CREATE INDEX IF NOT EXISTS {ix('postings_doc')} ON {ix('postings')}
             (word, doc) INCLUDE (workspace, impact);
-        {packs.TABLES.format(docs=ix('docs'), packs=ix('packs'), mark=ix('mark'),
-                             pending=ix('pending'), gone=ix('gone'))}
+        {packs.TABLES.format(**{suffix: ix(suffix) for suffix in packs.SUFFIXES})}
     """
 
 
@@ -180,15 +179,13 @@ class PgIndex:
         return exists and not numbered
 
     def _names(self) -> dict[str, str]:
-        return dict(table=self._t, postings=self._ix("postings"), docs=self._ix("docs"),
-                    packs=self._ix("packs"), mark=self._ix("mark"), pending=self._ix("pending"),
-                    gone=self._ix("gone"))
+        return dict(table=self._t, postings=self._ix("postings"),
+                    **{suffix: self._ix(suffix) for suffix in packs.SUFFIXES})
 
     def drop(self) -> None:
         with self.db.connect() as con:
-            con.raw.execute(f"DROP TABLE IF EXISTS {self._t}, {self._ix('terms')}, {self._ix('meta')}, "
-                            f"{self._ix('postings')}, {self._ix('docs')}, {self._ix('packs')}, "
-                            f"{self._ix('mark')}, {self._ix('pending')}, {self._ix('gone')}")
+            tables = [self._t, *(self._ix(s) for s in ("terms", "meta", "postings", *packs.SUFFIXES))]
+            con.raw.execute(f"DROP TABLE IF EXISTS {', '.join(tables)}")
 
     def count(self) -> int:
         if not self.exists():

@@ -35,6 +35,9 @@ from psycopg.pq import TransactionStatus
 REPACK_ROWS = 2_000
 REPACK_SHARE, GONE_SHARE = 0.1, 0.01
 
+# The full-text tables beside an index table, by the names its statements use.
+SUFFIXES = ("docs", "packs", "mark", "pending", "gone")
+
 TABLES = """
 CREATE TABLE IF NOT EXISTS {docs} (
     chunk_id TEXT PRIMARY KEY, doc INTEGER GENERATED ALWAYS AS IDENTITY UNIQUE);
